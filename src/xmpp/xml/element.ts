@@ -1,0 +1,108 @@
+/** A parsed or built XML element: namespace-aware, with text and element children in document order. */
+export type XmlNode = XmlElement | string;
+
+export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
+
+export class XmlElement {
+  /** Qualified name as written, e.g. `message` or `stream:features`. */
+  readonly name: string;
+  /** Attributes as written, namespace declarations (`xmlns`, `xmlns:p`) and `xml:lang` included. */
+  readonly attrs: Record<string, string>;
+  readonly children: XmlNode[];
+  /** Resolved namespace URI ('' when none is in scope). Set by the parser, or derived from `xmlns` for built elements. */
+  ns: string;
+
+  constructor(name: string, attrs: Record<string, string> = {}, children: XmlNode[] = [], ns?: string) {
+    this.name = name;
+    this.attrs = attrs;
+    this.children = children;
+    this.ns = ns ?? (this.prefix ? (attrs[`xmlns:${this.prefix}`] ?? '') : (attrs['xmlns'] ?? ''));
+  }
+
+  get prefix(): string {
+    const i = this.name.indexOf(':');
+    return i < 0 ? '' : this.name.slice(0, i);
+  }
+
+  get localName(): string {
+    const i = this.name.indexOf(':');
+    return i < 0 ? this.name : this.name.slice(i + 1);
+  }
+
+  /** True when this element has the given local name and (if given) namespace. */
+  is(localName: string, ns?: string): boolean {
+    return this.localName === localName && (ns === undefined || this.ns === ns);
+  }
+
+  attr(name: string): string | undefined {
+    return this.attrs[name];
+  }
+
+  get elements(): XmlElement[] {
+    return this.children.filter((c): c is XmlElement => typeof c !== 'string');
+  }
+
+  getChild(localName: string, ns?: string): XmlElement | undefined {
+    for (const c of this.children) if (typeof c !== 'string' && c.is(localName, ns)) return c;
+    return undefined;
+  }
+
+  getChildren(localName: string, ns?: string): XmlElement[] {
+    return this.elements.filter((c) => c.is(localName, ns));
+  }
+
+  /** Concatenated direct text children. */
+  text(): string {
+    let s = '';
+    for (const c of this.children) if (typeof c === 'string') s += c;
+    return s;
+  }
+
+  getChildText(localName: string, ns?: string): string | undefined {
+    return this.getChild(localName, ns)?.text();
+  }
+
+  append(...nodes: XmlNode[]): this {
+    for (const n of nodes) {
+      if (typeof n !== 'string' && !n.ns && !n.prefix && n.attrs['xmlns'] === undefined) n.ns = this.ns;
+      this.children.push(n);
+    }
+    return this;
+  }
+}
+
+/** Builder: `x('message', { to, type: 'chat' }, x('body', {}, 'hi'))`. Undefined attributes are dropped. */
+export function x(name: string, attrs: Record<string, string | undefined> = {}, ...children: XmlNode[]): XmlElement {
+  const clean: Record<string, string> = {};
+  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) clean[k] = v;
+  return new XmlElement(name, clean).append(...children);
+}
+
+export function escapeText(s: string): string {
+  return s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+}
+
+export function escapeAttr(s: string): string {
+  return s.replace(/[&<>"'\t\n\r]/g, (c) => ATTR_ESCAPES[c] ?? c);
+}
+
+const ATTR_ESCAPES: Record<string, string> = {
+  '&': '&amp;',
+  '<': '&lt;',
+  '>': '&gt;',
+  '"': '&quot;',
+  "'": '&apos;',
+  '\t': '&#9;',
+  '\n': '&#10;',
+  '\r': '&#13;',
+};
+
+/** Serializes one element as a standalone document fragment (no XML declaration), attributes in `'`. */
+export function serialize(el: XmlElement): string {
+  let s = '<' + el.name;
+  for (const [k, v] of Object.entries(el.attrs)) s += ` ${k}='${escapeAttr(v)}'`;
+  if (el.children.length === 0) return s + '/>';
+  s += '>';
+  for (const c of el.children) s += typeof c === 'string' ? escapeText(c) : serialize(c);
+  return s + '</' + el.name + '>';
+}
