@@ -11,6 +11,7 @@ export type FailureKind =
   | 'iq-error' // an IQ answered type='error'
   | 'stream-error' // <stream:error/>, condition from the server (conflict, …)
   | 'see-other-uri' // server asked us to reconnect elsewhere (RFC 7395 §3.6.1)
+  | 'stream-closed' // server sent <close/> before the session was ready
   | 'timeout' // phase in the condition: timeout:connect, timeout:auth, timeout:bind, …
   | 'transport-closed' // the WebSocket closed before the stream was closed
   | 'transport-error' // the transport failed to connect or errored

@@ -72,14 +72,21 @@ export class XmlElement {
 }
 
 /** Builder: `x('message', { to, type: 'chat' }, x('body', {}, 'hi'))`. Undefined attributes are dropped. */
-export function x(name: string, attrs: Record<string, string | undefined> = {}, ...children: XmlNode[]): XmlElement {
+export function x(
+  name: string,
+  attrs: Record<string, string | undefined> = {},
+  ...children: XmlNode[]
+): XmlElement {
   const clean: Record<string, string> = {};
   for (const [k, v] of Object.entries(attrs)) if (v !== undefined) clean[k] = v;
   return new XmlElement(name, clean).append(...children);
 }
 
+/** Escapes & < > and CR (a raw CR would come back as LF: XML end-of-line handling). */
 export function escapeText(s: string): string {
-  return s.replace(/[&<>]/g, (c) => (c === '&' ? '&amp;' : c === '<' ? '&lt;' : '&gt;'));
+  return s.replace(/[&<>\r]/g, (c) =>
+    c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;',
+  );
 }
 
 export function escapeAttr(s: string): string {

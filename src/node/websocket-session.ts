@@ -1,0 +1,52 @@
+/** Runs an XmppSession over a Node WebSocket (the `ws` package): for tests, tools and the CLI, not for k6. */
+import WebSocket from 'ws';
+import { XmppError } from '../xmpp/errors.ts';
+import { XmppSession, type SessionOptions } from '../xmpp/session.ts';
+import { nodeClock } from './clock.ts';
+import { nodeCrypto } from './crypto.ts';
+
+export type WebSocketSessionOptions = Omit<SessionOptions, 'transport' | 'clock' | 'crypto'> &
+  Partial<Pick<SessionOptions, 'clock' | 'crypto'>> & {
+    url: string;
+  };
+
+export interface WebSocketSession {
+  session: XmppSession;
+  socket: WebSocket;
+}
+
+export function openWebSocketSession(o: WebSocketSessionOptions): WebSocketSession {
+  const socket = new WebSocket(o.url, ['xmpp']);
+  const session = new XmppSession({
+    ...o,
+    clock: o.clock ?? nodeClock,
+    crypto: o.crypto ?? nodeCrypto,
+    transport: {
+      send: (frame) => socket.send(frame),
+      close: (code, reason) => socket.close(code, reason),
+    },
+  });
+  socket.on('open', () => session.transportOpened(socket.protocol));
+  socket.on('message', (data, isBinary) => {
+    if (isBinary) {
+      // RFC 7395 §3.2: XMPP frames are text messages.
+      session.transportError('binary WebSocket message received: RFC 7395 requires text frames');
+      return;
+    }
+    session.transportFrame(data.toString());
+  });
+  socket.on('error', (err) => {
+    // `ws` refuses a handshake whose response lacks the requested subprotocol before 'open' fires.
+    if (/no subprotocol|invalid subprotocol/i.test(err.message)) {
+      session.transportFailed(
+        new XmppError(
+          'subprotocol-missing',
+          undefined,
+          `the server answered the WebSocket handshake without the 'xmpp' subprotocol (${err.message}): is this an XMPP endpoint? (RFC 7395 §3.1)`,
+        ),
+      );
+    } else session.transportError(err.message);
+  });
+  socket.on('close', (code, reason) => session.transportClosed(code, reason.toString()));
+  return { session, socket };
+}

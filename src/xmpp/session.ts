@@ -1,0 +1,718 @@
+/**
+ * One XMPP client session over a framed transport (RFC 7395 WebSocket; BOSH later), from transport open to
+ * clean close. Host-neutral: the host owns the socket, feeds its events in (`transportOpened`,
+ * `transportFrame`, `transportClosed`, `transportError`) and gives the session a way to send and close.
+ */
+import type { Clock, TimerHandle } from './clock.ts';
+import type { CryptoProvider } from './crypto.ts';
+import { XmppError } from './errors.ts';
+import {
+  CLOSE_FRAME,
+  isClose,
+  isFeatures,
+  isOpen,
+  isStreamError,
+  openFrame,
+  parseFeatures,
+  parseOpen,
+  parseStreamError,
+  seeOtherUri,
+  streamErrorFrame,
+  type StreamFeatures,
+} from './framing.ts';
+import { NS } from './namespaces.ts';
+import { chooseMechanism, createMechanism, type SaslMechanism } from './sasl/mechanism.ts';
+import type { ScramCache } from './sasl/scram.ts';
+import {
+  bindPayload,
+  iq,
+  iqErrorReply,
+  iqResultReply,
+  message,
+  parseRoster,
+  parseStanzaError,
+  pingPayload,
+  presence,
+  rosterQuery,
+  sessionPayload,
+  type MessageOptions,
+  type PresenceOptions,
+  type RosterItem,
+} from './stanzas.ts';
+import { serialize, x, type XmlElement } from './xml/element.ts';
+import { parseFrame, XmlParseError } from './xml/parser.ts';
+
+export type SessionState =
+  'connecting' | 'opening' | 'authenticating' | 'binding' | 'ready' | 'closing' | 'closed';
+
+/** The phase a timeout belongs to; becomes `timeout:<phase>`. */
+export type SessionPhase = 'connect' | 'open' | 'auth' | 'bind' | 'iq' | 'close';
+
+export type SessionTimeouts = Record<SessionPhase, number>;
+
+export const DEFAULT_TIMEOUTS: SessionTimeouts = {
+  connect: 10_000,
+  open: 10_000,
+  auth: 15_000,
+  bind: 10_000,
+  iq: 10_000,
+  close: 5_000,
+};
+
+export interface Credentials {
+  username: string;
+  password: string;
+  authzid?: string;
+}
+
+/** What the session needs from the host's socket. */
+export interface FrameTransport {
+  send(frame: string): void;
+  /** Starts the transport's closing handshake (WebSocket close 1000). */
+  close(code?: number, reason?: string): void;
+}
+
+export interface SessionOptions {
+  domain: string;
+  credentials: Credentials;
+  transport: FrameTransport;
+  clock: Clock;
+  crypto: CryptoProvider;
+  /** Resource to request at bind; the server picks one when absent. */
+  resource?: string;
+  /** Mechanisms we may use, most preferred first (default: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN). */
+  mechanisms?: string[];
+  scramCache?: ScramCache;
+  timeouts?: Partial<SessionTimeouts>;
+  lang?: string;
+  /** Sees every frame in both directions: transcripts, byte counts, taps. */
+  onFrame?: (direction: 'in' | 'out', frame: string) => void;
+}
+
+/** How a session ended. `clean` means both `<close/>` were exchanged and the transport closed with 1000. */
+export interface SessionEnd {
+  clean: boolean;
+  initiator: 'client' | 'server' | 'transport';
+  code: number | undefined;
+  reason: string;
+  error: XmppError | undefined;
+}
+
+/** Millisecond timestamps (host clock) of each milestone, for per-phase latency metrics. */
+export interface SessionTimings {
+  started?: number;
+  connected?: number;
+  streamOpened?: number;
+  authenticated?: number;
+  bound?: number;
+  ready?: number;
+  closeStarted?: number;
+  closed?: number;
+}
+
+interface PendingIq {
+  resolve: (el: XmlElement) => void;
+  reject: (e: XmppError) => void;
+  timer: TimerHandle;
+}
+
+type Handler = (el: XmlElement) => void;
+
+let sessionSeq = 0;
+
+export class XmppSession {
+  state: SessionState = 'connecting';
+  /** Full JID after bind. */
+  jid: string | undefined;
+  streamId: string | undefined;
+  offeredMechanisms: string[] = [];
+  mechanism: string | undefined;
+  /** The first failure; later ones are consequences. */
+  failure: XmppError | undefined;
+  /** Set when the server's `<close/>` carried see-other-uri (RFC 7395 §3.6.1). */
+  redirect: string | undefined;
+  readonly timings: SessionTimings = {};
+  readonly closed: Promise<SessionEnd>;
+
+  private readonly o: SessionOptions;
+  private readonly timeouts: SessionTimeouts;
+  private readonly idPrefix = `s${++sessionSeq}-`;
+  private nextId = 0;
+  private transportOpen = false;
+  private authenticated = false;
+  private gotOpen = false;
+  private sentClose = false;
+  private receivedClose = false;
+  private initiator: SessionEnd['initiator'] | undefined;
+  private sasl: SaslMechanism | undefined;
+  private phaseTimer: TimerHandle | undefined;
+  private readonly iqs = new Map<string, PendingIq>();
+  private readonly messageHandlers: Handler[] = [];
+  private readonly presenceHandlers: Handler[] = [];
+  private startWaiter: { resolve: (jid: string) => void; reject: (e: XmppError) => void } | undefined;
+  private resolveClosed!: (end: SessionEnd) => void;
+
+  constructor(options: SessionOptions) {
+    this.o = options;
+    this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
+    this.closed = new Promise((r) => (this.resolveClosed = r));
+  }
+
+  /** Runs connect → open → SASL → restart → bind (→ session); resolves with the bound JID. */
+  start(): Promise<string> {
+    this.timings.started = this.o.clock.now();
+    const p = new Promise<string>((resolve, reject) => (this.startWaiter = { resolve, reject }));
+    if (this.state === 'connecting') this.arm('connect', 'the transport to open');
+    return p;
+  }
+
+  onMessage(fn: Handler): void {
+    this.messageHandlers.push(fn);
+  }
+
+  onPresence(fn: Handler): void {
+    this.presenceHandlers.push(fn);
+  }
+
+  // ---- host → session ------------------------------------------------------------------------------
+
+  transportOpened(protocol: string): void {
+    if (this.state === 'closed') return;
+    this.timings.connected = this.o.clock.now();
+    if (protocol !== 'xmpp') {
+      // RFC 7395 §3.1: without the `xmpp` subprotocol the client MUST close the WebSocket connection.
+      this.fail(
+        new XmppError(
+          'subprotocol-missing',
+          undefined,
+          `the server accepted the WebSocket without the 'xmpp' subprotocol (got '${protocol}'): is this an XMPP endpoint? (RFC 7395 §3.1)`,
+        ),
+        false,
+      );
+      return;
+    }
+    this.transportOpen = true;
+    this.openStream();
+  }
+
+  transportFrame(frame: string): void {
+    if (this.state === 'closed') return;
+    this.o.onFrame?.('in', frame);
+    let el: XmlElement;
+    try {
+      el = parseFrame(frame);
+    } catch (e) {
+      if (!(e instanceof XmlParseError)) throw e;
+      // RFC 6120 §4.9.1.1: the entity that detects the error sends the stream error, then closes.
+      this.fail(
+        new XmppError(
+          'framing-violation',
+          e.code,
+          `server frame is not one standalone XML document: ${e.message}`,
+        ),
+        true,
+        'not-well-formed',
+      );
+      return;
+    }
+    this.dispatch(el);
+  }
+
+  transportError(message: string): void {
+    this.transportFailed(new XmppError('transport-error', undefined, `transport error: ${message}`));
+  }
+
+  /** A typed failure detected by the host (e.g. a handshake its WebSocket library refused). */
+  transportFailed(err: XmppError): void {
+    if (this.state === 'closed') return;
+    this.initiator ??= 'transport';
+    this.fail(err, false);
+  }
+
+  transportClosed(code: number | undefined, reason = ''): void {
+    if (this.state === 'closed') return;
+    this.transportOpen = false;
+    if (!this.initiator) this.initiator = 'transport';
+    const streamClosed = this.sentClose && this.receivedClose;
+    if (!streamClosed && !this.failure) {
+      const where = this.state === 'connecting' ? 'before it opened' : `while ${this.state}`;
+      this.failure = new XmppError(
+        'transport-closed',
+        undefined,
+        `the transport closed ${where} (code ${code ?? 'none'}${reason ? `, '${reason}'` : ''}) without an XMPP <close/>`,
+      );
+    }
+    this.finish(code, reason);
+  }
+
+  // ---- user API --------------------------------------------------------------------------------------
+
+  send(stanza: XmlElement | string): void {
+    if (this.state === 'closing' || this.state === 'closed' || !this.transportOpen) {
+      throw new XmppError('closed', undefined, `cannot send: session is ${this.state}`);
+    }
+    this.write(typeof stanza === 'string' ? stanza : serialize(stanza));
+  }
+
+  sendMessage(o: Omit<MessageOptions, 'id'> & { id?: string }): string {
+    const id = o.id ?? this.newId();
+    this.send(message({ ...o, id }));
+    return id;
+  }
+
+  sendPresence(o: PresenceOptions = {}): void {
+    this.send(presence(o));
+  }
+
+  /** Sends an IQ and resolves with the result stanza; rejects with `iq-error:<condition>` or `timeout:iq`. */
+  iq(
+    type: 'get' | 'set',
+    payload: XmlElement,
+    to?: string,
+    timeoutMs = this.timeouts.iq,
+  ): Promise<XmlElement> {
+    const id = this.newId();
+    this.send(iq(type, id, payload, to));
+    return this.trackIq(id, timeoutMs, 'iq');
+  }
+
+  /** XEP-0199 ping; resolves with the round trip in ms. */
+  async ping(to: string = this.o.domain): Promise<number> {
+    const t0 = this.o.clock.now();
+    await this.iq('get', pingPayload(), to);
+    return this.o.clock.now() - t0;
+  }
+
+  async rosterGet(): Promise<RosterItem[]> {
+    return parseRoster(await this.iq('get', rosterQuery()));
+  }
+
+  /**
+   * Closes cleanly: `<close/>`, wait for the server's `<close/>`, then close the transport with 1000
+   * (RFC 7395 §3.6: the closing party initiates the WebSocket closing handshake).
+   */
+  close(): Promise<SessionEnd> {
+    if (this.state === 'closing' || this.state === 'closed') return this.closed;
+    if (this.startWaiter) {
+      this.rejectStart(
+        new XmppError('closed', undefined, `session closed by the client while ${this.state}`),
+      );
+    }
+    this.initiator ??= 'client';
+    this.timings.closeStarted = this.o.clock.now();
+    if (!this.transportOpen) {
+      this.state = 'closing';
+      this.closeTransport();
+      return this.closed;
+    }
+    this.state = 'closing';
+    this.sendClose();
+    this.arm('close', "the server's <close/>");
+    return this.closed;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------------
+
+  /** A method, not an inline test, because TypeScript narrows `state` across awaits where it can change. */
+  private ending(): boolean {
+    return this.state === 'closing' || this.state === 'closed';
+  }
+
+  private newId(): string {
+    return this.idPrefix + (++this.nextId).toString(36);
+  }
+
+  private write(frame: string): void {
+    this.o.onFrame?.('out', frame);
+    this.o.transport.send(frame);
+  }
+
+  private openStream(): void {
+    this.state = 'opening';
+    this.gotOpen = false;
+    this.write(openFrame(this.o.domain, this.o.lang));
+    this.arm(
+      'open',
+      this.authenticated ? 'stream features after the restart' : 'the <open/> and stream features',
+    );
+  }
+
+  private dispatch(el: XmlElement): void {
+    if (isStreamError(el)) return this.onStreamError(el);
+    if (isClose(el)) return this.onServerClose(el);
+    if (isOpen(el)) {
+      if (this.state !== 'opening' || this.gotOpen) {
+        return this.violation('unexpected-open', `unexpected <open/> while ${this.state}`);
+      }
+      try {
+        this.streamId = parseOpen(el).id;
+      } catch (e) {
+        return this.fail(e as XmppError, true, 'invalid-namespace');
+      }
+      this.gotOpen = true;
+      if (!this.authenticated) this.timings.streamOpened = this.o.clock.now();
+      return;
+    }
+    if (this.state === 'opening') {
+      if (!this.gotOpen) {
+        try {
+          parseOpen(el); // not an <open/>: throws the framing violation that names what came instead
+        } catch (e) {
+          return this.fail(e as XmppError, true, 'invalid-namespace');
+        }
+      }
+      if (isFeatures(el)) return this.onFeatures(parseFeatures(el));
+      return this.violation('expected-features', `expected <stream:features/>, got <${el.name}>`);
+    }
+    if (el.ns === NS.sasl) {
+      if (this.state !== 'authenticating')
+        return this.violation('unexpected-sasl', `SASL <${el.name}/> while ${this.state}`);
+      void this.onSasl(el);
+      return;
+    }
+    if (el.ns !== NS.client) {
+      return this.violation(
+        'unexpected-element',
+        `unexpected <${el.name}> (ns '${el.ns}') while ${this.state}`,
+      );
+    }
+    switch (el.localName) {
+      case 'iq':
+        return this.onIq(el);
+      case 'message':
+        for (const h of this.messageHandlers) h(el);
+        return;
+      case 'presence':
+        for (const h of this.presenceHandlers) h(el);
+        return;
+      default:
+        return this.violation('unexpected-element', `unexpected <${el.name}> in jabber:client`);
+    }
+  }
+
+  private violation(condition: string, message: string): void {
+    this.fail(new XmppError('unexpected-stanza', condition, message), false);
+  }
+
+  private onFeatures(f: StreamFeatures): void {
+    this.disarm();
+    if (!this.authenticated) {
+      this.offeredMechanisms = f.mechanisms;
+      void this.beginAuth();
+      return;
+    }
+    if (!f.bind) {
+      this.fail(
+        new XmppError(
+          'bind-failed',
+          'not-offered',
+          'the server offered no resource binding after authentication',
+        ),
+        false,
+      );
+      return;
+    }
+    void this.bind(f.sessionRequired);
+  }
+
+  private async beginAuth(): Promise<void> {
+    this.state = 'authenticating';
+    const { username } = this.o.credentials;
+    const name = chooseMechanism(this.offeredMechanisms, this.o.mechanisms);
+    if (!name) {
+      this.fail(
+        new XmppError(
+          'auth-no-mechanism',
+          undefined,
+          `no usable SASL mechanism for ${username}@${this.o.domain}: server offered [${this.offeredMechanisms.join(', ')}], ` +
+            `we allow [${(this.o.mechanisms ?? ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN']).join(', ')}]`,
+        ),
+        false,
+      );
+      return;
+    }
+    this.mechanism = name;
+    this.arm('auth', 'the SASL outcome');
+    try {
+      this.sasl = createMechanism(name, this.o.credentials, this.o.crypto, this.o.scramCache);
+      const initial = await this.sasl.initial();
+      if (this.state !== 'authenticating') return;
+      this.write(
+        serialize(x('auth', { xmlns: NS.sasl, mechanism: name }, initial === null ? '' : initial || '=')),
+      );
+    } catch (e) {
+      this.fail(asXmppError(e, 'auth-protocol'), false);
+    }
+  }
+
+  private async onSasl(el: XmlElement): Promise<void> {
+    const sasl = this.sasl;
+    if (!sasl) return this.violation('unexpected-sasl', `SASL <${el.name}/> before <auth/>`);
+    try {
+      switch (el.localName) {
+        case 'challenge': {
+          const response = await sasl.challenge(el.text().trim());
+          if (this.state !== 'authenticating') return;
+          this.write(serialize(x('response', { xmlns: NS.sasl }, response)));
+          return;
+        }
+        case 'success': {
+          const data = el.text().trim();
+          await sasl.success(data === '' || data === '=' ? null : data);
+          if (this.state !== 'authenticating') return;
+          this.disarm();
+          this.authenticated = true;
+          this.timings.authenticated = this.o.clock.now();
+          this.openStream(); // RFC 6120 §6.4.6: stream restart after SASL success
+          return;
+        }
+        case 'failure': {
+          let condition = 'undefined-condition';
+          let text: string | undefined;
+          for (const c of el.elements) {
+            if (c.localName === 'text') text = c.text();
+            else condition = c.localName;
+          }
+          const hint = condition === 'not-authorized' ? ' (wrong password or unknown user?)' : '';
+          this.fail(
+            new XmppError(
+              'auth-failed',
+              condition,
+              `auth failed for ${this.o.credentials.username}@${this.o.domain} with ${sasl.name}: ${condition}${hint}${text ? ` — server said '${text}'` : ''}`,
+              text,
+            ),
+            false,
+          );
+          return;
+        }
+        default:
+          return this.violation('unexpected-sasl', `unexpected SASL <${el.name}/>`);
+      }
+    } catch (e) {
+      this.fail(asXmppError(e, 'auth-protocol'), false);
+    }
+  }
+
+  private async bind(sessionRequired: boolean): Promise<void> {
+    this.state = 'binding';
+    this.arm('bind', 'the resource binding result');
+    try {
+      const id = this.newId();
+      const result = this.trackIq(id, 0, 'bind');
+      this.write(serialize(iq('set', id, bindPayload(this.o.resource))));
+      const res = await result;
+      this.jid = res.getChild('bind', NS.bind)?.getChildText('jid', NS.bind)?.trim();
+      if (!this.jid) throw new XmppError('bind-failed', 'no-jid', 'bind result carried no <jid/>');
+      if (sessionRequired) {
+        const sid = this.newId();
+        const sres = this.trackIq(sid, 0, 'bind');
+        this.write(serialize(iq('set', sid, sessionPayload())));
+        await sres;
+      }
+      if (this.state !== 'binding') return;
+      this.disarm();
+      this.timings.bound = this.timings.ready = this.o.clock.now();
+      this.state = 'ready';
+      const w = this.startWaiter;
+      this.startWaiter = undefined;
+      w?.resolve(this.jid);
+    } catch (e) {
+      if (this.ending()) return;
+      const err = asXmppError(e, 'bind-failed');
+      this.fail(
+        err.kind === 'iq-error' ? new XmppError('bind-failed', err.condition, err.message) : err,
+        false,
+      );
+    }
+  }
+
+  private trackIq(id: string, timeoutMs: number, what: string): Promise<XmlElement> {
+    return new Promise<XmlElement>((resolve, reject) => {
+      const timer =
+        timeoutMs > 0
+          ? this.o.clock.setTimeout(() => {
+              this.iqs.delete(id);
+              reject(
+                new XmppError('timeout', 'iq', `no answer to IQ ${id} (${what}) within ${timeoutMs} ms`),
+              );
+            }, timeoutMs)
+          : undefined;
+      this.iqs.set(id, { resolve, reject, timer });
+    });
+  }
+
+  private onIq(el: XmlElement): void {
+    const type = el.attr('type');
+    const id = el.attr('id') ?? '';
+    if (type === 'result' || type === 'error') {
+      const pending = this.iqs.get(id);
+      if (!pending) return; // a late answer to an IQ that already timed out
+      this.iqs.delete(id);
+      if (pending.timer !== undefined) this.o.clock.clearTimeout(pending.timer);
+      if (type === 'result') pending.resolve(el);
+      else {
+        const err = parseStanzaError(el);
+        pending.reject(
+          new XmppError(
+            'iq-error',
+            err.condition,
+            `IQ ${id} failed: ${err.condition} (${err.type})${err.text ? ` — '${err.text}'` : ''}`,
+            err.text,
+          ),
+        );
+      }
+      return;
+    }
+    if (!this.transportOpen || this.sentClose) return;
+    // Servers ping clients (XEP-0199); anything else we do not serve gets service-unavailable (RFC 6120 §8.4).
+    const isPing = type === 'get' && el.getChild('ping', NS.ping) !== undefined;
+    this.write(isPing ? iqResultReply(el) : iqErrorReply(el));
+  }
+
+  private onStreamError(el: XmlElement): void {
+    const info = parseStreamError(el);
+    const extra = info.seeOtherHost ? ` (see-other-host: ${info.seeOtherHost})` : '';
+    this.initiator ??= 'server';
+    this.fail(
+      new XmppError(
+        'stream-error',
+        info.condition,
+        `stream error from the server: ${info.condition}${extra}${info.text ? ` — '${info.text}'` : ''}`,
+        info.text,
+      ),
+      false,
+    );
+  }
+
+  private onServerClose(el: XmlElement): void {
+    this.receivedClose = true;
+    this.initiator ??= 'server';
+    const uri = seeOtherUri(el);
+    if (uri) {
+      this.redirect = uri;
+      if (!this.failure && this.state !== 'closing') {
+        this.failure = new XmppError(
+          'see-other-uri',
+          undefined,
+          `server moved this session to ${uri} (see-other-uri)`,
+        );
+      }
+    }
+    if (this.state === 'closing' && this.sentClose) {
+      // Our <close/> was answered: the stream is closed, so we start the WebSocket closing handshake.
+      this.disarm();
+      this.closeTransport();
+      return;
+    }
+    if (this.startWaiter && !this.failure) {
+      this.failure = new XmppError(
+        'stream-closed',
+        undefined,
+        `the server closed the stream while ${this.state}`,
+      );
+    }
+    if (this.failure) this.rejectStart(this.failure);
+    this.rejectPending(new XmppError('closed', undefined, 'the server closed the stream'));
+    this.timings.closeStarted ??= this.o.clock.now();
+    this.state = 'closing';
+    // Server-initiated: answer with <close/>; the server then starts the WebSocket close.
+    this.sendClose();
+    this.arm('close', 'the server to close the WebSocket');
+  }
+
+  /**
+   * Records the failure, rejects waiters, and closes: `<close/>` while the transport is open (optionally after a
+   * stream error of our own), then the transport once the server answers or the close timer fires.
+   */
+  private fail(err: XmppError, sendStreamError: boolean, streamCondition = 'undefined-condition'): void {
+    if (this.state === 'closed') return;
+    if (!this.failure) this.failure = err;
+    this.initiator ??= 'client';
+    this.disarm();
+    this.rejectStart(this.failure);
+    this.rejectPending(err);
+    if (this.state === 'closing' && this.sentClose) {
+      this.closeTransport();
+      return;
+    }
+    this.timings.closeStarted ??= this.o.clock.now();
+    this.state = 'closing';
+    if (!this.transportOpen) {
+      // Nothing to say on the stream (not connected yet, or no xmpp subprotocol): just close the transport.
+      this.closeTransport();
+      return;
+    }
+    if (sendStreamError) this.write(streamErrorFrame(streamCondition));
+    this.sendClose();
+    this.arm('close', "the server's <close/>");
+  }
+
+  private sendClose(): void {
+    if (this.sentClose || !this.transportOpen) return;
+    this.sentClose = true;
+    this.write(CLOSE_FRAME);
+  }
+
+  private closeTransport(): void {
+    this.disarm();
+    this.o.transport.close(1000);
+    // Never hang on a peer that ignores the WebSocket close: declare the transport closed ourselves.
+    this.phaseTimer = this.o.clock.setTimeout(
+      () => this.transportClosed(undefined, 'closing handshake timed out'),
+      this.timeouts.close,
+    );
+  }
+
+  private rejectStart(err: XmppError): void {
+    const w = this.startWaiter;
+    this.startWaiter = undefined;
+    w?.reject(err);
+  }
+
+  private rejectPending(err: XmppError): void {
+    for (const [, p] of this.iqs) {
+      if (p.timer !== undefined) this.o.clock.clearTimeout(p.timer);
+      p.reject(err);
+    }
+    this.iqs.clear();
+  }
+
+  private arm(phase: SessionPhase, what: string): void {
+    this.disarm();
+    const ms = this.timeouts[phase];
+    this.phaseTimer = this.o.clock.setTimeout(() => {
+      this.phaseTimer = undefined;
+      const err = new XmppError('timeout', phase, `timeout:${phase}: no ${what} within ${ms} ms`);
+      if (phase === 'close' || this.state === 'closing') {
+        this.failure ??= err;
+        this.closeTransport();
+      } else this.fail(err, false);
+    }, ms);
+  }
+
+  private disarm(): void {
+    if (this.phaseTimer !== undefined) this.o.clock.clearTimeout(this.phaseTimer);
+    this.phaseTimer = undefined;
+  }
+
+  private finish(code: number | undefined, reason: string): void {
+    this.disarm();
+    this.state = 'closed';
+    this.timings.closed = this.o.clock.now();
+    this.rejectStart(this.failure ?? new XmppError('closed', undefined, 'session closed'));
+    this.rejectPending(new XmppError('closed', undefined, 'session closed'));
+    const clean = !this.failure && this.sentClose && this.receivedClose && code === 1000;
+    this.resolveClosed({
+      clean,
+      initiator: this.initiator ?? 'transport',
+      code,
+      reason,
+      error: this.failure,
+    });
+  }
+}
+
+function asXmppError(e: unknown, kind: 'auth-protocol' | 'bind-failed'): XmppError {
+  if (e instanceof XmppError) return e;
+  return new XmppError(kind, undefined, e instanceof Error ? e.message : String(e));
+}
