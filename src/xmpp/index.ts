@@ -13,3 +13,4 @@ export * from './session.ts';
 export * from './stanzas.ts';
 export * from './xml/element.ts';
 export * from './xml/parser.ts';
+export * from './redact.ts';

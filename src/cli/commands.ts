@@ -1,0 +1,10 @@
+import type { CommandModule } from 'yargs';
+import { probeCommand } from './probe.ts';
+import { serverCommand } from './server.ts';
+
+/**
+ * Every top-level `starling` command, each defined in its own module. Add new ones (run, collect,
+ * report, …) here; main.ts only wires this list into yargs. A command with subcommands types
+ * its own argv in them (see server.ts) and exports a plain CommandModule.
+ */
+export const commands: readonly CommandModule[] = [serverCommand, probeCommand as CommandModule];

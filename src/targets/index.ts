@@ -1,0 +1,76 @@
+import { mkdir, rm } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import {
+  DEFAULT_DOMAIN,
+  DEFAULT_PASSWORD_PATTERN,
+  DEFAULT_USER_PATTERN,
+  validateAccountOptions,
+} from './accounts.ts';
+import { startEjabberd } from './ejabberd.ts';
+import { LocalServerOptionError } from './errors.ts';
+import { createLocalServer } from './local-server.ts';
+import { startProsody } from './prosody.ts';
+import type { StartPlan } from './startup.ts';
+import { makeServerDir } from './tempdir.ts';
+import { SERVER_KINDS, type LocalServer, type LocalServerOptions } from './types.ts';
+
+export { attachLocalServer, isLocalServerRunning } from './local-server.ts';
+export { accountFor, DEFAULT_DOMAIN, DEFAULT_PASSWORD_PATTERN, DEFAULT_USER_PATTERN } from './accounts.ts';
+export {
+  LocalServerOptionError,
+  ServerNotInstalledError,
+  ServerStartError,
+  ServerStopError,
+} from './errors.ts';
+export { SERVER_KINDS } from './types.ts';
+export type {
+  Account,
+  LocalServer,
+  LocalServerOptions,
+  LocalServerRecord,
+  ServerKind,
+  ServerLogLevel,
+} from './types.ts';
+
+const DEFAULT_START_TIMEOUT_MS = 60_000;
+
+/**
+ * Starts a throwaway Prosody or ejabberd on 127.0.0.1 (free ports, its own temp dir) with
+ * accounts 1..users provisioned, and resolves once it accepts logins. Call stop() when done.
+ */
+export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
+  const startedAt = new Date();
+  if (!SERVER_KINDS.includes(options.kind)) {
+    throw new LocalServerOptionError(
+      `unknown server kind '${options.kind}' (use ${SERVER_KINDS.join(' or ')})`,
+    );
+  }
+  const userPattern = options.userPattern ?? DEFAULT_USER_PATTERN;
+  const passwordPattern = options.passwordPattern ?? DEFAULT_PASSWORD_PATTERN;
+  const domain = options.domain ?? DEFAULT_DOMAIN;
+  validateAccountOptions(options.users, userPattern, passwordPattern, domain);
+
+  const dir = options.dir ? resolve(options.dir) : await makeServerDir(`starling-${options.kind}-`);
+  if (options.dir) await mkdir(dir, { recursive: true });
+  // Never delete a directory the caller chose unless told to.
+  const keepDir = options.keepDir ?? options.dir !== undefined;
+  const plan: StartPlan = {
+    users: options.users,
+    userPattern,
+    passwordPattern,
+    domain,
+    dir,
+    keepDir,
+    logLevel: options.logLevel,
+    startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
+    install: options.install ?? true,
+    startedAt,
+  };
+  try {
+    const started = options.kind === 'prosody' ? await startProsody(plan) : await startEjabberd(plan);
+    return createLocalServer(started.record, started.guard, options.persist ?? false);
+  } catch (err) {
+    if (!keepDir) await rm(dir, { recursive: true, force: true });
+    throw err;
+  }
+}

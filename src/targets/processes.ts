@@ -1,0 +1,122 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { closeSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { ServerStopError } from './errors.ts';
+
+export interface SpawnOptions {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** stdout and stderr go here, so the server outlives our pipes. */
+  outputFile: string;
+}
+
+/**
+ * Starts a server as the leader of its own process group (detached), with stdio in a file: it
+ * survives the CLI exiting and a Ctrl-C in the terminal, and `stopProcessGroup` can reach every
+ * process it forks.
+ */
+export function spawnServerProcess(command: string, args: string[], options: SpawnOptions): ChildProcess {
+  const output = openSync(options.outputFile, 'a');
+  try {
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: options.env,
+      detached: true,
+      stdio: ['ignore', output, output],
+    });
+    child.unref();
+    // A spawn failure (ENOENT…) leaves child.pid undefined, which the caller reports; do not crash on it.
+    child.on('error', () => {});
+    return child;
+  } finally {
+    closeSync(output);
+  }
+}
+
+interface ProcStat {
+  pid: number;
+  state: string;
+  pgid: number;
+}
+
+function readStat(pid: number): ProcStat | undefined {
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  } catch {
+    return undefined;
+  }
+  // "pid (comm) state ppid pgrp …"; comm may contain spaces and parentheses, so split after the last ')'.
+  const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  return { pid, state: fields[0] ?? '?', pgid: Number(fields[2]) };
+}
+
+/** Running (not exited, not a zombie waiting to be reaped). */
+export function isProcessAlive(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat !== undefined && stat.state !== 'Z' && stat.state !== 'X';
+}
+
+export function processCommandLine(pid: number): string | undefined {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Live processes whose process group is `pgid` (the leader included while it runs). */
+export function processGroupMembers(pgid: number): number[] {
+  const members: number[] = [];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat && stat.pgid === pgid && stat.state !== 'Z' && stat.state !== 'X') members.push(stat.pid);
+  }
+  return members;
+}
+
+function signal(target: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(target, sig);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
+async function waitUntil(condition: () => boolean, timeoutMs: number, intervalMs = 50): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!condition()) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, intervalMs));
+  }
+  return true;
+}
+
+/**
+ * SIGTERM to the group leader (Prosody and the Erlang VM both shut down cleanly on it), then
+ * SIGKILL to the whole group after `graceMs`. Resolves once no process of the group is left.
+ */
+export async function stopProcessGroup(leader: number, graceMs: number): Promise<void> {
+  if (processGroupMembers(leader).length === 0) return;
+  signal(leader, 'SIGTERM');
+  if (await waitUntil(() => processGroupMembers(leader).length === 0, graceMs)) return;
+  signal(-leader, 'SIGKILL');
+  if (await waitUntil(() => processGroupMembers(leader).length === 0, 5000)) return;
+  const left = processGroupMembers(leader);
+  throw new ServerStopError(`processes ${left.join(', ')} of group ${leader} survived SIGKILL`, left);
+}
+
+/** The last lines of each non-empty file, under `==> name <==` headers like tail(1) prints. */
+export function tailOfFiles(files: string[], lines = 20): string {
+  const sections: string[] = [];
+  for (const file of files) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8').trimEnd();
+    } catch {
+      continue;
+    }
+    if (text) sections.push(`==> ${file} <==\n${text.split('\n').slice(-lines).join('\n')}`);
+  }
+  return sections.join('\n');
+}

@@ -1,0 +1,179 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expandPattern, patternHasNumber } from './accounts.ts';
+import { forEachBounded } from './concurrency.ts';
+import { ServerStartError } from './errors.ts';
+import { httpRequest, websocketHandshake } from './http.ts';
+import { ensureProsody } from './install.ts';
+import { freePorts, isPortOpen, LOOPBACK } from './ports.ts';
+import { spawnServerProcess, stopProcessGroup, tailOfFiles } from './processes.ts';
+import { credentialsSource, type ScramCredentials } from './scram.ts';
+import type { LocalServerRecord, ServerLogLevel } from './types.ts';
+import { waitForReady, type StartedServer, type StartPlan } from './startup.ts';
+import { guardServerProcess } from './exit-guard.ts';
+
+/** Account files in flight at once: enough to keep libuv's PBKDF2 threads busy on every core. */
+const ACCOUNT_CONCURRENCY = 32;
+
+export interface ProsodyConfig {
+  domain: string;
+  dir: string;
+  dataDir: string;
+  c2sPort: number;
+  httpPort: number;
+  logFile: string;
+  logLevel: ServerLogLevel;
+  runAsRoot: boolean;
+}
+
+/** Prosody's datamanager path encoding: every non-alphanumeric byte becomes %xx (lowercase hex). */
+export function prosodyPathEncode(value: string): string {
+  return Array.from(Buffer.from(value, 'utf8'))
+    .map((byte) => {
+      const char = String.fromCharCode(byte);
+      return /[A-Za-z0-9]/.test(char) ? char : `%${byte.toString(16).padStart(2, '0')}`;
+    })
+    .join('');
+}
+
+export function accountFilePath(dataDir: string, domain: string, username: string): string {
+  return join(dataDir, prosodyPathEncode(domain), 'accounts', `${prosodyPathEncode(username)}.dat`);
+}
+
+/** The Lua table mod_auth_internal_hashed stores: raw salt, hex keys (see mod_auth_internal_hashed.lua). */
+export function accountFileContent(credentials: ScramCredentials): string {
+  return (
+    'return {\n' +
+    `\t["iteration_count"] = ${credentials.iterationCount};\n` +
+    `\t["salt"] = "${credentials.salt}";\n` +
+    `\t["server_key"] = "${credentials.serverKey.toString('hex')}";\n` +
+    `\t["stored_key"] = "${credentials.storedKey.toString('hex')}";\n` +
+    '};\n'
+  );
+}
+
+const lua = (value: string): string => JSON.stringify(value); // ASCII paths/domains: JSON escapes are Lua escapes
+
+export function renderProsodyConfig(config: ProsodyConfig): string {
+  return `-- Throwaway Prosody written by starling (src/targets/prosody.ts); deleted by \`starling server down\`.
+-- Loopback only, no TLS, no rate limits: a target for load tests, not a server for people.
+${config.runAsRoot ? 'run_as_root = true\n' : ''}pidfile = ${lua(join(config.dir, 'prosody.pid'))}
+data_path = ${lua(config.dataDir)}
+certificates = ${lua(join(config.dir, 'certs'))} -- empty: no TLS
+log = { { levels = { min = ${lua(config.logLevel)} }, to = "file", filename = ${lua(config.logFile)} } }
+
+network_backend = "epoll"
+network_settings = { tcp_backlog = 4096 }
+use_ipv6 = false
+interfaces = { "${LOOPBACK}" }
+local_interfaces = { "${LOOPBACK}" }
+c2s_ports = { ${config.c2sPort} }
+c2s_interfaces = { "${LOOPBACK}" }
+c2s_direct_tls_ports = { }
+s2s_ports = { }
+component_ports = { }
+http_ports = { ${config.httpPort} }
+http_interfaces = { "${LOOPBACK}" }
+https_ports = { }
+http_default_host = ${lua(config.domain)}
+
+authentication = "internal_hashed"
+storage = "internal"
+c2s_require_encryption = false
+s2s_require_encryption = false
+allow_unencrypted_plain_auth = true
+consider_websocket_secure = true
+consider_bosh_secure = true
+bosh_max_inactivity = 300
+
+-- No mod_limits (its c2s rate limit would throttle the load), no registration, no offline storage, no s2s.
+modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "websocket", "bosh", "time", "version" }
+modules_disabled = { "offline", "s2s", "s2s_auth_certs", "dialback", "tls", "limits", "register" }
+
+VirtualHost ${lua(config.domain)}
+`;
+}
+
+export async function startProsody(plan: StartPlan): Promise<StartedServer> {
+  const { prosody } = await ensureProsody(plan.install);
+  const [c2sPort, httpPort] = (await freePorts(2)) as [number, number];
+  const dataDir = join(plan.dir, 'data');
+  const logFile = join(plan.dir, 'prosody.log');
+  const outputFile = join(plan.dir, 'prosody.stdout.log');
+  const configFile = join(plan.dir, 'prosody.cfg.lua');
+  const accountsDir = join(dataDir, prosodyPathEncode(plan.domain), 'accounts');
+  await mkdir(accountsDir, { recursive: true });
+  await mkdir(join(plan.dir, 'certs'));
+  await writeFile(
+    configFile,
+    renderProsodyConfig({
+      domain: plan.domain,
+      dir: plan.dir,
+      dataDir,
+      c2sPort,
+      httpPort,
+      logFile,
+      logLevel: plan.logLevel ?? 'info',
+      runAsRoot: process.getuid?.() === 0,
+    }),
+  );
+
+  const child = spawnServerProcess(prosody, ['-F', '--config', configFile], {
+    cwd: plan.dir,
+    env: process.env,
+    outputFile,
+  });
+  const pid = child.pid;
+  if (pid === undefined) throw new ServerStartError('prosody', `could not run ${prosody}`, '');
+  const guard = guardServerProcess(pid, plan.keepDir ? undefined : plan.dir);
+  const logTail = (): string => tailOfFiles([outputFile, logFile]);
+  const websocketUrl = `ws://${LOOPBACK}:${httpPort}/xmpp-websocket`;
+  const boshUrl = `http://${LOOPBACK}:${httpPort}/http-bind`;
+
+  try {
+    // Prosody reads account files on each login, so they can be written while it boots.
+    const credentialsOf = credentialsSource(
+      'sha1', // Prosody 0.12 stores and offers SCRAM-SHA-1 only
+      (n) => expandPattern(plan.passwordPattern, n),
+      !patternHasNumber(plan.passwordPattern),
+    );
+    const accountsWritten = forEachBounded(plan.users, ACCOUNT_CONCURRENCY, async (n) => {
+      const file = accountFilePath(dataDir, plan.domain, expandPattern(plan.userPattern, n));
+      await writeFile(file, accountFileContent(await credentialsOf(n)));
+    });
+    const ready = waitForReady({
+      kind: 'prosody',
+      child,
+      timeoutMs: plan.startTimeoutMs,
+      logTail,
+      probe: async () =>
+        (await isPortOpen(c2sPort)) &&
+        (await httpRequest(boshUrl)).status === 200 &&
+        (await websocketHandshake(websocketUrl)) === 'xmpp',
+    });
+    await Promise.all([accountsWritten, ready]);
+  } catch (err) {
+    await stopProcessGroup(pid, 2000);
+    guard.release();
+    throw err;
+  }
+
+  const record: LocalServerRecord = {
+    kind: 'prosody',
+    domain: plan.domain,
+    websocketUrl,
+    boshUrl,
+    c2sPort,
+    httpPort,
+    pid,
+    dir: plan.dir,
+    keepDir: plan.keepDir,
+    logFile,
+    users: plan.users,
+    userPattern: plan.userPattern,
+    passwordPattern: plan.passwordPattern,
+    startedAt: plan.startedAt.toISOString(),
+    readyMs: Date.now() - plan.startedAt.getTime(),
+  };
+  return { record, guard };
+}

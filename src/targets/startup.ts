@@ -1,0 +1,64 @@
+import type { ChildProcess } from 'node:child_process';
+import { ServerStartError } from './errors.ts';
+import type { ExitGuard } from './exit-guard.ts';
+import type { LocalServerRecord, ServerKind, ServerLogLevel } from './types.ts';
+
+/** startLocalServer's options with every default applied, handed to the server-specific starter. */
+export interface StartPlan {
+  users: number;
+  userPattern: string;
+  passwordPattern: string;
+  domain: string;
+  dir: string;
+  keepDir: boolean;
+  logLevel: ServerLogLevel | undefined;
+  startTimeoutMs: number;
+  install: boolean;
+  startedAt: Date;
+}
+
+/** A server that accepts logins, still guarded against outliving this process. */
+export interface StartedServer {
+  record: LocalServerRecord;
+  guard: ExitGuard;
+}
+
+export interface ReadinessCheck {
+  kind: ServerKind;
+  child: ChildProcess;
+  timeoutMs: number;
+  logTail: () => string;
+  /** Resolves true once the server serves what we need; may throw while it is still starting. */
+  probe: () => Promise<boolean>;
+}
+
+const POLL_INTERVAL_MS = 100;
+
+function exitDescription(child: ChildProcess): string | undefined {
+  if (child.exitCode !== null) return `the process exited with code ${child.exitCode}`;
+  if (child.signalCode !== null) return `the process was killed by ${child.signalCode}`;
+  return undefined;
+}
+
+/** Polls `probe` until it passes; fails fast, with the log tail, if the process dies or time runs out. */
+export async function waitForReady(check: ReadinessCheck): Promise<void> {
+  const deadline = Date.now() + check.timeoutMs;
+  let lastProblem = 'no answer yet';
+  for (;;) {
+    const exited = exitDescription(check.child);
+    if (exited) throw new ServerStartError(check.kind, exited, check.logTail());
+    try {
+      if (await check.probe()) return;
+    } catch (err) {
+      lastProblem = err instanceof Error ? err.message : String(err);
+    }
+    if (Date.now() >= deadline) {
+      throw new ServerStartError(
+        check.kind,
+        `not ready after ${Math.round(check.timeoutMs / 1000)} s (last check: ${lastProblem})`,
+        check.logTail(),
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+  }
+}

@@ -1,0 +1,71 @@
+export type ServerKind = 'prosody' | 'ejabberd';
+
+export const SERVER_KINDS: readonly ServerKind[] = ['prosody', 'ejabberd'];
+
+export type ServerLogLevel = 'debug' | 'info' | 'warn' | 'error';
+
+export interface LocalServerOptions {
+  kind: ServerKind;
+  /** Number of accounts to provision, numbered 1..users. */
+  users: number;
+  /** Account name pattern; `{n}` is replaced by the account number. Default `user{n}`. */
+  userPattern?: string;
+  /** Password pattern; `{n}` is replaced by the account number. Default `pass{n}`. */
+  passwordPattern?: string;
+  /** XMPP domain served. Default `localhost`. */
+  domain?: string;
+  /** Working directory (config, data, logs). Default: a fresh temp dir. */
+  dir?: string;
+  /** Keep `dir` when the server stops (for reading its logs). Default: true when `dir` is given, else false. */
+  keepDir?: boolean;
+  /**
+   * Leave the server running when this Node process exits (the CLI's `server up`).
+   * Default false: an exit hook kills the server so tests never leak processes.
+   */
+  persist?: boolean;
+  /** Server log level. Default `info` for Prosody, `warn` for ejabberd (it logs every API call). */
+  logLevel?: ServerLogLevel;
+  /** How long to wait for the server to accept logins. Default 60 s. */
+  startTimeoutMs?: number;
+  /** Install the Debian package when missing and running as root. Default true. */
+  install?: boolean;
+}
+
+export interface Account {
+  /** Bare JID, `user17@localhost`. */
+  jid: string;
+  username: string;
+  password: string;
+}
+
+/** Everything needed to find and stop a running server later, from another process. */
+export interface LocalServerRecord {
+  kind: ServerKind;
+  domain: string;
+  websocketUrl: string;
+  boshUrl: string;
+  c2sPort: number;
+  httpPort: number;
+  /** Leader of the server's process group (Prosody's Lua process, ejabberd's beam). */
+  pid: number;
+  /** Erlang distribution port (ejabberd only; it runs without epmd). */
+  distributionPort?: number;
+  dir: string;
+  keepDir: boolean;
+  logFile: string;
+  users: number;
+  userPattern: string;
+  passwordPattern: string;
+  startedAt: string;
+  /** Milliseconds from start until the server accepted logins with all accounts provisioned. */
+  readyMs: number;
+}
+
+export interface LocalServer extends Readonly<LocalServerRecord> {
+  /** The `n`-th account (1-based), from the user and password patterns. */
+  account(n: number): Account;
+  /** Stop the server (SIGTERM, then SIGKILL), check no process is left, remove `dir` unless kept. */
+  stop(): Promise<void>;
+  /** Plain data for a state file; `attachLocalServer` turns it back into a LocalServer. */
+  toRecord(): LocalServerRecord;
+}
