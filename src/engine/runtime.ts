@@ -1,0 +1,74 @@
+/**
+ * Contracts between the parts of the Node engine: the metric store, the per-VU runtime that k6 module
+ * implementations (src/engine/modules/*) run against, and the executors that drive iterations.
+ */
+
+export type MetricType = 'counter' | 'gauge' | 'rate' | 'trend';
+
+export type Tags = Record<string, string>;
+
+/** What k6 module implementations and the engine emit samples into (k6's metrics registry + sample channel). */
+export interface MetricSink {
+  /** Registers a metric; same name with another type or `contains` throws (as in k6). Idempotent otherwise. */
+  define(name: string, type: MetricType, isTime?: boolean): void;
+  /** Adds one sample. Rate: value !== 0 counts as a pass. Tags merged over the caller's system tags. */
+  push(name: string, value: number, tags?: Tags, time?: number): void;
+}
+
+/** Execution facts `k6/execution` exposes, kept current by the executor. */
+export interface ExecutionState {
+  vu: { idInTest: number; idInInstance: number; iterationInInstance: number; iterationInScenario: number };
+  scenario: {
+    name: string;
+    executor: string;
+    startTime: number;
+    progress: number;
+    iterationInInstance: number;
+    iterationInTest: number;
+  };
+  instance: {
+    vusActive: number;
+    vusInitialized: number;
+    iterationsCompleted: number;
+    iterationsInterrupted: number;
+  };
+  test: { abort(reason?: string): never; options: Record<string, unknown> };
+}
+
+export type VuPhase = 'init' | 'setup' | 'iteration' | 'teardown' | 'summary';
+
+/**
+ * One VU's view of the engine, handed to every k6 module implementation when the VU's context is built.
+ * Async work (timers, sockets, HTTP requests) registers with `beginOp` so the iteration waits for it,
+ * exactly as k6's event loop does.
+ */
+export interface VuRuntime {
+  /** `__VU`: 0 in setup/teardown and in the init of the probe VU, else 1-based. */
+  readonly id: number;
+  phase: VuPhase;
+  readonly env: Record<string, string>;
+  readonly metrics: MetricSink;
+  /** System tags for samples from this VU right now (scenario, group, …). */
+  tags(): Tags;
+  readonly execution: ExecutionState;
+  /** Registers pending async work; call the returned function exactly once when it settles. */
+  beginOp(kind: 'timer' | 'socket' | 'http' | 'other'): () => void;
+  /** An exception thrown from a callback (socket listener, timer): fails the running iteration. */
+  reportError(err: unknown): void;
+  /** Called at iteration end / graceful stop so the module can close sockets (k6 closes them with 1000). */
+  onInterrupt(fn: () => void): void;
+}
+
+/** A k6 module implementation: builds the module's exports for one VU. */
+export type ModuleFactory = (rt: VuRuntime) => Record<string, unknown>;
+
+/** Thrown for k6 APIs the Node engine does not implement: fail loudly rather than diverge silently. */
+export class UnsupportedK6ApiError extends Error {
+  constructor(
+    api: string,
+    hint = 'the Node engine implements the subset starling scenarios use; run this script with real k6',
+  ) {
+    super(`${api} is not supported by starling's Node engine: ${hint}`);
+    this.name = 'UnsupportedK6ApiError';
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * The XMPP metrics, named once: scenarios (through src/k6/metrics.ts), the Node engine's summary table,
+ * the collector and the dashboards all import these names. Pure data, no k6 import.
+ */
+export const XMPP_TRENDS = {
+  connect: 'xmpp_connect',
+  auth: 'xmpp_auth',
+  bind: 'xmpp_bind',
+  sessionReady: 'xmpp_session_ready',
+  messageDelivery: 'xmpp_message_delivery',
+  presenceDelivery: 'xmpp_presence_delivery',
+  iqRtt: 'xmpp_iq_rtt',
+  close: 'xmpp_close',
+} as const;
+
+export const XMPP_COUNTERS = {
+  /** tag `kind`: message | presence | iq */
+  stanzasSent: 'xmpp_stanzas_sent',
+  stanzasReceived: 'xmpp_stanzas_received',
+  /** tag `condition`: conflict, host-unknown, … */
+  streamErrors: 'xmpp_stream_errors',
+  /** tag `reason`: the typed failure, e.g. auth-failed:not-authorized, timeout:bind */
+  sessionFailures: 'xmpp_session_failures',
+} as const;
+
+export const XMPP_RATES = {
+  loginSuccess: 'xmpp_login_success',
+  cleanClose: 'xmpp_clean_close',
+} as const;
+
+export const XMPP_GAUGES = {
+  sessionsOpen: 'xmpp_sessions_open',
+} as const;
+
+/** Every XMPP metric with its k6 type, in summary order; trends are times in ms. */
+export const XMPP_METRICS: readonly { name: string; type: 'trend' | 'counter' | 'rate' | 'gauge' }[] = [
+  ...Object.values(XMPP_TRENDS).map((name) => ({ name, type: 'trend' as const })),
+  ...Object.values(XMPP_RATES).map((name) => ({ name, type: 'rate' as const })),
+  ...Object.values(XMPP_COUNTERS).map((name) => ({ name, type: 'counter' as const })),
+  ...Object.values(XMPP_GAUGES).map((name) => ({ name, type: 'gauge' as const })),
+];
