@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { buildCommand } from './build.ts';
 import { probeCommand } from './probe.ts';
 import { serverCommand } from './server.ts';
 
@@ -7,4 +8,8 @@ import { serverCommand } from './server.ts';
  * report, …) here; main.ts only wires this list into yargs. A command with subcommands types
  * its own argv in them (see server.ts) and exports a plain CommandModule.
  */
-export const commands: readonly CommandModule[] = [serverCommand, probeCommand as CommandModule];
+export const commands: readonly CommandModule[] = [
+  buildCommand as CommandModule,
+  serverCommand,
+  probeCommand as CommandModule,
+];

@@ -21,6 +21,9 @@ export const XMPP_COUNTERS = {
   streamErrors: 'xmpp_stream_errors',
   /** tag `reason`: the typed failure, e.g. auth-failed:not-authorized, timeout:bind */
   sessionFailures: 'xmpp_session_failures',
+  /** opened − closed = sessions open across every VU (a k6 Gauge only holds one VU's last value). */
+  sessionsOpened: 'xmpp_sessions_opened',
+  sessionsClosed: 'xmpp_sessions_closed',
 } as const;
 
 export const XMPP_RATES = {
@@ -29,6 +32,7 @@ export const XMPP_RATES = {
 } as const;
 
 export const XMPP_GAUGES = {
+  /** Sessions open in the reporting VU; fleet totals come from the opened/closed counters. */
   sessionsOpen: 'xmpp_sessions_open',
 } as const;
 

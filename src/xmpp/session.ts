@@ -38,6 +38,7 @@ import {
   type MessageOptions,
   type PresenceOptions,
   type RosterItem,
+  type StanzaKind,
 } from './stanzas.ts';
 import { serialize, x, type XmlElement } from './xml/element.ts';
 import { parseFrame, XmlParseError } from './xml/parser.ts';
@@ -87,6 +88,8 @@ export interface SessionOptions {
   lang?: string;
   /** Sees every frame in both directions: transcripts, byte counts, taps. */
   onFrame?: (direction: 'in' | 'out', frame: string) => void;
+  /** Sees every stanza (message, presence, iq) in both directions, already parsed: metrics by kind. */
+  onStanza?: (direction: 'in' | 'out', kind: StanzaKind) => void;
 }
 
 /** How a session ended. `clean` means both `<close/>` were exchanged and the transport closed with 1000. */
@@ -251,7 +254,10 @@ export class XmppSession {
     if (this.state === 'closing' || this.state === 'closed' || !this.transportOpen) {
       throw new XmppError('closed', undefined, `cannot send: session is ${this.state}`);
     }
-    this.write(typeof stanza === 'string' ? stanza : serialize(stanza));
+    if (typeof stanza === 'string') return this.write(stanza);
+    this.write(serialize(stanza));
+    const kind = stanza.localName;
+    if (kind === 'message' || kind === 'presence' || kind === 'iq') this.o.onStanza?.('out', kind);
   }
 
   sendMessage(o: Omit<MessageOptions, 'id'> & { id?: string }): string {
@@ -376,7 +382,9 @@ export class XmppSession {
         `unexpected <${el.name}> (ns '${el.ns}') while ${this.state}`,
       );
     }
-    switch (el.localName) {
+    const kind = el.localName;
+    if (kind === 'message' || kind === 'presence' || kind === 'iq') this.o.onStanza?.('in', kind);
+    switch (kind) {
       case 'iq':
         return this.onIq(el);
       case 'message':

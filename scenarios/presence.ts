@@ -1,0 +1,37 @@
+/**
+ * presence: every VU logs in SESSIONS_PER_VU sessions; each sends directed presence to the next session of
+ * its VU PRESENCE_RATE times a second for DURATION; then all close cleanly.
+ */
+import { loadConfig } from '../src/k6/config.ts';
+import { closeAll, countTimed, every, openSessions, settle } from '../src/k6/flows.ts';
+import { sendTimedPresence } from '../src/k6/websocket.ts';
+
+const cfg = loadConfig();
+
+export const options = {
+  scenarios: {
+    presence: {
+      executor: 'per-vu-iterations',
+      vus: cfg.vus,
+      iterations: 1,
+      maxDuration: `${cfg.durationMs + 120_000}ms`,
+    },
+  },
+  thresholds: {
+    xmpp_login_success: ['rate>0.99'],
+    xmpp_presence_delivery: ['p(95)<1000'],
+    xmpp_clean_close: ['rate>0.99'],
+  },
+};
+
+export default async function (): Promise<void> {
+  const sessions = await openSessions(cfg);
+  const seen = countTimed(sessions, 'presence');
+  let sent = 0;
+  await every(sessions, 1000 / cfg.presenceRate, cfg.durationMs, (s) => {
+    const peer = sessions[(s.index + 1) % sessions.length]!;
+    sendTimedPresence(s.session, peer.jid, `status ${sent++}`);
+  });
+  await settle(() => seen.received >= sent);
+  await closeAll(sessions);
+}

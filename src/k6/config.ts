@@ -1,0 +1,77 @@
+/** Scenario configuration from `__ENV`, with defaults that fit a local `starling server up`. */
+import { SharedArray } from 'k6/data';
+
+export interface ScenarioConfig {
+  url: string;
+  domain: string;
+  vus: number;
+  sessionsPerVu: number;
+  durationMs: number;
+  /** Messages per session per second (chat). */
+  messageRate: number;
+  /** Presence updates per session per second (presence). */
+  presenceRate: number;
+  /** Ping period per session (idle). */
+  pingIntervalMs: number;
+  mechanisms: string[] | undefined;
+  /** First account number used by VU 1's first session. */
+  accountOffset: number;
+  account: (n: number) => { username: string; password: string };
+}
+
+/** `30s`, `2m`, `500ms`, `1h`, or a number of seconds. */
+export function parseDuration(s: string): number {
+  const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(s.trim());
+  if (!m) throw new Error(`invalid duration '${s}': use e.g. 500ms, 30s, 2m, 1h`);
+  const n = Number(m[1]);
+  return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+}
+
+function num(name: string, fallback: number): number {
+  const v = __ENV[name];
+  if (v === undefined || v === '') return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${name}='${v}' is not a non-negative number`);
+  return n;
+}
+
+/** Accounts from XMPP_ACCOUNTS_CSV (`user,password` lines), loaded once in the init context. */
+const csvAccounts: readonly { username: string; password: string }[] | undefined = __ENV.XMPP_ACCOUNTS_CSV
+  ? new SharedArray('xmpp-accounts', () =>
+      open(__ENV.XMPP_ACCOUNTS_CSV!)
+        .split(/\r?\n/)
+        .filter((l) => l.trim() !== '' && !l.startsWith('#'))
+        .map((l) => {
+          const i = l.indexOf(',');
+          return { username: l.slice(0, i).trim(), password: l.slice(i + 1).trim() };
+        }),
+    )
+  : undefined;
+
+export function loadConfig(): ScenarioConfig {
+  const userPattern = __ENV.XMPP_USER_PATTERN || 'user{n}';
+  const passwordPattern = __ENV.XMPP_PASSWORD_PATTERN || 'pass{n}';
+  const csv = csvAccounts;
+  return {
+    url: __ENV.XMPP_URL || 'ws://127.0.0.1:5280/xmpp-websocket',
+    domain: __ENV.XMPP_DOMAIN || 'localhost',
+    vus: num('VUS', 10),
+    sessionsPerVu: num('SESSIONS_PER_VU', 10),
+    durationMs: parseDuration(__ENV.DURATION || '30s'),
+    messageRate: num('MESSAGE_RATE', 0.2),
+    presenceRate: num('PRESENCE_RATE', 0.1),
+    pingIntervalMs: parseDuration(__ENV.PING_INTERVAL || '30s'),
+    mechanisms: __ENV.XMPP_MECHANISMS ? __ENV.XMPP_MECHANISMS.split(',').map((m) => m.trim()) : undefined,
+    accountOffset: num('ACCOUNT_OFFSET', 0),
+    account: csv
+      ? (n) => {
+          const a = csv[(n - 1) % csv.length];
+          if (!a) throw new Error('XMPP_ACCOUNTS_CSV has no accounts');
+          return a;
+        }
+      : (n) => ({
+          username: userPattern.replace('{n}', String(n)),
+          password: passwordPattern.replace('{n}', String(n)),
+        }),
+  };
+}

@@ -1,0 +1,95 @@
+/** The few named steps scenarios are written in: open sessions, act periodically, close them all. */
+import { XmppError } from '../xmpp/errors.ts';
+import { ScramCache } from '../xmpp/sasl/scram.ts';
+import type { XmppSession } from '../xmpp/session.ts';
+import type { ScenarioConfig } from './config.ts';
+import { TIMING_NS, connectXmpp } from './websocket.ts';
+
+/** One cache per VU: a VU's repeated logins skip PBKDF2, as real clients do. */
+const scramCache = new ScramCache();
+
+export interface OpenSession {
+  session: XmppSession;
+  jid: string;
+  /** Index within this VU (0-based). */
+  index: number;
+}
+
+export function delay(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/**
+ * Logs in `cfg.sessionsPerVu` sessions concurrently for this VU (accounts numbered from
+ * `accountOffset + (__VU − 1) · sessionsPerVu + 1`). Failed logins are counted by the metrics and left out.
+ */
+export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> {
+  const first = cfg.accountOffset + (__VU - 1) * cfg.sessionsPerVu + 1;
+  const attempts = Array.from({ length: cfg.sessionsPerVu }, (_, index) => {
+    const acct = cfg.account(first + index);
+    const { session, ready } = connectXmpp({
+      url: cfg.url,
+      domain: cfg.domain,
+      username: acct.username,
+      password: acct.password,
+      mechanisms: cfg.mechanisms,
+      scramCache,
+    });
+    return ready.then(
+      (jid): OpenSession => ({ session, jid, index }),
+      (e: unknown) => {
+        if (e instanceof XmppError) return undefined;
+        throw e;
+      },
+    );
+  });
+  const results = await Promise.all(attempts);
+  return results.filter((s): s is OpenSession => s !== undefined);
+}
+
+/**
+ * Calls `fn` for every session every `periodMs` (sessions staggered over the period) until `durationMs`
+ * has passed. Sends on a session that has failed are skipped: its failure is already counted.
+ */
+export async function every(
+  sessions: OpenSession[],
+  periodMs: number,
+  durationMs: number,
+  fn: (s: OpenSession) => void | Promise<void>,
+): Promise<void> {
+  if (periodMs <= 0 || !Number.isFinite(periodMs)) return delay(durationMs);
+  const deadline = Date.now() + durationMs;
+  await Promise.all(
+    sessions.map(async (s) => {
+      await delay((periodMs * s.index) / Math.max(1, sessions.length));
+      while (Date.now() < deadline && s.session.state === 'ready') {
+        await fn(s);
+        await delay(periodMs);
+      }
+    }),
+  );
+}
+
+/** Counts stanzas carrying our timing element received by these sessions (delivery bookkeeping). */
+export function countTimed(sessions: OpenSession[], kind: 'message' | 'presence'): { received: number } {
+  const counter = { received: 0 };
+  for (const s of sessions) {
+    const on =
+      kind === 'message' ? s.session.onMessage.bind(s.session) : s.session.onPresence.bind(s.session);
+    on((el) => {
+      if (el.getChild('t', TIMING_NS)) counter.received++;
+    });
+  }
+  return counter;
+}
+
+/** Waits until `done()` or `maxMs`, polling every 50 ms: lets in-flight stanzas land before closing. */
+export async function settle(done: () => boolean, maxMs = 5000): Promise<void> {
+  const deadline = Date.now() + maxMs;
+  while (!done() && Date.now() < deadline) await delay(50);
+}
+
+/** Closes every session cleanly (`<close/>`, then WebSocket close 1000) and waits for all of them. */
+export async function closeAll(sessions: OpenSession[]): Promise<void> {
+  await Promise.all(sessions.map((s) => s.session.close()));
+}
