@@ -1,13 +1,13 @@
 /** Compiles scenarios/*.ts into ordinary k6 scripts: ESM bundles that import only `k6` and `k6/*`. */
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { build, type Metafile } from 'esbuild';
+import { build, type BuildOptions, type Metafile } from 'esbuild';
 
 export const SCENARIO_DIR = 'scenarios';
 export const SCENARIO_OUT_DIR = 'dist/scenarios';
 
 /** esbuild settings k6 can load: ESM, one file, no Node platform shims, no top-level await. */
-export const K6_BUILD = {
+export const K6_BUILD: BuildOptions = {
   bundle: true,
   format: 'esm',
   platform: 'neutral',
@@ -17,7 +17,7 @@ export const K6_BUILD = {
   mainFields: ['module', 'main'],
   legalComments: 'none',
   logLevel: 'silent',
-} as const;
+};
 
 export interface BuiltScenario {
   name: string;
@@ -39,7 +39,7 @@ export async function buildScenarios(
 ): Promise<BuiltScenario[]> {
   const entryPoints = entries ?? (await listScenarios());
   const result = await build({ ...K6_BUILD, entryPoints, outdir: outDir, metafile: true, write: true });
-  return describeOutputs(result.metafile);
+  return describeOutputs(result.metafile!);
 }
 
 function describeOutputs(meta: Metafile): BuiltScenario[] {
