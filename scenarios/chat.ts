@@ -3,27 +3,16 @@
  * of its VU for DURATION; then all close cleanly. Delivery latency is measured by the receiver.
  */
 import { loadConfig } from '../src/k6/config.ts';
+import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { closeAll, countTimed, every, openSessions, settle } from '../src/k6/flows.ts';
 import { sendTimedMessage } from '../src/k6/websocket.ts';
 
 const cfg = loadConfig();
 
-export const options = {
-  scenarios: {
-    chat: {
-      executor: 'per-vu-iterations',
-      vus: cfg.vus,
-      iterations: 1,
-      maxDuration: `${cfg.durationMs + 120_000}ms`,
-    },
-  },
-  thresholds: {
-    xmpp_login_success: ['rate>0.99'],
-    xmpp_session_ready: ['p(95)<3000'],
-    xmpp_message_delivery: ['p(95)<1000'],
-    xmpp_clean_close: ['rate>0.99'],
-  },
-};
+export const options = sessionScenarioOptions('chat', cfg, {
+  xmpp_session_ready: ['p(95)<3000'],
+  xmpp_message_delivery: ['p(95)<1000'],
+});
 
 export default async function (): Promise<void> {
   const sessions = await openSessions(cfg);

@@ -3,26 +3,13 @@
  * its VU PRESENCE_RATE times a second for DURATION; then all close cleanly.
  */
 import { loadConfig } from '../src/k6/config.ts';
+import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { closeAll, countTimed, every, openSessions, settle } from '../src/k6/flows.ts';
 import { sendTimedPresence } from '../src/k6/websocket.ts';
 
 const cfg = loadConfig();
 
-export const options = {
-  scenarios: {
-    presence: {
-      executor: 'per-vu-iterations',
-      vus: cfg.vus,
-      iterations: 1,
-      maxDuration: `${cfg.durationMs + 120_000}ms`,
-    },
-  },
-  thresholds: {
-    xmpp_login_success: ['rate>0.99'],
-    xmpp_presence_delivery: ['p(95)<1000'],
-    xmpp_clean_close: ['rate>0.99'],
-  },
-};
+export const options = sessionScenarioOptions('presence', cfg, { xmpp_presence_delivery: ['p(95)<1000'] });
 
 export default async function (): Promise<void> {
   const sessions = await openSessions(cfg);

@@ -1,0 +1,40 @@
+/** k6 options shared by the scenarios: one iteration per VU that holds its sessions for the whole test. */
+import type { ScenarioConfig } from './config.ts';
+
+/** Thresholds every scenario starts from: logins succeed and sessions close cleanly. */
+export const BASE_THRESHOLDS: Record<string, string[]> = {
+  xmpp_login_success: ['rate>0.99'],
+  xmpp_clean_close: ['rate>0.99'],
+};
+
+export function sessionScenarioOptions(
+  name: string,
+  cfg: ScenarioConfig,
+  thresholds: Record<string, string[]>,
+) {
+  return {
+    scenarios: {
+      [name]: {
+        executor: 'per-vu-iterations',
+        vus: cfg.vus,
+        iterations: 1,
+        // Login, the timed part, then close: generous room so a slow close is measured, not cut.
+        maxDuration: `${cfg.durationMs + 120_000}ms`,
+      },
+    },
+    thresholds: { ...BASE_THRESHOLDS, ...thresholds, ...extraThresholds() },
+  };
+}
+
+/** `THRESHOLDS='{"xmpp_close":["p(99)<500"]}'` adds or replaces thresholds without editing the scenario. */
+function extraThresholds(): Record<string, string[]> {
+  const raw = __ENV.THRESHOLDS;
+  if (!raw) return {};
+  try {
+    return JSON.parse(raw) as Record<string, string[]>;
+  } catch (e) {
+    throw new Error(`THRESHOLDS is not JSON (${String(e)}): use e.g. '{"xmpp_close":["p(99)<500"]}'`, {
+      cause: e,
+    });
+  }
+}
