@@ -1,0 +1,73 @@
+/** Resolving what `starling run` runs, and where: the script, the engine, the environment, the results dir. */
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { basename, extname, join, resolve } from 'node:path';
+import { buildScenarios, SCENARIO_DIR, SCENARIO_OUT_DIR } from '../build/scenarios.ts';
+
+export type EngineChoice = 'auto' | 'k6' | 'node';
+
+export class RunInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunInputError';
+  }
+}
+
+/**
+ * A scenario name (`chat`) or a `.ts` file is compiled first, so the run always uses a fresh k6 script;
+ * a `.js` file is taken as an already compiled k6 script.
+ */
+export async function resolveScript(scenario: string): Promise<string> {
+  if (extname(scenario) === '.js') {
+    if (!existsSync(scenario)) throw new RunInputError(`no such script: ${scenario}`);
+    return resolve(scenario);
+  }
+  const source = extname(scenario) === '.ts' ? scenario : join(SCENARIO_DIR, `${scenario}.ts`);
+  if (!existsSync(source)) {
+    throw new RunInputError(
+      `no scenario '${scenario}': expected ${source} (scenarios: login, chat, presence, idle; or a path to a .ts/.js file)`,
+    );
+  }
+  const [built] = await buildScenarios([source], SCENARIO_OUT_DIR);
+  return resolve(built!.file);
+}
+
+/** `KEY=VALUE` pairs from `-e`, k6's syntax. */
+export function parseEnvPairs(pairs: readonly string[] = []): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const p of pairs) {
+    const i = p.indexOf('=');
+    if (i <= 0) throw new RunInputError(`-e expects KEY=VALUE, got '${p}'`);
+    env[p.slice(0, i)] = p.slice(i + 1);
+  }
+  return env;
+}
+
+export function k6OnPath(): boolean {
+  return spawnSync('k6', ['version'], { stdio: 'ignore' }).status === 0;
+}
+
+export function chooseEngine(choice: EngineChoice): 'k6' | 'node' {
+  if (choice === 'node') return 'node';
+  const hasK6 = k6OnPath();
+  if (choice === 'k6' && !hasK6) {
+    throw new RunInputError('--engine k6: no k6 on PATH (install k6, or use --engine node / auto)');
+  }
+  return hasK6 ? 'k6' : 'node';
+}
+
+/** `results/<UTC timestamp>-<scenario>/`, created. */
+export async function newResultsDir(
+  script: string,
+  root = 'results',
+): Promise<{ runId: string; dir: string }> {
+  const stamp = new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+  const runId = `${stamp}-${basename(script, '.js')}`;
+  const dir = join(root, runId);
+  await mkdir(dir, { recursive: true });
+  return { runId, dir };
+}
