@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { buildCommand } from './build.ts';
 import { probeCommand } from './probe.ts';
+import { runCommand } from './run.ts';
 import { serverCommand } from './server.ts';
 
 /**
@@ -12,4 +13,5 @@ export const commands: readonly CommandModule[] = [
   buildCommand as CommandModule,
   serverCommand,
   probeCommand as CommandModule,
+  runCommand as CommandModule,
 ];

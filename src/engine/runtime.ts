@@ -31,11 +31,36 @@ export interface ExecutionState {
     vusInitialized: number;
     iterationsCompleted: number;
     iterationsInterrupted: number;
+    /** ms since the test run started (optional for test doubles). */
+    currentTestRunDuration?: number;
   };
-  test: { abort(reason?: string): never; options: Record<string, unknown> };
+  test: {
+    abort(reason?: string): never;
+    options: Record<string, unknown>;
+    /** exec.test.fail(): the run goes on but ends with exit code 110 (optional for test doubles). */
+    fail?(reason?: string): void;
+  };
 }
 
 export type VuPhase = 'init' | 'setup' | 'iteration' | 'teardown' | 'summary';
+
+/**
+ * Intrinsics of the VU's own JS context. Each VU is a separate V8 context, so `instanceof ArrayBuffer` (or
+ * Error, Array, …) in script code is false for objects made by module code in Node's realm: build values handed
+ * to scripts with these (e.g. `new rt.realm.Uint8Array(n).buffer` for an ArrayBuffer).
+ */
+export interface VuRealm {
+  /** The context's globalThis. */
+  global: Record<string, unknown>;
+  Object: ObjectConstructor;
+  Array: ArrayConstructor;
+  Error: ErrorConstructor;
+  TypeError: TypeErrorConstructor;
+  Promise: PromiseConstructor;
+  ArrayBuffer: ArrayBufferConstructor;
+  Uint8Array: Uint8ArrayConstructor;
+  JSON: JSON;
+}
 
 /**
  * One VU's view of the engine, handed to every k6 module implementation when the VU's context is built.
@@ -55,8 +80,16 @@ export interface VuRuntime {
   beginOp(kind: 'timer' | 'socket' | 'http' | 'other'): () => void;
   /** An exception thrown from a callback (socket listener, timer): fails the running iteration. */
   reportError(err: unknown): void;
-  /** Called at iteration end / graceful stop so the module can close sockets (k6 closes them with 1000). */
+  /**
+   * Called when the running iteration (or setup/teardown) is cut short — graceful stop expired, test aborted, or
+   * the iteration failed — so the module can close sockets (k6 closes them with 1000). Handlers registered while
+   * an iteration runs are dropped when it ends; handlers registered in the init phase stay for the VU's life.
+   */
   onInterrupt(fn: () => void): void;
+  /** The VU context's intrinsics (set by the engine; absent in simple test doubles). */
+  readonly realm?: VuRealm;
+  /** Storage shared by every VU of one run (k6/data SharedArray); absent in simple test doubles. */
+  readonly shared?: Map<string, unknown>;
 }
 
 /** A k6 module implementation: builds the module's exports for one VU. */

@@ -1,0 +1,198 @@
+/**
+ * `starling run <scenario>`: compile if needed, then run with real k6 (when chosen or found) or the Node
+ * engine; results go to results/<run-id>/.
+ */
+import { spawn } from 'node:child_process';
+import { writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { MetricStore } from '../engine/metrics.ts';
+import { EXIT, runScript, type RunProgress } from '../engine/run.ts';
+import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
+import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
+import { XMPP_COUNTERS } from '../k6/metric-names.ts';
+import {
+  chooseEngine,
+  newResultsDir,
+  parseEnvPairs,
+  resolveScript,
+  type EngineChoice,
+} from './run-target.ts';
+
+interface RunArgs {
+  scenario: string;
+  target?: string;
+  engine: EngineChoice;
+  env?: string[];
+  quiet: boolean;
+  resultsRoot: string;
+}
+
+export const runCommand: CommandModule<object, RunArgs> = {
+  command: 'run <scenario>',
+  describe: 'Run a scenario (login, chat, presence, idle, or a .ts/.js k6 script) with k6 or the Node engine',
+  builder: (y: Argv) =>
+    y
+      .positional('scenario', {
+        type: 'string',
+        demandOption: true,
+        describe: 'scenario name or script path',
+      })
+      .option('target', { type: 'string', describe: 'WebSocket URL of the server (sets XMPP_URL)' })
+      .option('engine', {
+        choices: ['auto', 'k6', 'node'] as const,
+        default: 'auto' as EngineChoice,
+        describe: 'auto: k6 when on PATH, else the Node engine',
+      })
+      .option('env', {
+        alias: 'e',
+        type: 'string',
+        array: true,
+        describe: 'KEY=VALUE for __ENV (repeatable)',
+      })
+      .option('quiet', {
+        alias: 'q',
+        type: 'boolean',
+        default: false,
+        describe: 'no progress line, no console.log',
+      })
+      .option('results-root', {
+        type: 'string',
+        default: 'results',
+        describe: 'where run directories go',
+      }) as unknown as Argv<RunArgs>,
+  handler: async (argv) => {
+    const script = await resolveScript(argv.scenario);
+    const env = parseEnvPairs(argv.env);
+    if (argv.target) env.XMPP_URL = argv.target;
+    const engine = chooseEngine(argv.engine);
+    const { runId, dir } = await newResultsDir(script, argv.resultsRoot);
+    process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
+    process.exitCode =
+      engine === 'k6'
+        ? await runWithK6(script, env, dir)
+        : await runWithNode(script, env, dir, runId, argv.quiet);
+  },
+};
+
+function runWithK6(script: string, env: Record<string, string>, dir: string): Promise<number> {
+  const args = ['run', '--summary-export', join(dir, 'summary.json')];
+  for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
+  args.push(script);
+  return new Promise((resolve) => {
+    const child = spawn('k6', args, { stdio: 'inherit' });
+    child.on('close', (code) => resolve(code ?? EXIT.externalAbort));
+  });
+}
+
+async function runWithNode(
+  script: string,
+  env: Record<string, string>,
+  dir: string,
+  runId: string,
+  quiet: boolean,
+): Promise<number> {
+  const store = new MetricStore();
+  const started = Date.now();
+  let thresholds: ThresholdSet | undefined;
+  const abort = new AbortController();
+  let signals = 0;
+  const onSignal = (): void => {
+    // First Ctrl+C stops gracefully (teardown and summary still run, exit 105); the second one is immediate.
+    if (++signals > 1) process.exit(EXIT.externalAbort);
+    process.stderr.write('\nstarling: stopping (Ctrl+C again to quit at once)…\n');
+    abort.abort();
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const tty = process.stderr.isTTY === true && !quiet;
+  let data: SummaryData | undefined;
+  try {
+    const outcome = await runScript({
+      scriptPath: script,
+      env,
+      quiet,
+      metrics: store,
+      signal: abort.signal,
+      onOptions: (options) => {
+        thresholds = ThresholdSet.create(options.thresholds ?? {}, store);
+      },
+      thresholdsCheck: () => ({
+        abort: thresholds?.evaluate(store, Date.now() - started, false).abort ?? false,
+      }),
+      onProgress: tty ? (p) => process.stderr.write(`\r${progressLine(p, store)}`) : undefined,
+      buildSummaryData: (facts) => {
+        const final = thresholds?.evaluate(store, facts.testRunDurationMs, true);
+        data = buildSummaryData(store, final?.results ?? [], {
+          options: facts.options,
+          testRunDurationMs: facts.testRunDurationMs,
+          setupData: facts.setupData,
+          isStdOutTTY: process.stdout.isTTY === true,
+          isStdErrTTY: process.stderr.isTTY === true,
+        });
+        return data as unknown as Record<string, unknown>;
+      },
+    });
+    if (tty) process.stderr.write('\n');
+    if (outcome.scriptError) process.stderr.write(`starling: ${outcome.scriptError}\n`);
+    await writeSummaryOutputs(outcome.summaryOutput, dir);
+    if (data) {
+      if (!outcome.hasHandleSummary || outcome.summaryError)
+        process.stdout.write(defaultSummaryStdout(data, false));
+      const table = xmppTable(data, store);
+      if (table) process.stdout.write(`${table}\n`);
+      await writeFile(join(dir, 'summary.json'), `${JSON.stringify(data, null, 2)}\n`);
+      await writeFile(
+        join(dir, 'run.json'),
+        `${JSON.stringify({ runId, script, env: redactEnv(env), exitCode: outcome.exitCode }, null, 2)}\n`,
+      );
+    }
+    const thresholdsFailed = Object.values(data?.metrics ?? {}).some((m) =>
+      Object.values(m.thresholds ?? {}).some((t) => !t.ok),
+    );
+    if (outcome.exitCode === EXIT.ok && thresholdsFailed) return EXIT.thresholdsFailed;
+    return outcome.exitCode;
+  } catch (e) {
+    if (e instanceof ThresholdConfigError) {
+      process.stderr.write(`starling: ${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  } finally {
+    process.removeListener('SIGINT', onSignal);
+    process.removeListener('SIGTERM', onSignal);
+  }
+}
+
+/** handleSummary() output: `stdout`/`stderr` printed, other keys written as files (relative ones inside the run dir). */
+async function writeSummaryOutputs(
+  out: Record<string, string | Uint8Array> | undefined,
+  dir: string,
+): Promise<void> {
+  for (const [name, content] of Object.entries(out ?? {})) {
+    if (name === 'stdout') process.stdout.write(content);
+    else if (name === 'stderr') process.stderr.write(content);
+    else await writeFile(isAbsolute(name) ? name : join(dir, name), content);
+  }
+}
+
+/** Passwords never reach results: any variable whose name mentions a password or secret is masked. */
+function redactEnv(env: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [k, /pass|secret|token/i.test(k) ? '[redacted]' : v]),
+  );
+}
+
+function progressLine(p: RunProgress, store: MetricStore): string {
+  const count = (name: string): number => {
+    const m = store.get(name);
+    return m && m.sink.type === 'counter' ? m.sink.value : 0;
+  };
+  const open = count(XMPP_COUNTERS.sessionsOpened) - count(XMPP_COUNTERS.sessionsClosed);
+  const secs = Math.max(1, p.elapsedMs / 1000);
+  return (
+    `${(p.elapsedMs / 1000).toFixed(0).padStart(4)}s  VUs ${p.vus}/${p.vusMax}  sessions open ${open}  ` +
+    `logins/s ${(count(XMPP_COUNTERS.sessionsOpened) / secs).toFixed(0)}  ` +
+    `stanzas sent ${count(XMPP_COUNTERS.stanzasSent)}  failures ${count(XMPP_COUNTERS.sessionFailures)}   `
+  );
+}

@@ -1,0 +1,607 @@
+/**
+ * End-of-test summary: the `handleSummary(data)` object (grafana/k6 internal/js/summary.go
+ * summarizeMetricsToObject), k6's classic text summary (internal/js/summary-legacy.js, the `--summary-mode=legacy`
+ * output and jslib k6-summary's textSummary, as of k6 ≥ v0.54: rates print `75.00% 45 out of 60`), and a compact
+ * table of the XMPP metrics.
+ */
+import { createHash } from 'node:crypto';
+import type { MetricType } from './runtime.ts';
+import { DEFAULT_SUMMARY_TREND_STATS, type MetricStore, type ValueType } from './metrics.ts';
+import type { ThresholdResult } from './thresholds.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../k6/metric-names.ts';
+
+// ---------------------------------------------------------------------------------------------------------------
+// Groups and checks (lib/models.go)
+
+export interface SummaryCheck {
+  name: string;
+  path: string;
+  id: string;
+  passes: number;
+  fails: number;
+}
+
+export interface SummaryGroup {
+  name: string;
+  path: string;
+  id: string;
+  groups: SummaryGroup[];
+  checks: SummaryCheck[];
+}
+
+const GROUP_SEPARATOR = '::';
+
+const md5hex = (s: string): string => createHash('md5').update(s, 'utf8').digest('hex');
+
+/** k6 NewGroup: the root group is `newGroup('')`; ids are the md5 of the path. */
+export function newGroup(name: string, parent?: SummaryGroup): SummaryGroup {
+  if (name.includes(GROUP_SEPARATOR)) throw new Error("group and check names may not contain '::'");
+  const old = parent?.path ?? '';
+  const path = old === '' && name === '' ? '' : old + GROUP_SEPARATOR + name;
+  return { name, path, id: md5hex(path), groups: [], checks: [] };
+}
+
+/** k6 Group.Group: the child group `name`, created (in first-use order) when missing. */
+export function childGroup(parent: SummaryGroup, name: string): SummaryGroup {
+  let g = parent.groups.find((x) => x.name === name);
+  if (g === undefined) {
+    g = newGroup(name, parent);
+    parent.groups.push(g);
+  }
+  return g;
+}
+
+/** k6 Group.Check: the check `name` of `group`, created (in first-use order) when missing. */
+export function groupCheck(group: SummaryGroup, name: string): SummaryCheck {
+  let c = group.checks.find((x) => x.name === name);
+  if (c === undefined) {
+    if (name.includes(GROUP_SEPARATOR)) throw new Error("group and check names may not contain '::'");
+    const path = group.path + GROUP_SEPARATOR + name;
+    c = { name, path, id: md5hex(path), passes: 0, fails: 0 };
+    group.checks.push(c);
+  }
+  return c;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// handleSummary data
+
+export interface SummaryMetric {
+  type: MetricType;
+  contains: ValueType;
+  values: Record<string, number>;
+  thresholds?: Record<string, { ok: boolean }>;
+}
+
+export interface SummaryData {
+  root_group: SummaryGroup;
+  options: { summaryTrendStats: string[]; summaryTimeUnit: string; noColor: boolean };
+  state: { isStdOutTTY: boolean; isStdErrTTY: boolean; testRunDurationMs: number };
+  metrics: Record<string, SummaryMetric>;
+  /** Present only when setup() returned data (k6 passes undefined otherwise). */
+  setup_data?: unknown;
+}
+
+export interface SummaryDataOptions {
+  /** The test's options; only `summaryTrendStats` (default avg,min,med,max,p(90),p(95)) and `summaryTimeUnit` are read. */
+  options?: { summaryTrendStats?: readonly string[] | null; summaryTimeUnit?: string | null };
+  testRunDurationMs: number;
+  /** The root group with its checks and sub-groups; an empty root group when omitted. */
+  rootGroup?: SummaryGroup;
+  /** `--no-color`. */
+  noColor?: boolean;
+  isStdOutTTY?: boolean;
+  isStdErrTTY?: boolean;
+  /** What setup() returned, JSON-able; `setup_data` is left out when undefined. */
+  setupData?: unknown;
+}
+
+/**
+ * The `data` handed to handleSummary(): every observed metric (with samples, or referenced by a threshold) with
+ * its k6 `values`, and `thresholds[source] = { ok }` from the final threshold results.
+ */
+export function buildSummaryData(
+  store: MetricStore,
+  thresholdResults: readonly ThresholdResult[],
+  opts: SummaryDataOptions,
+): SummaryData {
+  const trendStats = [...(opts.options?.summaryTrendStats ?? DEFAULT_SUMMARY_TREND_STATS)];
+  const metrics: Record<string, SummaryMetric> = {};
+  const observed = store.observed().sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  for (const m of observed) {
+    metrics[m.name] = {
+      type: m.type,
+      contains: m.contains,
+      values: m.values(opts.testRunDurationMs, trendStats),
+    };
+  }
+  for (const r of thresholdResults) {
+    const entry = metrics[r.metric];
+    if (entry === undefined) continue;
+    (entry.thresholds ??= {})[r.expr] = { ok: r.ok };
+  }
+  const data: SummaryData = {
+    root_group: opts.rootGroup ?? newGroup(''),
+    options: {
+      summaryTrendStats: trendStats,
+      summaryTimeUnit: opts.options?.summaryTimeUnit ?? '',
+      noColor: opts.noColor ?? false,
+    },
+    state: {
+      isStdOutTTY: opts.isStdOutTTY ?? false,
+      isStdErrTTY: opts.isStdErrTTY ?? false,
+      testRunDurationMs: opts.testRunDurationMs,
+    },
+    metrics,
+  };
+  if (opts.setupData !== undefined) data.setup_data = opts.setupData;
+  return data;
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Classic text summary (port of internal/js/summary-legacy.js)
+
+const palette = { bold: 1, faint: 2, red: 31, green: 32, cyan: 36 } as const;
+const groupPrefix = '█';
+const detailsPrefix = '↳';
+const succMark = '✓';
+const failMark = '✗';
+
+type Decorate = (text: string, color: number, ...rest: number[]) => string;
+
+export interface TextSummaryOptions {
+  /** Prefix of every line (k6 default ' '). */
+  indent?: string;
+  /** ANSI colours; k6 passes `!noColor && isStdOutTTY`. Default false here. */
+  enableColors?: boolean;
+  summaryTrendStats?: readonly string[];
+  /** '' (automatic units), 's', 'ms' or 'us'. */
+  summaryTimeUnit?: string | null;
+}
+
+/** Terminal width of a string: NFKC code points, ANSI escape sequences excluded (summary-legacy.js strWidth). */
+export function strWidth(s: string): number {
+  let inEscSeq = false;
+  let inLongEscSeq = false;
+  let width = 0;
+  for (const char of s.normalize('NFKC')) {
+    const code = char.charCodeAt(0);
+    if (char === '\x1b') {
+      inEscSeq = true;
+      continue;
+    }
+    if (inEscSeq && char === '[') {
+      inLongEscSeq = true;
+      continue;
+    }
+    if (inEscSeq && inLongEscSeq && code >= 0x40 && code <= 0x7e) {
+      inEscSeq = false;
+      inLongEscSeq = false;
+      continue;
+    }
+    if (inEscSeq && !inLongEscSeq && code >= 0x40 && code <= 0x5f) {
+      inEscSeq = false;
+      continue;
+    }
+    if (!inEscSeq && !inLongEscSeq) width++;
+  }
+  return width;
+}
+
+function summarizeCheck(indent: string, check: SummaryCheck, decorate: Decorate): string {
+  if (check.fails == 0) return decorate(`${indent}${succMark} ${check.name}`, palette.green);
+  const succPercent = Math.floor((100 * check.passes) / (check.passes + check.fails));
+  return decorate(
+    `${indent}${failMark} ${check.name}\n${indent} ${detailsPrefix}  ${succPercent}% — ` +
+      `${succMark} ${check.passes} / ${failMark} ${check.fails}`,
+    palette.red,
+  );
+}
+
+function summarizeGroup(indent0: string, group: SummaryGroup, decorate: Decorate): string[] {
+  let indent = indent0;
+  const result: string[] = [];
+  if (group.name != '') {
+    result.push(`${indent}${groupPrefix} ${group.name}\n`);
+    indent = indent + '  ';
+  }
+  for (const check of group.checks) result.push(summarizeCheck(indent, check, decorate));
+  if (group.checks.length > 0) result.push('');
+  for (const g of group.groups) result.push(...summarizeGroup(indent, g, decorate));
+  return result;
+}
+
+function displayNameForMetric(name: string): string {
+  const pos = name.indexOf('{');
+  return pos >= 0 ? `{ ${name.substring(pos + 1, name.length - 1)} }` : name;
+}
+
+function indentForMetric(name: string): string {
+  return name.indexOf('{') >= 0 ? '  ' : '';
+}
+
+export function humanizeBytes(bytes: number): string {
+  const units = ['B', 'kB', 'MB', 'GB', 'TB', 'PB', 'EB', 'ZB', 'YB'];
+  const base = 1000;
+  if (bytes < 10) return `${bytes} B`;
+  const e = Math.floor(Math.log(bytes) / Math.log(base));
+  const suffix = units[e | 0];
+  const val = Math.floor((bytes / Math.pow(base, e)) * 10 + 0.5) / 10;
+  return `${val.toFixed(val < 10 ? 1 : 0)} ${suffix}`;
+}
+
+const unitMap: Record<string, { unit: string; coef: number }> = {
+  s: { unit: 's', coef: 0.001 },
+  ms: { unit: 'ms', coef: 1 },
+  us: { unit: 'µs', coef: 1000 },
+};
+
+function toFixedNoTrailingZeros(val: number, prec: number): string {
+  return parseFloat(val.toFixed(prec)).toString();
+}
+
+function toFixedNoTrailingZerosTrunc(val: number, prec: number): string {
+  const mult = Math.pow(10, prec);
+  return toFixedNoTrailingZeros(Math.trunc(mult * val) / mult, prec);
+}
+
+function humanizeGenericDuration(dur: number): string {
+  if (dur === 0) return '0s';
+  if (dur < 0.001) return `${Math.trunc(dur * 1000000)}ns`;
+  if (dur < 1) return `${toFixedNoTrailingZerosTrunc(dur * 1000, 2)}µs`;
+  if (dur < 1000) return `${toFixedNoTrailingZerosTrunc(dur, 2)}ms`;
+  let result = `${toFixedNoTrailingZerosTrunc((dur % 60000) / 1000, dur > 60000 ? 0 : 2)}s`;
+  let rem = Math.trunc(dur / 60000);
+  if (rem < 1) return result;
+  result = `${rem % 60}m${result}`;
+  rem = Math.trunc(rem / 60);
+  if (rem < 1) return result;
+  return `${rem}h${result}`;
+}
+
+/** A duration in ms as k6 prints it: `summaryTimeUnit` ('s' | 'ms' | 'us') or automatic (`1m2s`, `12.5ms`, …). */
+export function humanizeDuration(dur: number, timeUnit?: string | null): string {
+  if (timeUnit !== '' && timeUnit != null && Object.prototype.hasOwnProperty.call(unitMap, timeUnit)) {
+    const u = unitMap[timeUnit] as { unit: string; coef: number };
+    return (dur * u.coef).toFixed(2) + u.unit;
+  }
+  return humanizeGenericDuration(dur);
+}
+
+/** k6 humanizeValue: rates as truncated percentages, data as kB/MB, time as durations, else up to 6 decimals. */
+export function humanizeValue(
+  val: number,
+  metric: { type: MetricType; contains: ValueType },
+  timeUnit?: string | null,
+): string {
+  if (metric.type == 'rate') return (Math.trunc(val * 100 * 100) / 100).toFixed(2) + '%';
+  switch (metric.contains) {
+    case 'data':
+      return humanizeBytes(val);
+    case 'time':
+      return humanizeDuration(val, timeUnit);
+    default:
+      return toFixedNoTrailingZeros(val, 6);
+  }
+}
+
+function nonTrendMetricValueForSum(metric: SummaryMetric, timeUnit: string | null | undefined): string[] {
+  const v = metric.values;
+  switch (metric.type) {
+    case 'counter':
+      return [
+        humanizeValue(v['count'] ?? 0, metric, timeUnit),
+        humanizeValue(v['rate'] ?? 0, metric, timeUnit) + '/s',
+      ];
+    case 'gauge':
+      return [
+        humanizeValue(v['value'] ?? 0, metric, timeUnit),
+        'min=' + humanizeValue(v['min'] ?? 0, metric, timeUnit),
+        'max=' + humanizeValue(v['max'] ?? 0, metric, timeUnit),
+      ];
+    case 'rate': {
+      const passes = v['passes'] ?? 0;
+      const fails = v['fails'] ?? 0;
+      return [humanizeValue(v['rate'] ?? 0, metric, timeUnit), `${passes} out of ${passes + fails}`];
+    }
+    default:
+      return ['[no data]'];
+  }
+}
+
+/** sobek's localeCompare is a root-locale collation; ICU's 'und' collator orders the same way for metric names. */
+const rootCollator = new Intl.Collator('und');
+
+function summarizeMetrics(
+  options: {
+    indent: string;
+    summaryTrendStats: readonly string[];
+    summaryTimeUnit: string | null | undefined;
+  },
+  data: SummaryData,
+  decorate: Decorate,
+): string[] {
+  const indent = options.indent + '  ';
+  const result: string[] = [];
+  const names: string[] = [];
+  let nameLenMax = 0;
+  const nonTrendValues: Record<string, string> = {};
+  let nonTrendValueMaxLen = 0;
+  const nonTrendExtras: Record<string, string[]> = {};
+  const nonTrendExtraMaxLens = [0, 0];
+  const trendCols: Record<string, string[]> = {};
+  const numTrendColumns = options.summaryTrendStats.length;
+  const trendColMaxLens: number[] = new Array<number>(numTrendColumns).fill(0);
+
+  for (const [name, metric] of Object.entries(data.metrics)) {
+    names.push(name);
+    const displayNameWidth = strWidth(indentForMetric(name) + displayNameForMetric(name));
+    if (displayNameWidth > nameLenMax) nameLenMax = displayNameWidth;
+
+    if (metric.type == 'trend') {
+      const cols: string[] = [];
+      for (let i = 0; i < numTrendColumns; i++) {
+        const tc = options.summaryTrendStats[i] as string;
+        const raw = metric.values[tc] as number;
+        const value = tc === 'count' ? String(raw) : humanizeValue(raw, metric, options.summaryTimeUnit);
+        const valLen = strWidth(value);
+        if (valLen > (trendColMaxLens[i] as number)) trendColMaxLens[i] = valLen;
+        cols[i] = value;
+      }
+      trendCols[name] = cols;
+      continue;
+    }
+    const values = nonTrendMetricValueForSum(metric, options.summaryTimeUnit);
+    const first = values[0] as string;
+    nonTrendValues[name] = first;
+    const valueLen = strWidth(first);
+    if (valueLen > nonTrendValueMaxLen) nonTrendValueMaxLen = valueLen;
+    nonTrendExtras[name] = values.slice(1);
+    for (let i = 1; i < values.length; i++) {
+      const extraLen = strWidth(values[i] as string);
+      if (extraLen > (nonTrendExtraMaxLens[i - 1] ?? 0)) nonTrendExtraMaxLens[i - 1] = extraLen;
+    }
+  }
+
+  // sort all metrics but keep sub-metrics grouped with their parent metrics
+  names.sort((metric1, metric2) => {
+    const parent1 = metric1.split('{', 1)[0] as string;
+    const parent2 = metric2.split('{', 1)[0] as string;
+    const r = rootCollator.compare(parent1, parent2);
+    if (r !== 0) return r;
+    return rootCollator.compare(metric1.substring(parent1.length), metric2.substring(parent2.length));
+  });
+
+  const getData = (name: string): string => {
+    const cols = trendCols[name];
+    if (cols !== undefined) {
+      const tmpCols: string[] = [];
+      for (let i = 0; i < cols.length; i++) {
+        const col = cols[i] as string;
+        tmpCols[i] =
+          options.summaryTrendStats[i] +
+          '=' +
+          decorate(col, palette.cyan) +
+          ' '.repeat((trendColMaxLens[i] as number) - strWidth(col));
+      }
+      return tmpCols.join(' ');
+    }
+    const value = nonTrendValues[name] as string;
+    let fmtData = decorate(value, palette.cyan) + ' '.repeat(nonTrendValueMaxLen - strWidth(value));
+    const extras = nonTrendExtras[name] as string[];
+    if (extras.length == 1) {
+      fmtData = fmtData + ' ' + decorate(extras[0] as string, palette.cyan, palette.faint);
+    } else if (extras.length > 1) {
+      const parts = extras.map(
+        (extra, i) =>
+          decorate(extra, palette.cyan, palette.faint) +
+          ' '.repeat((nonTrendExtraMaxLens[i] ?? 0) - strWidth(extra)),
+      );
+      fmtData = fmtData + ' ' + parts.join(' ');
+    }
+    return fmtData;
+  };
+
+  for (const name of names) {
+    const metric = data.metrics[name] as SummaryMetric;
+    let mark = ' ';
+    let markColor = (text: string) => text;
+    if (metric.thresholds) {
+      mark = succMark;
+      markColor = (text) => decorate(text, palette.green);
+      for (const threshold of Object.values(metric.thresholds)) {
+        if (!threshold.ok) {
+          mark = failMark;
+          markColor = (text) => decorate(text, palette.red);
+          break;
+        }
+      }
+    }
+    const fmtIndent = indentForMetric(name);
+    let fmtName = displayNameForMetric(name);
+    fmtName =
+      fmtName +
+      decorate('.'.repeat(nameLenMax - strWidth(fmtName) - strWidth(fmtIndent) + 3) + ':', palette.faint);
+    result.push(indent + fmtIndent + markColor(mark) + ' ' + fmtName + ' ' + getData(name));
+  }
+  return result;
+}
+
+/**
+ * k6's classic end-of-test summary text (summary-legacy.js generateTextSummary): checks by group, then every
+ * metric sorted by name (sub-metrics under their parent) with dotted padding and ✓/✗ threshold marks. No
+ * leading or trailing newline; k6 prints `'\n' + text + '\n\n'` (see {@link defaultSummaryStdout}).
+ */
+export function textSummary(data: SummaryData, options: TextSummaryOptions = {}): string {
+  const defined = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  const defaults: Record<string, unknown> = {
+    indent: ' ',
+    enableColors: false,
+    summaryTimeUnit: null,
+    summaryTrendStats: null,
+  };
+  // Object.assign({}, defaultOptions, data.options, options), as k6 merges them.
+  const merged: Record<string, unknown> = { ...defaults, ...data.options, ...defined };
+  const opts = merged as {
+    indent: string;
+    enableColors: boolean;
+    summaryTimeUnit: string | null | undefined;
+    summaryTrendStats: readonly string[] | null | undefined;
+  };
+  let decorate: Decorate = (text) => text;
+  if (opts.enableColors) {
+    decorate = (text, color, ...rest) => `\x1b[${[color, ...rest].join(';')}m${text}\x1b[0m`;
+  }
+  const lines = [
+    ...summarizeGroup(opts.indent + '    ', data.root_group, decorate),
+    ...summarizeMetrics(
+      {
+        indent: opts.indent,
+        summaryTrendStats: opts.summaryTrendStats ?? DEFAULT_SUMMARY_TREND_STATS,
+        summaryTimeUnit: opts.summaryTimeUnit,
+      },
+      data,
+      decorate,
+    ),
+  ];
+  return lines.join('\n');
+}
+
+/** What k6 writes to stdout when the script exports no handleSummary (summary-wrapper.js). */
+export function defaultSummaryStdout(data: SummaryData, enableColors: boolean): string {
+  return '\n' + textSummary(data, { enableColors }) + '\n\n';
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// XMPP table
+
+/** The tag each XMPP counter is broken down by (see the comments in src/k6/metric-names.ts). */
+export const XMPP_COUNTER_BREAKDOWN: Readonly<Record<string, string>> = {
+  [XMPP_COUNTERS.stanzasSent]: 'kind',
+  [XMPP_COUNTERS.stanzasReceived]: 'kind',
+  [XMPP_COUNTERS.streamErrors]: 'condition',
+  [XMPP_COUNTERS.sessionFailures]: 'reason',
+};
+
+function renderTable(rows: string[][], indent: string, leftCols = 1): string[] {
+  const widths: number[] = [];
+  for (const row of rows) row.forEach((c, i) => (widths[i] = Math.max(widths[i] ?? 0, strWidth(c))));
+  return rows.map((row) =>
+    (
+      indent +
+      row
+        .map((c, i) => {
+          const pad = ' '.repeat((widths[i] ?? 0) - strWidth(c));
+          return i < leftCols ? c + pad : pad + c;
+        })
+        .join('  ')
+    ).trimEnd(),
+  );
+}
+
+export interface XmppTableOptions {
+  indent?: string;
+}
+
+/**
+ * A compact table of the XMPP metrics present in `data`: per-phase latency (count, p50, p90, p99, max), rates as
+ * percentages, counters with their per-tag breakdown (failures by reason, stream errors by condition, stanzas by
+ * kind) and the open-sessions gauge. With the store, percentiles are exact whatever `summaryTrendStats` is and the
+ * breakdowns are shown; without it, values come from `data` (p50 = med; missing columns print '-').
+ * Returns '' when no XMPP metric was observed.
+ */
+export function xmppTable(data: SummaryData, store?: MetricStore, opts: XmppTableOptions = {}): string {
+  const indent = opts.indent ?? ' ';
+  const timeUnit = data.options.summaryTimeUnit;
+  const present = (name: string) => data.metrics[name] !== undefined;
+  const out: string[] = [];
+  const dur = (v: number | undefined) => (v === undefined ? '-' : humanizeDuration(v, timeUnit));
+
+  const trends = Object.values(XMPP_TRENDS).filter(present);
+  if (trends.length > 0) {
+    const rows = [['latency', 'count', 'p50', 'p90', 'p99', 'max']];
+    for (const name of trends) {
+      const m = store?.get(name);
+      const v = (data.metrics[name] as SummaryMetric).values;
+      if (m !== undefined && m.sink.type === 'trend') {
+        const s = m.sink;
+        rows.push([name, String(s.count), dur(s.p(0.5)), dur(s.p(0.9)), dur(s.p(0.99)), dur(s.max)]);
+      } else {
+        const count = v['count'];
+        rows.push([
+          name,
+          count === undefined ? '-' : String(count),
+          dur(v['p(50)'] ?? v['med']),
+          dur(v['p(90)']),
+          dur(v['p(99)']),
+          dur(v['max']),
+        ]);
+      }
+    }
+    out.push(...renderTable(rows, indent));
+  }
+
+  const rates = Object.values(XMPP_RATES).filter(present);
+  if (rates.length > 0) {
+    const rows = [['rate', '%', 'passes', 'total']];
+    for (const name of rates) {
+      const metric = data.metrics[name] as SummaryMetric;
+      const passes = metric.values['passes'] ?? 0;
+      const fails = metric.values['fails'] ?? 0;
+      rows.push([
+        name,
+        humanizeValue(metric.values['rate'] ?? 0, metric),
+        String(passes),
+        String(passes + fails),
+      ]);
+    }
+    if (out.length > 0) out.push('');
+    out.push(...renderTable(rows, indent));
+  }
+
+  const counters = Object.values(XMPP_COUNTERS).filter(present);
+  if (counters.length > 0) {
+    const rows = [['counter', 'count', 'per s']];
+    for (const name of counters) {
+      const metric = data.metrics[name] as SummaryMetric;
+      rows.push([
+        name,
+        humanizeValue(metric.values['count'] ?? 0, metric),
+        humanizeValue(metric.values['rate'] ?? 0, metric),
+      ]);
+      const tagKey = XMPP_COUNTER_BREAKDOWN[name];
+      const m = store?.get(name);
+      if (tagKey === undefined || m === undefined || m.sink.type !== 'counter') continue;
+      const breakdown = m.sink.tagBreakdown(tagKey);
+      if (breakdown === undefined) continue;
+      const entries = [...breakdown.values].sort(
+        (a, b) => b[1] - a[1] || (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0),
+      );
+      for (const [value, count] of entries)
+        rows.push([`  ${tagKey}=${value}`, humanizeValue(count, metric), '']);
+      if (breakdown.other !== 0)
+        rows.push([`  ${tagKey}=(other)`, humanizeValue(breakdown.other, metric), '']);
+    }
+    if (out.length > 0) out.push('');
+    out.push(...renderTable(rows, indent));
+  }
+
+  const gauges = Object.values(XMPP_GAUGES).filter(present);
+  if (gauges.length > 0) {
+    const rows = [['gauge', 'value', 'min', 'max']];
+    for (const name of gauges) {
+      const metric = data.metrics[name] as SummaryMetric;
+      const v = metric.values;
+      rows.push([
+        name,
+        humanizeValue(v['value'] ?? 0, metric),
+        humanizeValue(v['min'] ?? 0, metric),
+        humanizeValue(v['max'] ?? 0, metric),
+      ]);
+    }
+    if (out.length > 0) out.push('');
+    out.push(...renderTable(rows, indent));
+  }
+
+  return out.length === 0 ? '' : [`${indent}XMPP`, ...out].join('\n');
+}

@@ -1,0 +1,114 @@
+/** The compiled scenarios through `starling run --engine node` against a real Prosody: exit codes and results. */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
+
+const CLI = resolve('bin/starling.js');
+const VUS = 20;
+const SESSIONS_PER_VU = 15; // 300 sessions
+
+interface RunResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  summary: { metrics: Record<string, { values: Record<string, number> }> } | undefined;
+}
+
+function runCli(args: string[], cwd: string, onSpawn?: (pid: number) => void): Promise<RunResult> {
+  return new Promise((resolveRun) => {
+    const child = spawn(process.execPath, [CLI, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    if (child.pid) onSpawn?.(child.pid);
+    child.on('close', async (code) => {
+      resolveRun({ code, stdout, stderr, summary: await latestSummary(cwd) });
+    });
+  });
+}
+
+async function latestSummary(cwd: string): Promise<RunResult['summary']> {
+  try {
+    const runs = (await readdir(join(cwd, 'results'))).sort();
+    const last = runs.at(-1);
+    if (!last) return undefined;
+    return JSON.parse(
+      await readFile(join(cwd, 'results', last, 'summary.json'), 'utf8'),
+    ) as RunResult['summary'];
+  } catch {
+    return undefined;
+  }
+}
+
+describe('scenarios through the Node engine against Prosody', () => {
+  let server: LocalServer;
+  let cwd: string;
+  const env = (extra: Record<string, string> = {}): string[] =>
+    Object.entries({
+      XMPP_URL: server.websocketUrl,
+      XMPP_DOMAIN: server.domain,
+      VUS: String(VUS),
+      SESSIONS_PER_VU: String(SESSIONS_PER_VU),
+      DURATION: '4s',
+      MESSAGE_RATE: '1',
+      PRESENCE_RATE: '1',
+      PING_INTERVAL: '1s',
+      ...extra,
+    }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+
+  before(async () => {
+    server = await startLocalServer({ kind: 'prosody', users: VUS * SESSIONS_PER_VU });
+    cwd = await mkdtemp(join(tmpdir(), 'starling-run-'));
+  });
+  after(async () => {
+    await server?.stop();
+  });
+
+  for (const scenario of ['login', 'chat', 'presence', 'idle']) {
+    test(`${scenario}: ${VUS * SESSIONS_PER_VU} sessions pass the default thresholds and close cleanly (exit 0)`, async () => {
+      const r = await runCli(
+        ['run', resolve('scenarios', `${scenario}.ts`), '--engine', 'node', ...env()],
+        cwd,
+      );
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const m = r.summary!.metrics;
+      assert.equal(m.xmpp_login_success!.values.rate, 1);
+      assert.equal(m.xmpp_clean_close!.values.rate, 1);
+      assert.equal(m.xmpp_sessions_opened!.values.count, VUS * SESSIONS_PER_VU);
+      assert.equal(m.xmpp_sessions_closed!.values.count, VUS * SESSIONS_PER_VU);
+      const delivery = {
+        chat: 'xmpp_message_delivery',
+        presence: 'xmpp_presence_delivery',
+        idle: 'xmpp_iq_rtt',
+      }[scenario];
+      if (delivery) assert.ok(m[delivery]!.values['p(95)']! >= 0, `${delivery} was recorded`);
+    });
+  }
+
+  test('an impossible threshold fails the run with exit 99', async () => {
+    const r = await runCli(
+      [
+        'run',
+        resolve('scenarios/login.ts'),
+        '--engine',
+        'node',
+        ...env({ THRESHOLDS: '{"xmpp_session_ready":["p(95)<0"]}' }),
+      ],
+      cwd,
+    );
+    assert.equal(r.code, 99, r.stderr + r.stdout);
+  });
+
+  test('a script that throws exits 107', async () => {
+    const script = join(cwd, 'throws.js');
+    await writeFile(script, "export default function () {}\nthrow new Error('boom in init');\n");
+    const r = await runCli(['run', script, '--engine', 'node'], cwd);
+    assert.equal(r.code, 107, r.stderr + r.stdout);
+    assert.match(r.stderr, /boom in init/);
+  });
+});
