@@ -11,6 +11,8 @@ export interface ScenarioConfig {
   messageRate: number;
   /** Presence updates per session per second (presence). */
   presenceRate: number;
+  /** Session logins started per second across all VUs (a ramp: servers queue a burst of handshakes). */
+  loginRate: number;
   /** Ping period per session (idle). */
   pingIntervalMs: number;
   mechanisms: string[] | undefined;
@@ -60,6 +62,7 @@ export function loadConfig(): ScenarioConfig {
     durationMs: parseDuration(__ENV.DURATION || '30s'),
     messageRate: num('MESSAGE_RATE', 0.2),
     presenceRate: num('PRESENCE_RATE', 0.1),
+    loginRate: num('LOGIN_RATE', 300),
     pingIntervalMs: parseDuration(__ENV.PING_INTERVAL || '30s'),
     mechanisms: __ENV.XMPP_MECHANISMS ? __ENV.XMPP_MECHANISMS.split(',').map((m) => m.trim()) : undefined,
     accountOffset: num('ACCOUNT_OFFSET', 0),

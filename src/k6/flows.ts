@@ -20,12 +20,15 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
- * Logs in `cfg.sessionsPerVu` sessions concurrently for this VU (accounts numbered from
- * `accountOffset + (__VU − 1) · sessionsPerVu + 1`). Failed logins are counted by the metrics and left out.
+ * Logs in `cfg.sessionsPerVu` sessions for this VU (accounts numbered from
+ * `accountOffset + (__VU − 1) · sessionsPerVu + 1`), each starting at its slot of a global ramp of
+ * `loginRate` logins/s. Failed logins are counted by the metrics and left out.
  */
 export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> {
-  const first = cfg.accountOffset + (__VU - 1) * cfg.sessionsPerVu + 1;
-  const attempts = Array.from({ length: cfg.sessionsPerVu }, (_, index) => {
+  const slot0 = (__VU - 1) * cfg.sessionsPerVu;
+  const first = cfg.accountOffset + slot0 + 1;
+  const attempts = Array.from({ length: cfg.sessionsPerVu }, async (_, index) => {
+    if (cfg.loginRate > 0) await delay(((slot0 + index) * 1000) / cfg.loginRate);
     const acct = cfg.account(first + index);
     const { session, ready } = connectXmpp({
       url: cfg.url,

@@ -23,7 +23,7 @@ export interface LocalServerOptions {
    * Default false: an exit hook kills the server so tests never leak processes.
    */
   persist?: boolean;
-  /** Server log level. Default `info` for Prosody, `warn` for ejabberd (it logs every API call). */
+  /** Server log level. Default `warn`: per-connection info lines cost the server more than the logins themselves. */
   logLevel?: ServerLogLevel;
   /** How long to wait for the server to accept logins. Default 60 s. */
   startTimeoutMs?: number;
