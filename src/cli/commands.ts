@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { buildCommand } from './build.ts';
+import { demoCommand } from './demo.ts';
 import { probeCommand } from './probe.ts';
 import { runCommand } from './run.ts';
 import { serverCommand } from './server.ts';
@@ -14,4 +15,5 @@ export const commands: readonly CommandModule[] = [
   serverCommand,
   probeCommand as CommandModule,
   runCommand as CommandModule,
+  demoCommand as CommandModule,
 ];

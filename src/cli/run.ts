@@ -85,7 +85,7 @@ function runWithK6(script: string, env: Record<string, string>, dir: string): Pr
   });
 }
 
-async function runWithNode(
+export async function runWithNode(
   script: string,
   env: Record<string, string>,
   dir: string,
