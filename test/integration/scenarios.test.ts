@@ -104,6 +104,25 @@ describe('scenarios through the Node engine against Prosody', () => {
     assert.equal(r.code, 99, r.stderr + r.stdout);
   });
 
+  test('SIGINT stops the run: exit 105, summary.json written, every socket closed with 1000', async () => {
+    const r = await runCli(
+      [
+        'run',
+        resolve('scenarios/idle.ts'),
+        '--engine',
+        'node',
+        ...env({ DURATION: '60s', VUS: '5', SESSIONS_PER_VU: '10' }),
+      ],
+      cwd,
+      (pid) => setTimeout(() => process.kill(pid, 'SIGINT'), 3000),
+    );
+    assert.equal(r.code, 105, r.stderr);
+    assert.match(r.stderr, /stopping/);
+    const m = r.summary!.metrics;
+    assert.equal(m.xmpp_login_success!.values.rate, 1);
+    assert.equal(m.ws_sessions!.values.count, 50);
+  });
+
   test('a script that throws exits 107', async () => {
     const script = join(cwd, 'throws.js');
     await writeFile(script, "export default function () {}\nthrow new Error('boom in init');\n");
