@@ -3,6 +3,7 @@
  * execution_config_shortcuts.go, internal/cmd/config.go). Durations are milliseconds throughout.
  */
 import { UnsupportedK6ApiError } from './runtime.ts';
+import { parseGoDuration } from './thresholds.ts';
 
 /** Exit code 104: k6's "There were problems with the specified script configuration". */
 export class InvalidOptionsError extends Error {
@@ -79,40 +80,6 @@ const DEFAULT_SCENARIO = 'default';
 const DEFAULT_GRACEFUL_STOP = 30_000;
 const MIN_DURATION = 1000;
 const SCENARIO_NAME_RE = /^[0-9a-zA-Z_-]+$/;
-
-const UNITS: Record<string, number> = {
-  ns: 1e-6,
-  us: 1e-3,
-  µs: 1e-3,
-  μs: 1e-3,
-  ms: 1,
-  s: 1000,
-  m: 60_000,
-  h: 3_600_000,
-};
-
-/** Go time.ParseDuration, in ms. */
-function parseGoDuration(s: string): number {
-  const orig = s;
-  let sign = 1;
-  if (s.startsWith('-') || s.startsWith('+')) {
-    if (s[0] === '-') sign = -1;
-    s = s.slice(1);
-  }
-  if (s === '0') return 0;
-  if (s === '') throw new Error(`time: invalid duration "${orig}"`);
-  let total = 0;
-  const re = /^([0-9]*(?:\.[0-9]*)?)([a-zµμ]+)/;
-  while (s !== '') {
-    const m = re.exec(s);
-    if (m === null || m[1] === '' || m[1] === '.') throw new Error(`time: invalid duration "${orig}"`);
-    const unit = UNITS[m[2]!];
-    if (unit === undefined) throw new Error(`time: unknown unit "${m[2]}" in duration "${orig}"`);
-    total += Number(m[1]) * unit;
-    s = s.slice(m[0].length);
-  }
-  return sign * total;
-}
 
 /** k6 types.ParseExtendedDuration / Duration.UnmarshalJSON: numbers and unit-less strings are milliseconds. */
 export function parseDuration(v: unknown): number {

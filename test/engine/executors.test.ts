@@ -1,41 +1,18 @@
 /** Executors against k6's semantics: iteration counts, VU use, arrival-rate timing, graceful stop. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runScript, type RunScriptOptions } from '../../src/engine/run.ts';
-import type { MetricSink, Tags } from '../../src/engine/runtime.ts';
+import type { RunScriptOptions } from '../../src/engine/run.ts';
+import { runScriptText } from '../helpers/engine-run.ts';
 import { constantArrivals, rampingArrivals } from '../../src/engine/executors/arrival-rate.ts';
 import { rampingGracefulSteps, rampingRawSteps } from '../../src/engine/options.ts';
 
-interface Sample {
-  name: string;
-  value: number;
-  tags: Tags;
-  time: number;
-}
-
 async function run(code: string, extra: Partial<RunScriptOptions> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-exec-'));
-  const file = join(dir, 'script.js');
-  await writeFile(file, code);
-  const samples: Sample[] = [];
-  const lines: string[] = [];
-  const metrics: MetricSink = {
-    define() {},
-    push(name, value, tags = {}, time = Date.now()) {
-      samples.push({ name, value, tags, time });
-    },
-  };
-  const started = Date.now();
-  const outcome = await runScript({ scriptPath: file, metrics, log: (l) => lines.push(l), ...extra });
-  const logs = lines.flatMap((l) => {
+  const r = await runScriptText(code, extra);
+  const logs = r.lines.flatMap((l) => {
     const m = /\[VU (\d+)\] (.*)$/.exec(l);
     return m ? [{ vu: Number(m[1]), msg: m[2]! }] : [];
   });
-  const count = (name: string) => samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
-  return { outcome, samples, lines, logs, count, wallMs: Date.now() - started };
+  return { ...r, logs };
 }
 
 const wait = (ms: number) => `await new Promise((r) => setTimeout(r, ${ms}));`;

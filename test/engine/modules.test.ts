@@ -1,37 +1,17 @@
 /** The per-VU event loop (iteration end, failures) and the k6 modules this part implements. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runScript, type RunScriptOptions } from '../../src/engine/run.ts';
-import { UnsupportedK6ApiError, type MetricSink, type Tags } from '../../src/engine/runtime.ts';
-
-interface Sample {
-  name: string;
-  value: number;
-  tags: Tags;
-}
+import type { RunScriptOptions } from '../../src/engine/run.ts';
+import { runScriptText } from '../helpers/engine-run.ts';
+import { UnsupportedK6ApiError } from '../../src/engine/runtime.ts';
 
 async function run(code: string, extra: Partial<RunScriptOptions> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-modules-'));
-  const file = join(dir, 'script.js');
-  await writeFile(file, code);
-  const samples: Sample[] = [];
-  const lines: string[] = [];
-  const metrics: MetricSink = {
-    define() {},
-    push(name, value, tags = {}) {
-      samples.push({ name, value, tags });
-    },
-  };
-  const outcome = await runScript({ scriptPath: file, metrics, log: (l) => lines.push(l), ...extra });
-  const msgs = lines.flatMap((l) => {
+  const r = await runScriptText(code, extra);
+  const msgs = r.lines.flatMap((l) => {
     const m = /^INFO\[\d+\] \[VU (\d+)\] (.*)$/s.exec(l);
     return m ? [m[2]!] : [];
   });
-  const values = (name: string) => samples.filter((s) => s.name === name).map((s) => s.value);
-  return { outcome, samples, lines, msgs, values };
+  return { ...r, msgs };
 }
 
 describe('iteration end waits for the event loop', () => {

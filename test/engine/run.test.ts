@@ -1,39 +1,18 @@
 /** runScript end to end: setup data, exit codes, abort paths, checks, handleSummary, progress. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { runScript, type RunProgress, type RunScriptOptions } from '../../src/engine/run.ts';
+import { type RunProgress, type RunScriptOptions } from '../../src/engine/run.ts';
+import { runScriptText } from '../helpers/engine-run.ts';
 import { k6Modules } from '../../src/engine/modules/index.ts';
-import type { MetricSink, ModuleFactory, Tags } from '../../src/engine/runtime.ts';
-
-interface Sample {
-  name: string;
-  value: number;
-  tags: Tags;
-}
+import type { ModuleFactory } from '../../src/engine/runtime.ts';
 
 async function run(code: string, extra: Partial<RunScriptOptions> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-run-'));
-  const file = join(dir, 'script.js');
-  await writeFile(file, code);
-  const samples: Sample[] = [];
-  const lines: string[] = [];
-  const metrics: MetricSink = {
-    define() {},
-    push(name, value, tags = {}) {
-      samples.push({ name, value, tags });
-    },
-  };
-  const started = Date.now();
-  const outcome = await runScript({ scriptPath: file, metrics, log: (l) => lines.push(l), ...extra });
-  const msgs = lines.flatMap((l) => {
+  const r = await runScriptText(code, extra);
+  const msgs = r.lines.flatMap((l) => {
     const m = /\[VU (\d+)\] (.*)$/.exec(l);
     return m ? [m[2]!] : [];
   });
-  const count = (name: string) => samples.filter((s) => s.name === name).reduce((a, s) => a + s.value, 0);
-  return { outcome, samples, lines, msgs, count, wallMs: Date.now() - started };
+  return { ...r, msgs };
 }
 
 describe('setup data', () => {
