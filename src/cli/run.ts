@@ -95,13 +95,20 @@ export async function runWithNode(
   const store = new MetricStore();
   const started = Date.now();
   let thresholds: ThresholdSet | undefined;
+  const soft = new AbortController();
   const abort = new AbortController();
   let signals = 0;
   const onSignal = (): void => {
-    // First Ctrl+C stops gracefully (teardown and summary still run, exit 105); the second one is immediate.
-    if (++signals > 1) process.exit(EXIT.externalAbort);
-    process.stderr.write('\nstarling: stopping (Ctrl+C again to quit at once)…\n');
-    abort.abort();
+    // 1st Ctrl+C: sessions wind down and close cleanly; 2nd: cut iterations as k6 does (teardown and summary
+    // still run); 3rd: quit at once. Exit code 105 in every case.
+    signals++;
+    if (signals === 1) {
+      process.stderr.write('\nstarling: stopping: closing sessions (Ctrl+C again to cut them)…\n');
+      soft.abort();
+    } else if (signals === 2) {
+      process.stderr.write('\nstarling: cutting iterations (Ctrl+C again to quit at once)…\n');
+      abort.abort();
+    } else process.exit(EXIT.externalAbort);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -114,6 +121,7 @@ export async function runWithNode(
       quiet,
       metrics: store,
       signal: abort.signal,
+      softStop: soft.signal,
       onOptions: (options) => {
         thresholds = ThresholdSet.create(options.thresholds ?? {}, store);
       },

@@ -74,6 +74,15 @@ export interface RunScriptOptions {
   /** Shows console.debug (k6 --verbose). */
   verbose?: boolean;
   metrics: MetricSink;
+  /**
+   * Starling's soft stop (not a k6 feature): aborting it sets `__ENV.STARLING_STOPPING = '1'` in every VU so
+   * scripts that look for it can wind down (our scenarios close their sessions with `<close/>`), then after
+   * `softStopGraceMs` stops the run as `signal` does. Exit code 105 either way. In real k6 the variable is never
+   * set, so scripts behave as before.
+   */
+  softStop?: AbortSignal;
+  /** How long a soft stop waits for iterations to end by themselves (default 10 s). */
+  softStopGraceMs?: number;
   /** Aborting it stops the run as k6's first Ctrl+C does: iterations cut, teardown and summary still run; 105. */
   signal?: AbortSignal;
   onProgress?: (p: RunProgress) => void;
@@ -184,6 +193,25 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
     log('warn', 'test run was aborted by a signal: stopping iterations, then teardown');
     stopRun(EXIT.externalAbort, 'test run was aborted by a signal');
   };
+  let softStopTimer: NodeJS.Timeout | undefined;
+  const onSoftStop = () => {
+    const grace = opts.softStopGraceMs ?? 10_000;
+    log(
+      'warn',
+      `soft stop: STARLING_STOPPING set in every VU; iterations get ${grace} ms to end, then they are cut`,
+    );
+    if (exitCode === undefined) {
+      exitCode = EXIT.externalAbort;
+      outcome.scriptError = 'test run was stopped by a signal';
+    }
+    outcome.interrupted = true;
+    state.env = Object.freeze({ ...state.env, STARLING_STOPPING: '1' });
+    for (const vu of vus) {
+      const env = (vu.realm.global as { __ENV?: Record<string, string> }).__ENV;
+      if (env) env.STARLING_STOPPING = '1';
+    }
+    softStopTimer = setTimeout(onSignal, grace);
+  };
 
   const modules = opts.modules ?? (await defaultModules());
   let script: LoadedScript;
@@ -261,6 +289,8 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
   try {
     if (opts.signal?.aborted) onSignal();
     else opts.signal?.addEventListener('abort', onSignal, { once: true });
+    if (opts.softStop?.aborted) onSoftStop();
+    else opts.softStop?.addEventListener('abort', onSoftStop, { once: true });
     if (opts.onProgress) {
       const onProgress = opts.onProgress;
       timers.push(setInterval(() => onProgress(progress()), 1000));
@@ -395,6 +425,8 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
   } finally {
     for (const t of timers) clearInterval(t);
     opts.signal?.removeEventListener('abort', onSignal);
+    opts.softStop?.removeEventListener('abort', onSoftStop);
+    clearTimeout(softStopTimer);
     for (const vu of vus) vu.dispose();
   }
 

@@ -29,7 +29,8 @@ export interface EngineState {
   readonly metrics: MetricSink;
   readonly modules: ReadonlyMap<string, ModuleFactory>;
   readonly shared: Map<string, unknown>;
-  readonly env: Readonly<Record<string, string>>;
+  /** Replaced (never mutated) when a soft stop adds STARLING_STOPPING. */
+  env: Readonly<Record<string, string>>;
   readonly script: LoadedScript;
   /** The script's options, consolidated (exec.test.options). */
   options: Record<string, unknown>;

@@ -20,6 +20,20 @@ export function delay(ms: number): Promise<void> {
 }
 
 /**
+ * True once starling's Node engine asks the run to wind down (first Ctrl+C): sessions then close with
+ * `<close/>` instead of being cut. Real k6 never sets it, and cuts iterations on Ctrl+C.
+ */
+export function stopping(): boolean {
+  return __ENV.STARLING_STOPPING === '1';
+}
+
+/** Sleeps `ms`, waking early when the run is stopping. */
+async function pause(ms: number): Promise<void> {
+  const until = Date.now() + ms;
+  while (!stopping() && Date.now() < until) await delay(Math.min(250, until - Date.now()));
+}
+
+/**
  * Logs in `cfg.sessionsPerVu` sessions for this VU (accounts numbered from
  * `accountOffset + (__VU − 1) · sessionsPerVu + 1`), each starting at its slot of a global ramp of
  * `loginRate` logins/s. Failed logins are counted by the metrics and left out.
@@ -28,7 +42,8 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
   const slot0 = (__VU - 1) * cfg.sessionsPerVu;
   const first = cfg.accountOffset + slot0 + 1;
   const attempts = Array.from({ length: cfg.sessionsPerVu }, async (_, index) => {
-    if (cfg.loginRate > 0) await delay(((slot0 + index) * 1000) / cfg.loginRate);
+    if (cfg.loginRate > 0) await pause(((slot0 + index) * 1000) / cfg.loginRate);
+    if (stopping()) return undefined;
     const acct = cfg.account(first + index);
     const { session, ready } = connectXmpp({
       url: cfg.url,
@@ -60,14 +75,14 @@ export async function every(
   durationMs: number,
   fn: (s: OpenSession) => void | Promise<void>,
 ): Promise<void> {
-  if (periodMs <= 0 || !Number.isFinite(periodMs)) return delay(durationMs);
+  if (periodMs <= 0 || !Number.isFinite(periodMs)) return pause(durationMs);
   const deadline = Date.now() + durationMs;
   await Promise.all(
     sessions.map(async (s) => {
-      await delay((periodMs * s.index) / Math.max(1, sessions.length));
-      while (Date.now() < deadline && s.session.state === 'ready') {
+      await pause((periodMs * s.index) / Math.max(1, sessions.length));
+      while (Date.now() < deadline && s.session.state === 'ready' && !stopping()) {
         await fn(s);
-        await delay(periodMs);
+        await pause(Math.min(periodMs, deadline - Date.now()));
       }
     }),
   );

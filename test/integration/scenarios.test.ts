@@ -15,7 +15,9 @@ interface RunResult {
   code: number | null;
   stdout: string;
   stderr: string;
-  summary: { metrics: Record<string, { values: Record<string, number> }> } | undefined;
+  summary:
+    | { metrics: Record<string, { values: Record<string, number> }>; state: { testRunDurationMs: number } }
+    | undefined;
 }
 
 function runCli(args: string[], cwd: string, onSpawn?: (pid: number) => void): Promise<RunResult> {
@@ -104,7 +106,7 @@ describe('scenarios through the Node engine against Prosody', () => {
     assert.equal(r.code, 99, r.stderr + r.stdout);
   });
 
-  test('SIGINT stops the run: exit 105, summary.json written, every socket closed with 1000', async () => {
+  test('SIGINT stops the run: sessions close with <close/>, exit 105, summary.json written', async () => {
     const r = await runCli(
       [
         'run',
@@ -117,10 +119,13 @@ describe('scenarios through the Node engine against Prosody', () => {
       (pid) => setTimeout(() => process.kill(pid, 'SIGINT'), 3000),
     );
     assert.equal(r.code, 105, r.stderr);
-    assert.match(r.stderr, /stopping/);
+    assert.match(r.stderr, /stopping: closing sessions/);
     const m = r.summary!.metrics;
     assert.equal(m.xmpp_login_success!.values.rate, 1);
     assert.equal(m.ws_sessions!.values.count, 50);
+    assert.equal(m.xmpp_sessions_closed!.values.count, 50, 'every session ended');
+    assert.equal(m.xmpp_clean_close!.values.rate, 1, 'every session closed with <close/> and WebSocket 1000');
+    assert.ok(r.summary!.state.testRunDurationMs < 20_000, 'the 60 s run stopped early');
   });
 
   test('a script that throws exits 107', async () => {
