@@ -27,10 +27,31 @@ export function stopping(): boolean {
   return __ENV.STARLING_STOPPING === '1';
 }
 
-/** Sleeps `ms`, waking early when the run is stopping. */
-async function pause(ms: number): Promise<void> {
-  const until = Date.now() + ms;
-  while (!stopping() && Date.now() < until) await delay(Math.min(250, until - Date.now()));
+const sleepers = new Set<() => void>();
+let watcher: number | undefined;
+
+/**
+ * Sleeps `ms`, waking early when the run is stopping. One watcher per VU polls the flag (not one per
+ * session), and it is cleared when nobody sleeps, so it never holds the iteration open.
+ */
+function pause(ms: number): Promise<void> {
+  if (stopping() || ms <= 0) return Promise.resolve();
+  return new Promise((resolve) => {
+    const wake = (): void => {
+      clearTimeout(timer);
+      sleepers.delete(wake);
+      if (sleepers.size === 0 && watcher !== undefined) {
+        clearInterval(watcher);
+        watcher = undefined;
+      }
+      resolve();
+    };
+    const timer = setTimeout(wake, ms);
+    sleepers.add(wake);
+    watcher ??= setInterval(() => {
+      if (stopping()) for (const w of [...sleepers]) w();
+    }, 250);
+  });
 }
 
 /**
