@@ -92,6 +92,28 @@ describe('scenarios through the Node engine against Prosody', () => {
     });
   }
 
+  test('accounts can come from XMPP_ACCOUNTS_CSV instead of the patterns', async () => {
+    const csv = join(cwd, 'accounts.csv');
+    const lines = Array.from(
+      { length: 10 },
+      (_, i) => `${server.account(i + 101).username},${server.account(i + 101).password}`,
+    );
+    await writeFile(csv, `# user,password\n${lines.join('\n')}\n`);
+    const r = await runCli(
+      [
+        'run',
+        resolve('scenarios/login.ts'),
+        '--engine',
+        'node',
+        ...env({ XMPP_ACCOUNTS_CSV: csv, XMPP_PASSWORD_PATTERN: 'wrong{n}', VUS: '2', SESSIONS_PER_VU: '5' }),
+      ],
+      cwd,
+    );
+    assert.equal(r.code, 0, r.stderr + r.stdout);
+    assert.equal(r.summary!.metrics.xmpp_sessions_opened!.values.count, 10);
+    assert.doesNotMatch(r.stdout + r.stderr, /pass10[1-9]/, 'no password in the output');
+  });
+
   test('an impossible threshold fails the run with exit 99', async () => {
     const r = await runCli(
       [
