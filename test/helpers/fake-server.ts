@@ -76,3 +76,19 @@ export function openThenFeatures(after?: FakeServerOptions['onFrame']): FakeServ
     } else after?.(conn, frame, n);
   };
 }
+
+/** A fake server that logs `alice` in with PLAIN and binds `alice@localhost/r1`, then runs `after`. */
+export function loginThen(after?: FakeServerOptions['onFrame']) {
+  return openThenFeatures((conn, frame, n) => {
+    if (frame.startsWith('<auth')) conn.ws.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+    else if (frame.startsWith('<open')) {
+      conn.ws.send(SERVER_OPEN);
+      conn.ws.send(FEATURES_BIND);
+    } else if (frame.includes('urn:ietf:params:xml:ns:xmpp-bind')) {
+      const id = /id='([^']+)'/.exec(frame)![1];
+      conn.ws.send(
+        `<iq xmlns='jabber:client' type='result' id='${id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/r1</jid></bind></iq>`,
+      );
+    } else after?.(conn, frame, n);
+  });
+}

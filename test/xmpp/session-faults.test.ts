@@ -7,6 +7,7 @@ import { XmppError } from '../../src/xmpp/errors.ts';
 import {
   FEATURES_BIND,
   FRAMING,
+  loginThen,
   openThenFeatures,
   SERVER_OPEN,
   startFakeServer,
@@ -191,17 +192,8 @@ describe('session against a misbehaving server', () => {
   test('a server that never answers our <close/> trips timeout:close and the session still ends', async () => {
     let closeSeen = false;
     const s = await server({
-      onFrame: openThenFeatures((conn, frame) => {
-        if (frame.startsWith('<auth')) conn.ws.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-        else if (frame.startsWith('<open')) {
-          conn.ws.send(SERVER_OPEN);
-          conn.ws.send(FEATURES_BIND);
-        } else if (frame.startsWith('<iq')) {
-          const id = /id='([^']+)'/.exec(frame)![1];
-          conn.ws.send(
-            `<iq xmlns='jabber:client' type='result' id='${id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/r1</jid></bind></iq>`,
-          );
-        } else if (frame.startsWith('<close')) closeSeen = true;
+      onFrame: loginThen((_conn, frame) => {
+        if (frame.startsWith('<close')) closeSeen = true;
       }),
     });
     const { session } = open(s.url);
@@ -212,22 +204,6 @@ describe('session against a misbehaving server', () => {
     assert.equal(end.error?.reason, 'timeout:close');
   });
 });
-
-/** A fake server that logs `alice` in with PLAIN and binds `alice@localhost/r1`, then runs `after`. */
-function loginThen(after?: Parameters<typeof openThenFeatures>[0]) {
-  return openThenFeatures((conn, frame, n) => {
-    if (frame.startsWith('<auth')) conn.ws.send("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
-    else if (frame.startsWith('<open')) {
-      conn.ws.send(SERVER_OPEN);
-      conn.ws.send(FEATURES_BIND);
-    } else if (frame.includes('urn:ietf:params:xml:ns:xmpp-bind')) {
-      const id = /id='([^']+)'/.exec(frame)![1];
-      conn.ws.send(
-        `<iq xmlns='jabber:client' type='result' id='${id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/r1</jid></bind></iq>`,
-      );
-    } else after?.(conn, frame, n);
-  });
-}
 
 describe('server-initiated close (purpose-built server)', () => {
   test('a server <close/> is answered with <close/>; the server closes 1000: a clean end initiated by the server', async () => {

@@ -5,7 +5,7 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
 import { performance } from 'node:perf_hooks';
-import { XmlElement, serialize, type XmlNode } from '../../src/xmpp/xml/element.ts';
+import { XmlElement, serialize } from '../../src/xmpp/xml/element.ts';
 import {
   parseFrame,
   XmlParseError,
@@ -13,6 +13,7 @@ import {
   type ParseLimits,
   type XmlParseErrorCode,
 } from '../../src/xmpp/xml/parser.ts';
+import { tree, type Tree } from '../helpers/xml-tree.ts';
 
 const SEED = process.env['FUZZ_SEED']
   ? Number(process.env['FUZZ_SEED']) >>> 0
@@ -66,19 +67,6 @@ class Rng {
   chance(p: number): boolean {
     return this.next() < p;
   }
-}
-
-type Tree = { name: string; ns: string; attrs: Record<string, string>; children: (Tree | string)[] };
-function tree(node: XmlElement): Tree;
-function tree(node: XmlNode): Tree | string;
-function tree(node: XmlNode): Tree | string {
-  if (typeof node === 'string') return node;
-  return {
-    name: node.name,
-    ns: node.ns,
-    attrs: { ...node.attrs },
-    children: node.children.map((c) => tree(c)),
-  };
 }
 
 function show(input: string): string {

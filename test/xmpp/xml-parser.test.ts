@@ -1,6 +1,6 @@
 import { test, describe } from 'node:test';
 import assert from 'node:assert/strict';
-import { XmlElement, XML_NS, serialize, x, type XmlNode } from '../../src/xmpp/xml/element.ts';
+import { XmlElement, XML_NS, serialize, x } from '../../src/xmpp/xml/element.ts';
 import {
   parseFrame,
   tryParseFrame,
@@ -8,24 +8,11 @@ import {
   DEFAULT_PARSE_LIMITS,
   type XmlParseErrorCode,
 } from '../../src/xmpp/xml/parser.ts';
+import { tree, type Tree } from '../helpers/xml-tree.ts';
 
 const FRAMING = 'urn:ietf:params:xml:ns:xmpp-framing';
 const STREAMS = 'http://etherx.jabber.org/streams';
 const CLIENT = 'jabber:client';
-
-/** Plain structure of a parsed element, for exact comparisons. */
-type Tree = { name: string; ns: string; attrs: Record<string, string>; children: (Tree | string)[] };
-function tree(node: XmlElement): Tree;
-function tree(node: XmlNode): Tree | string;
-function tree(node: XmlNode): Tree | string {
-  if (typeof node === 'string') return node;
-  return {
-    name: node.name,
-    ns: node.ns,
-    attrs: { ...node.attrs },
-    children: node.children.map((c) => tree(c)),
-  };
-}
 
 function el(
   name: string,
