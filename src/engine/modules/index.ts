@@ -4,6 +4,7 @@ import { cryptoModule } from './crypto.ts';
 import { dataModule } from './data.ts';
 import { encodingModule } from './encoding.ts';
 import { executionModule } from './execution.ts';
+import { httpModule } from './http.ts';
 import { k6Module } from './k6.ts';
 import { metricsModule } from './metrics.ts';
 import { timersModule } from './timers.ts';
@@ -23,4 +24,5 @@ export const k6Modules: ReadonlyMap<string, ModuleFactory> = new Map([
   ...coreModules,
   ['k6/metrics', metricsModule],
   ['k6/websockets', websocketsModule],
+  ['k6/http', httpModule],
 ]);
