@@ -2,7 +2,7 @@
 import { loadConfig } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { closeAll, openSessions } from '../src/k6/flows.ts';
-import { timedPing } from '../src/k6/websocket.ts';
+import { timedPing } from '../src/k6/session.ts';
 
 const cfg = loadConfig();
 

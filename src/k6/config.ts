@@ -1,8 +1,13 @@
 /** Scenario configuration from `__ENV`, with defaults that fit a local `starling server up`. */
 import { SharedArray } from 'k6/data';
+import type { BoshSettings } from './bosh.ts';
+import type { TransportName } from './session.ts';
 
 export interface ScenarioConfig {
+  /** XMPP_TRANSPORT, else from the URL scheme: ws:// wss:// → websocket, http:// https:// → bosh. */
+  transport: TransportName;
   url: string;
+  bosh: BoshSettings;
   domain: string;
   vus: number;
   sessionsPerVu: number;
@@ -50,12 +55,42 @@ const csvAccounts: readonly { username: string; password: string }[] | undefined
     )
   : undefined;
 
+/** The transport for `url`: XMPP_TRANSPORT when set (and consistent with the URL), else the URL's scheme. */
+export function resolveTransport(url: string, requested: string | undefined): TransportName {
+  const scheme = /^([a-z]+):\/\//i.exec(url)?.[1]?.toLowerCase();
+  const fromUrl =
+    scheme === 'ws' || scheme === 'wss'
+      ? 'websocket'
+      : scheme === 'http' || scheme === 'https'
+        ? 'bosh'
+        : undefined;
+  if (requested !== undefined && requested !== '') {
+    if (requested !== 'websocket' && requested !== 'bosh') {
+      throw new Error(`XMPP_TRANSPORT='${requested}' is not a transport: use websocket or bosh`);
+    }
+    if (fromUrl !== undefined && fromUrl !== requested) {
+      throw new Error(
+        `XMPP_TRANSPORT=${requested} but XMPP_URL is ${url} (a ${fromUrl} URL): give a ${requested === 'bosh' ? 'http(s)://…/http-bind' : 'ws(s)://…/xmpp-websocket'} URL`,
+      );
+    }
+    return requested;
+  }
+  if (!fromUrl) throw new Error(`XMPP_URL '${url}' is neither ws(s):// (WebSocket) nor http(s):// (BOSH)`);
+  return fromUrl;
+}
+
 export function loadConfig(): ScenarioConfig {
+  const url = __ENV.XMPP_URL || 'ws://127.0.0.1:5280/xmpp-websocket';
   const userPattern = __ENV.XMPP_USER_PATTERN || 'user{n}';
   const passwordPattern = __ENV.XMPP_PASSWORD_PATTERN || 'pass{n}';
   const csv = csvAccounts;
   return {
-    url: __ENV.XMPP_URL || 'ws://127.0.0.1:5280/xmpp-websocket',
+    transport: resolveTransport(url, __ENV.XMPP_TRANSPORT),
+    url,
+    bosh: {
+      wait: num('BOSH_WAIT', 30),
+      orderGapMs: __ENV.BOSH_ORDER_GAP ? parseDuration(__ENV.BOSH_ORDER_GAP) : undefined,
+    },
     domain: __ENV.XMPP_DOMAIN || 'localhost',
     vus: num('VUS', 10),
     sessionsPerVu: num('SESSIONS_PER_VU', 10),

@@ -3,7 +3,7 @@ import { XmppError } from '../xmpp/errors.ts';
 import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { XmppSession } from '../xmpp/session.ts';
 import type { ScenarioConfig } from './config.ts';
-import { TIMING_NS, connectXmpp } from './websocket.ts';
+import { TIMING_NS, connectXmpp } from './session.ts';
 
 /** One cache per VU: a VU's repeated logins skip PBKDF2, as real clients do. */
 const scramCache = new ScramCache();
@@ -67,6 +67,8 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
     if (stopping()) return undefined;
     const acct = cfg.account(first + index);
     const { session, ready } = connectXmpp({
+      transport: cfg.transport,
+      bosh: cfg.bosh,
       url: cfg.url,
       domain: cfg.domain,
       username: acct.username,
@@ -128,7 +130,7 @@ export async function settle(done: () => boolean, maxMs = 5000): Promise<void> {
   while (!done() && Date.now() < deadline) await delay(50);
 }
 
-/** Closes every session cleanly (`<close/>`, then WebSocket close 1000) and waits for all of them. */
+/** Closes every session cleanly (`<close/>`, then WebSocket close 1000 or BOSH terminate) and waits for all. */
 export async function closeAll(sessions: OpenSession[]): Promise<void> {
   await Promise.all(sessions.map((s) => s.session.close()));
 }

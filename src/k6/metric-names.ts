@@ -24,6 +24,8 @@ export const XMPP_COUNTERS = {
   /** opened − closed = sessions open across every VU (a k6 Gauge only holds one VU's last value). */
   sessionsOpened: 'xmpp_sessions_opened',
   sessionsClosed: 'xmpp_sessions_closed',
+  /** BOSH requests re-sent with the same rid after a network failure or a recoverable error */
+  boshRetries: 'xmpp_bosh_retries',
 } as const;
 
 export const XMPP_RATES = {

@@ -17,6 +17,7 @@ export const xmpp = {
   sessionFailures: new Counter(XMPP_COUNTERS.sessionFailures),
   sessionsOpened: new Counter(XMPP_COUNTERS.sessionsOpened),
   sessionsClosed: new Counter(XMPP_COUNTERS.sessionsClosed),
+  boshRetries: new Counter(XMPP_COUNTERS.boshRetries),
   loginSuccess: new Rate(XMPP_RATES.loginSuccess),
   cleanClose: new Rate(XMPP_RATES.cleanClose),
   sessionsOpen: new Gauge(XMPP_GAUGES.sessionsOpen),

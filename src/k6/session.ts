@@ -1,21 +1,33 @@
 /**
- * XMPP sessions over `k6/websockets` (RFC 7395), recording the XMPP metrics. Many sessions per VU share
- * the VU's event loop.
+ * XMPP sessions in k6 over either transport — `k6/websockets` (RFC 7395) or BOSH on `k6/http` — recording the
+ * same XMPP metrics. Many sessions per VU share the VU's event loop.
  */
-import { WebSocket } from 'k6/websockets';
 import { XmppError } from '../xmpp/errors.ts';
 import type { ScramCache } from '../xmpp/sasl/scram.ts';
 import { XmppSession, type SessionEnd, type SessionTimeouts } from '../xmpp/session.ts';
 import { x, type XmlElement } from '../xmpp/xml/element.ts';
 import { k6Clock } from './clock.ts';
 import { k6Crypto } from './crypto.ts';
+import { boshTransport, type BoshSettings } from './bosh.ts';
 import { xmpp } from './metrics.ts';
+import { webSocketTransport } from './websocket.ts';
+
+export type TransportName = 'websocket' | 'bosh';
+
+/** A transport as the session sees it, plus the hook that wires the transport's events into the session. */
+export interface HostTransport {
+  send(frame: string): void;
+  close(code?: number, reason?: string): void;
+  start(session: XmppSession): void;
+}
 
 /** Namespace of the timestamp element that carries the sender's clock for delivery latency. */
 export const TIMING_NS = 'urn:x-starling:timing:0';
 
 export interface XmppConnectOptions {
+  transport: TransportName;
   url: string;
+  bosh?: BoshSettings;
   domain: string;
   username: string;
   password: string;
@@ -44,11 +56,13 @@ function recordDelivery(
   if (ms !== undefined) trend.add(Date.now() - Number(ms), tags);
 }
 
-/** Opens the WebSocket and starts the session. `ready` resolves with the bound JID or rejects with an XmppError. */
+/** Opens the transport and starts the session. `ready` resolves with the bound JID or rejects with an XmppError. */
 export function connectXmpp(o: XmppConnectOptions): { session: XmppSession; ready: Promise<string> } {
-  // k6 ignores the `protocols` argument (reserved, per its docs): the subprotocol goes in as a header.
-  const ws = new WebSocket(o.url, null, { headers: { 'Sec-WebSocket-Protocol': 'xmpp' }, tags: o.tags });
   const tags = o.tags;
+  const host =
+    o.transport === 'bosh'
+      ? boshTransport(o.url, o.domain, o.bosh ?? {}, tags)
+      : webSocketTransport(o.url, tags);
   const session = new XmppSession({
     domain: o.domain,
     credentials: { username: o.username, password: o.password },
@@ -58,18 +72,11 @@ export function connectXmpp(o: XmppConnectOptions): { session: XmppSession; read
     scramCache: o.scramCache,
     clock: k6Clock,
     crypto: k6Crypto,
-    transport: { send: (f) => ws.send(f), close: (code, reason) => ws.close(code, reason) },
+    transport: host,
     onStanza: (dir, kind) =>
       (dir === 'out' ? xmpp.stanzasSent : xmpp.stanzasReceived).add(1, { ...tags, kind }),
   });
-  ws.onopen = () => session.transportOpened(ws.protocol);
-  ws.onmessage = (e) => {
-    if (typeof e.data !== 'string')
-      session.transportError('binary WebSocket message: RFC 7395 requires text frames');
-    else session.transportFrame(e.data);
-  };
-  ws.onerror = (e) => session.transportError(String((e as { error?: unknown }).error ?? 'WebSocket error'));
-  ws.onclose = (e) => session.transportClosed(e.code || undefined, e.reason);
+  host.start(session);
   session.onMessage((el) => recordDelivery(el, xmpp.messageDelivery, tags));
   session.onPresence((el) => recordDelivery(el, xmpp.presenceDelivery, tags));
 

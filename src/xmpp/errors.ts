@@ -18,6 +18,8 @@ export type FailureKind =
   | 'subprotocol-missing' // handshake completed without the `xmpp` subprotocol (RFC 7395 §3.1)
   | 'framing-violation' // a frame that is not one standalone XML document, or a wrong framing element
   | 'unexpected-stanza' // a well-formed frame that is not what the state machine allows
+  | 'bosh-terminate' // BOSH body type='terminate' with a condition (item-not-found, …), or a legacy HTTP error
+  | 'bosh-config' // BOSH settings that cannot work (wait at or above the HTTP timeout)
   | 'closed'; // API call on a closed session
 
 export class XmppError extends Error {

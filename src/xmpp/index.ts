@@ -1,4 +1,5 @@
 /** The host-neutral XMPP core: everything a transport adapter (k6, Node) needs. */
+export * from './bosh.ts';
 export * from './bytes.ts';
 export * from './clock.ts';
 export * from './crypto.ts';

@@ -1,7 +1,8 @@
 /**
- * One XMPP client session over a framed transport (RFC 7395 WebSocket; BOSH later), from transport open to
- * clean close. Host-neutral: the host owns the socket, feeds its events in (`transportOpened`,
- * `transportFrame`, `transportClosed`, `transportError`) and gives the session a way to send and close.
+ * One XMPP client session over a framed transport (RFC 7395 WebSocket, or BOSH through src/xmpp/bosh.ts), from
+ * transport open to clean close. Host-neutral: the host owns the socket, feeds its events in
+ * (`transportOpened`, `transportFrame` / `transportElement`, `transportClosed`, `transportError`) and gives the
+ * session a way to send and close.
  */
 import type { Clock, TimerHandle } from './clock.ts';
 import type { CryptoProvider } from './crypto.ts';
@@ -92,7 +93,10 @@ export interface SessionOptions {
   onStanza?: (direction: 'in' | 'out', kind: StanzaKind) => void;
 }
 
-/** How a session ended. `clean` means both `<close/>` were exchanged and the transport closed with 1000. */
+/**
+ * How a session ended. `clean` means both `<close/>` were exchanged and the transport closed with 1000 (BOSH
+ * reports 1000 when the terminate exchange completed).
+ */
 export interface SessionEnd {
   clean: boolean;
   initiator: 'client' | 'server' | 'transport';
@@ -159,11 +163,28 @@ export class XmppSession {
     this.o = options;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.closed = new Promise((r) => (this.resolveClosed = r));
+    // Hosts build the session as they start connecting its transport: that is where its latencies begin.
+    this.timings.started = this.o.clock.now();
   }
 
-  /** Runs connect → open → SASL → restart → bind (→ session); resolves with the bound JID. */
+  /**
+   * Runs connect → open → SASL → restart → bind (→ session); resolves with the bound JID. Safe to call late:
+   * a session that is already ready resolves at once, one that already ended rejects with its failure.
+   */
   start(): Promise<string> {
-    this.timings.started = this.o.clock.now();
+    if (this.state === 'ready') return Promise.resolve(this.jid!);
+    if (this.state === 'closing' || this.state === 'closed') {
+      return Promise.reject(this.failure ?? new XmppError('closed', undefined, `session is ${this.state}`));
+    }
+    if (this.startWaiter) {
+      const prev = this.startWaiter;
+      return new Promise<string>((resolve, reject) => {
+        this.startWaiter = {
+          resolve: (jid) => (prev.resolve(jid), resolve(jid)),
+          reject: (e) => (prev.reject(e), reject(e)),
+        };
+      });
+    }
     const p = new Promise<string>((resolve, reject) => (this.startWaiter = { resolve, reject }));
     if (this.state === 'connecting') this.arm('connect', 'the transport to open');
     return p;
@@ -179,10 +200,11 @@ export class XmppSession {
 
   // ---- host → session ------------------------------------------------------------------------------
 
-  transportOpened(protocol: string): void {
+  /** `protocol` is the WebSocket subprotocol; transports without one (BOSH) pass nothing. */
+  transportOpened(protocol?: string): void {
     if (this.state === 'closed') return;
     this.timings.connected = this.o.clock.now();
-    if (protocol !== 'xmpp') {
+    if (protocol !== undefined && protocol !== 'xmpp') {
       // RFC 7395 §3.1: without the `xmpp` subprotocol the client MUST close the WebSocket connection.
       this.fail(
         new XmppError(
@@ -218,6 +240,13 @@ export class XmppSession {
       );
       return;
     }
+    this.dispatch(el);
+  }
+
+  /** An element the transport already parsed (BOSH: each child of a `<body/>`). */
+  transportElement(el: XmlElement): void {
+    if (this.state === 'closed') return;
+    if (this.o.onFrame) this.o.onFrame('in', serialize(el));
     this.dispatch(el);
   }
 

@@ -71,26 +71,65 @@ describe('scenarios through the Node engine against Prosody', () => {
     await server?.stop();
   });
 
-  for (const scenario of ['login', 'chat', 'presence', 'idle']) {
-    test(`${scenario}: ${VUS * SESSIONS_PER_VU} sessions pass the default thresholds and close cleanly (exit 0)`, async () => {
-      const r = await runCli(
-        ['run', resolve('scenarios', `${scenario}.ts`), '--engine', 'node', ...env()],
-        cwd,
-      );
-      assert.equal(r.code, 0, r.stderr + r.stdout);
-      const m = r.summary!.metrics;
-      assert.equal(m.xmpp_login_success!.values.rate, 1);
-      assert.equal(m.xmpp_clean_close!.values.rate, 1);
-      assert.equal(m.xmpp_sessions_opened!.values.count, VUS * SESSIONS_PER_VU);
-      assert.equal(m.xmpp_sessions_closed!.values.count, VUS * SESSIONS_PER_VU);
-      const delivery = {
-        chat: 'xmpp_message_delivery',
-        presence: 'xmpp_presence_delivery',
-        idle: 'xmpp_iq_rtt',
-      }[scenario];
-      if (delivery) assert.ok(m[delivery]!.values['p(95)']! >= 0, `${delivery} was recorded`);
-    });
+  for (const transport of ['websocket', 'bosh'] as const) {
+    for (const scenario of ['login', 'chat', 'presence', 'idle']) {
+      test(`${scenario} over ${transport}: ${VUS * SESSIONS_PER_VU} sessions pass the default thresholds and close cleanly (exit 0)`, async () => {
+        const url = transport === 'bosh' ? server.boshUrl : server.websocketUrl;
+        const r = await runCli(
+          [
+            'run',
+            resolve('scenarios', `${scenario}.ts`),
+            '--engine',
+            'node',
+            ...env({ XMPP_URL: url, XMPP_TRANSPORT: transport }),
+          ],
+          cwd,
+        );
+        assert.equal(r.code, 0, r.stderr + r.stdout);
+        const m = r.summary!.metrics;
+        assert.equal(m.xmpp_login_success!.values.rate, 1);
+        assert.equal(m.xmpp_clean_close!.values.rate, 1);
+        assert.equal(m.xmpp_sessions_opened!.values.count, VUS * SESSIONS_PER_VU);
+        assert.equal(m.xmpp_sessions_closed!.values.count, VUS * SESSIONS_PER_VU);
+        const delivery = {
+          chat: 'xmpp_message_delivery',
+          presence: 'xmpp_presence_delivery',
+          idle: 'xmpp_iq_rtt',
+        }[scenario];
+        if (delivery) assert.ok(m[delivery]!.values['p(95)']! >= 0, `${delivery} was recorded`);
+        if (transport === 'bosh') {
+          // Every session: creation, restart, its SASL and bind round trips and a terminate, all over HTTP.
+          assert.ok(
+            m.http_reqs!.values.count! >= VUS * SESSIONS_PER_VU * 5,
+            `${m.http_reqs!.values.count} requests`,
+          );
+          assert.equal(m.http_req_failed?.values.rate ?? 0, 0);
+          assert.equal(m.ws_sessions, undefined, 'no WebSocket was opened');
+        } else {
+          assert.equal(m.ws_sessions!.values.count, VUS * SESSIONS_PER_VU);
+          assert.equal(m.http_reqs, undefined, 'no HTTP request was made');
+        }
+      });
+    }
   }
+
+  test('XMPP_TRANSPORT that contradicts the URL fails at init with a clear error (exit 107)', async () => {
+    const r = await runCli(
+      [
+        'run',
+        resolve('scenarios', 'login.ts'),
+        '--engine',
+        'node',
+        ...env({ XMPP_URL: server.websocketUrl, XMPP_TRANSPORT: 'bosh' }),
+      ],
+      cwd,
+    );
+    assert.equal(r.code, 107);
+    assert.match(
+      r.stderr + r.stdout,
+      /XMPP_TRANSPORT=bosh but XMPP_URL is ws:\/\/.* \(a websocket URL\): give a http\(s\):\/\/…\/http-bind URL/,
+    );
+  });
 
   test('accounts can come from XMPP_ACCOUNTS_CSV instead of the patterns', async () => {
     const csv = join(cwd, 'accounts.csv');

@@ -1,0 +1,51 @@
+/**
+ * BOSH (XEP-0124/0206) XMPP over `k6/http` `asyncRequest`: the held request and the sending request are
+ * ordinary k6 HTTP requests, so k6's http_req_* and data_* metrics count every byte and request they cost.
+ */
+import http from 'k6/http';
+import { BoshTransport } from '../xmpp/bosh.ts';
+import { k6Clock } from './clock.ts';
+import { k6Crypto } from './crypto.ts';
+import { xmpp } from './metrics.ts';
+import type { HostTransport } from './session.ts';
+
+export interface BoshSettings {
+  /** XEP-0124 `wait` in seconds (BOSH_WAIT); the HTTP timeout is wait + 10 s, below k6's 60 s default. */
+  wait?: number;
+  /** Least gap between back-to-back requests (BOSH_ORDER_GAP), see BoshTransport. */
+  orderGapMs?: number;
+}
+
+export function boshTransport(
+  url: string,
+  domain: string,
+  settings: BoshSettings,
+  tags?: Record<string, string>,
+): HostTransport {
+  const bosh = new BoshTransport({
+    domain,
+    clock: k6Clock,
+    crypto: k6Crypto,
+    wait: settings.wait,
+    orderGapMs: settings.orderGapMs,
+    onRetry: () => xmpp.boshRetries.add(1, tags),
+    post: (body, timeoutMs) =>
+      http
+        .asyncRequest('POST', url, body, {
+          headers: { 'Content-Type': 'text/xml; charset=utf-8' },
+          timeout: `${timeoutMs}ms`,
+          responseType: 'text',
+          tags,
+        })
+        .then((res) => ({
+          status: res.status,
+          body: typeof res.body === 'string' ? res.body : '',
+          error: res.error || undefined,
+        })),
+  });
+  return {
+    send: (f) => bosh.send(f),
+    close: () => bosh.close(),
+    start: (session) => bosh.start(session),
+  };
+}
