@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { buildCommand } from './build.ts';
+import { compareTransportsCommand } from './compare-transports.ts';
 import { demoCommand } from './demo.ts';
 import { probeCommand } from './probe.ts';
 import { runCommand } from './run.ts';
@@ -16,4 +17,5 @@ export const commands: readonly CommandModule[] = [
   probeCommand as CommandModule,
   runCommand as CommandModule,
   demoCommand as CommandModule,
+  compareTransportsCommand as CommandModule,
 ];

@@ -2,8 +2,9 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
-import { basename, extname, join, resolve } from 'node:path';
-import { buildScenarios, SCENARIO_DIR, SCENARIO_OUT_DIR } from '../build/scenarios.ts';
+import { basename, dirname, extname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { buildScenarios, listScenarios, SCENARIO_DIR, SCENARIO_OUT_DIR } from '../build/scenarios.ts';
 
 export type EngineChoice = 'auto' | 'k6' | 'node';
 
@@ -14,23 +15,35 @@ export class RunInputError extends Error {
   }
 }
 
+/** starling's own directory: named scenarios are found there whatever the working directory. */
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
 /**
  * A scenario name (`chat`) or a `.ts` file is compiled first, so the run always uses a fresh k6 script;
- * a `.js` file is taken as an already compiled k6 script.
+ * a `.js` file is taken as an already compiled k6 script. A name is looked up in ./scenarios, then in
+ * starling's own scenarios.
  */
 export async function resolveScript(scenario: string): Promise<string> {
   if (extname(scenario) === '.js') {
     if (!existsSync(scenario)) throw new RunInputError(`no such script: ${scenario}`);
     return resolve(scenario);
   }
-  const source = extname(scenario) === '.ts' ? scenario : join(SCENARIO_DIR, `${scenario}.ts`);
-  if (!existsSync(source)) {
-    throw new RunInputError(
-      `no scenario '${scenario}': expected ${source} (scenarios: login, chat, presence, idle; or a path to a .ts/.js file)`,
-    );
+  if (extname(scenario) === '.ts') {
+    if (!existsSync(scenario)) throw new RunInputError(`no such scenario file: ${scenario}`);
+    const [built] = await buildScenarios([scenario], SCENARIO_OUT_DIR);
+    return resolve(built!.file);
   }
-  const [built] = await buildScenarios([source], SCENARIO_OUT_DIR);
-  return resolve(built!.file);
+  for (const root of [process.cwd(), PACKAGE_ROOT]) {
+    const source = join(root, SCENARIO_DIR, `${scenario}.ts`);
+    if (existsSync(source)) {
+      const [built] = await buildScenarios([source], join(root, SCENARIO_OUT_DIR));
+      return resolve(built!.file);
+    }
+  }
+  const known = (await listScenarios(join(PACKAGE_ROOT, SCENARIO_DIR))).map((f) => basename(f, '.ts'));
+  throw new RunInputError(
+    `no scenario '${scenario}': not in ./${SCENARIO_DIR} nor starling's own (${known.join(', ')}); or give a path to a .ts/.js file`,
+  );
 }
 
 /** `KEY=VALUE` pairs from `-e`, k6's syntax. */

@@ -91,7 +91,10 @@ export async function runWithNode(
   dir: string,
   runId: string,
   quiet: boolean,
+  /** `print: false` writes the results without printing the summary (commands that report for themselves). */
+  opts: { print?: boolean } = {},
 ): Promise<number> {
+  const print = opts.print ?? true;
   const store = new MetricStore();
   const started = Date.now();
   let thresholds: ThresholdSet | undefined;
@@ -145,9 +148,9 @@ export async function runWithNode(
     if (outcome.scriptError) process.stderr.write(`starling: ${outcome.scriptError}\n`);
     await writeSummaryOutputs(outcome.summaryOutput, dir);
     if (data) {
-      if (!outcome.hasHandleSummary || outcome.summaryError)
+      if (print && (!outcome.hasHandleSummary || outcome.summaryError))
         process.stdout.write(defaultSummaryStdout(data, false));
-      const table = xmppTable(data, store);
+      const table = print ? xmppTable(data, store) : undefined;
       if (table) process.stdout.write(`${table}\n`);
       await writeFile(join(dir, 'summary.json'), `${JSON.stringify(data, null, 2)}\n`);
       await writeFile(

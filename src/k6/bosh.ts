@@ -12,8 +12,8 @@ import type { HostTransport } from './session.ts';
 export interface BoshSettings {
   /** XEP-0124 `wait` in seconds (BOSH_WAIT); the HTTP timeout is wait + 10 s, below k6's 60 s default. */
   wait?: number;
-  /** Least gap between back-to-back requests (BOSH_ORDER_GAP), see BoshTransport. */
-  orderGapMs?: number;
+  /** Least gap between back-to-back requests (BOSH_ORDER_GAP, default auto), see BoshTransport. */
+  orderGapMs?: number | 'auto';
 }
 
 export function boshTransport(

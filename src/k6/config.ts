@@ -89,7 +89,10 @@ export function loadConfig(): ScenarioConfig {
     url,
     bosh: {
       wait: num('BOSH_WAIT', 30),
-      orderGapMs: __ENV.BOSH_ORDER_GAP ? parseDuration(__ENV.BOSH_ORDER_GAP) : undefined,
+      orderGapMs:
+        !__ENV.BOSH_ORDER_GAP || __ENV.BOSH_ORDER_GAP === 'auto'
+          ? 'auto'
+          : parseDuration(__ENV.BOSH_ORDER_GAP),
     },
     domain: __ENV.XMPP_DOMAIN || 'localhost',
     vus: num('VUS', 10),

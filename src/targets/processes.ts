@@ -120,3 +120,34 @@ export function tailOfFiles(files: string[], lines = 20): string {
   }
   return sections.join('\n');
 }
+
+/** CPU and memory of a process group, from /proc: what a server costs while a run drives it. */
+export interface GroupUsage {
+  /** user + system CPU seconds of the live members, since each started. */
+  cpuSeconds: number;
+  /** Resident set size now, summed over the members, in KiB. */
+  rssKiB: number;
+  /** Peak resident set size (VmHWM) summed over the members, in KiB. */
+  peakRssKiB: number;
+}
+
+/** Clock ticks per second for /proc/<pid>/stat times (USER_HZ): 100 on every Linux ABI Node runs on. */
+const USER_HZ = 100;
+
+export function processGroupUsage(leader: number): GroupUsage {
+  const usage: GroupUsage = { cpuSeconds: 0, rssKiB: 0, peakRssKiB: 0 };
+  for (const pid of processGroupMembers(leader)) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      // After "pid (comm) ", field 0 is state; utime and stime are fields 11 and 12 (stat fields 14 and 15).
+      usage.cpuSeconds += (Number(fields[11]) + Number(fields[12])) / USER_HZ;
+      const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+      usage.rssKiB += Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+      usage.peakRssKiB += Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    } catch {
+      // The member exited between the listing and the read: it no longer costs anything.
+    }
+  }
+  return usage;
+}

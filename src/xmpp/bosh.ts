@@ -53,9 +53,11 @@ export interface BoshOptions {
   maxRetries?: number;
   /**
    * Least time (ms) between two requests while the earlier one is unanswered, so they reach the server in rid
-   * order (see `pump`). Default 20; 0 sends at once (Prosody copes with either order).
+   * order (see `pump`). Default `auto`: 20 ms for ejabberd-family connection managers (their creation response
+   * carries `xmpp:restartlogic`), which stall a request that overtakes the one before it; 0 for the rest
+   * (Prosody defers an early rid itself), since the gap delays every back-to-back request.
    */
-  orderGapMs?: number;
+  orderGapMs?: number | 'auto';
   /** Called when a request is re-sent (for a retry counter). */
   onRetry?: (reason: string) => void;
 }
@@ -115,13 +117,17 @@ export class BoshTransport {
   private terminateAcked = false;
   private pumpTimer: TimerHandle | undefined;
   private lastDispatch = -Infinity;
-  private readonly orderGapMs: number;
+  /** The gap in force: fixed by the options, or chosen from the creation response when `auto`. */
+  orderGapMs: number;
+  private readonly autoGap: boolean;
 
   constructor(options: BoshOptions) {
     this.o = options;
     this.wait = options.wait ?? BOSH_DEFAULTS.wait;
     this.httpTimeoutMs = options.httpTimeoutMs ?? this.wait * 1000 + BOSH_DEFAULTS.marginMs;
-    this.orderGapMs = options.orderGapMs ?? BOSH_DEFAULTS.orderGapMs;
+    const gap = options.orderGapMs ?? 'auto';
+    this.autoGap = gap === 'auto';
+    this.orderGapMs = gap === 'auto' ? 0 : gap;
     if (!(this.httpTimeoutMs > this.wait * 1000)) {
       throw new XmppError(
         'bosh-config',
@@ -459,6 +465,8 @@ export class BoshTransport {
       );
       return false;
     }
+    if (this.autoGap && body.attr('xmpp:restartlogic') !== undefined)
+      this.orderGapMs = BOSH_DEFAULTS.orderGapMs;
     this.phase = 'established';
     this.sink?.transportOpened();
     return true;
