@@ -116,6 +116,8 @@ export class BoshTransport {
   private hasOpened = false;
   private terminateAcked = false;
   private pumpTimer: TimerHandle | undefined;
+  /** The pump timer only waits to send an empty request (not to keep the order gap). */
+  private pumpTimerIdle = false;
   private lastDispatch = -Infinity;
   /** The gap in force: fixed by the options, or chosen from the creation response when `auto`. */
   orderGapMs: number;
@@ -228,17 +230,24 @@ export class BoshTransport {
    * is slower than a kept-alive one), and ejabberd 23.01 then stalls the later rid until it times out.
    */
   private pump(): void {
-    if (this.phase !== 'established' || this.pumpTimer !== undefined) return;
+    if (this.phase !== 'established') return;
+    if (this.pumpTimer !== undefined) {
+      // Waiting to send an empty request only spaces empty requests (XEP-0124 §11): a stanza goes now.
+      const due = this.restartPending || this.terminatePending || this.queue.length > 0;
+      if (!this.pumpTimerIdle || !due) return;
+      this.o.clock.clearTimeout(this.pumpTimer);
+      this.pumpTimer = undefined;
+    }
     const limit = Math.max(1, this.granted.requests);
     while (this.inflight.size < limit && this.phase === 'established') {
       const due = this.restartPending || this.terminatePending || this.queue.length > 0;
       if (!due) {
-        if (this.inflight.size === 0) this.schedule(this.idlePollDelay());
+        if (this.inflight.size === 0) this.schedule(this.idlePollDelay(), true);
         return;
       }
       const wait = this.lastDispatch + this.orderGapMs - this.o.clock.now();
       if (wait > 0 && this.inflight.has(this.rid)) {
-        this.schedule(wait);
+        this.schedule(wait, false);
         return;
       }
       if (this.restartPending) {
@@ -274,7 +283,8 @@ export class BoshTransport {
   }
 
   /** Runs the pump after `ms`; an empty request goes out then if nothing else is due and nothing is out. */
-  private schedule(ms: number): void {
+  private schedule(ms: number, idle: boolean): void {
+    this.pumpTimerIdle = idle;
     this.pumpTimer = this.o.clock.setTimeout(() => {
       this.pumpTimer = undefined;
       if (this.phase !== 'established') return;
@@ -331,7 +341,7 @@ export class BoshTransport {
   private retryable(req: InFlight, res: BoshHttpResponse): boolean {
     let why: string | undefined;
     if (res.status === 0) why = `no HTTP response (${res.error ?? 'unknown error'})`;
-    else if (res.status === 200 && /^\s*<body[^>]*\stype=['"]error['"]/.test(res.body))
+    else if (res.status === 200 && /^\s*(?:<\?xml[^>]*\?>\s*)?<body[^>]*\stype=['"]error['"]/.test(res.body))
       why = "recoverable binding error (type='error')";
     if (why === undefined) return false;
     if (req.tries >= (this.o.maxRetries ?? BOSH_DEFAULTS.maxRetries) || this.phase === 'creating') {
@@ -383,6 +393,17 @@ export class BoshTransport {
           'framing-violation',
           'expected-body',
           `BOSH response to rid ${rid} is <${body.name}> (ns '${body.ns}'), not <body xmlns='${NS.bosh}'/>`,
+        ),
+      );
+    }
+    if (body.attr('type') === 'error') {
+      // Only reached once the retries are spent (see retryable).
+      return this.fatal(
+        new XmppError(
+          'transport-error',
+          'bosh-error',
+          `BOSH connection manager kept answering rid ${rid} with type='error' (recoverable binding error), ` +
+            `${this.o.maxRetries ?? BOSH_DEFAULTS.maxRetries} retries spent`,
         ),
       );
     }
@@ -487,8 +508,9 @@ export class BoshTransport {
 
   private fatal(err: XmppError): void {
     if (this.phase === 'ended') return;
-    this.sink?.transportFailed(err);
+    // Ended first: the session answers a failure with <close/>, which must not become a request to a dead session.
     this.end(undefined, err.reason);
+    this.sink?.transportFailed(err);
   }
 
   private end(code: number | undefined, reason: string): void {
@@ -507,7 +529,7 @@ export class BoshTransport {
 /** A response that ends the session by itself: a legacy HTTP error, or a terminate with a fatal condition. */
 function endsSession(res: BoshHttpResponse): boolean {
   if (res.status !== 200) return true;
-  const m = /^\s*<body\b[^>]*?\scondition=['"]([^'"]*)['"]/.exec(res.body);
+  const m = /^\s*(?:<\?xml[^>]*\?>\s*)?<body\b[^>]*?\scondition=['"]([^'"]*)['"]/.exec(res.body);
   return m !== null && m[1] !== 'other-request' && m[1] !== 'remote-stream-error';
 }
 
