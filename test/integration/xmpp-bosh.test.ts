@@ -5,36 +5,16 @@ import { fetchPost, openBoshSession } from '../../src/node/bosh-session.ts';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import type { BoshPost } from '../../src/xmpp/bosh.ts';
-import { XmppError } from '../../src/xmpp/errors.ts';
 import { SUPPORTED_MECHANISMS } from '../../src/xmpp/sasl/mechanism.ts';
 import { ScramCache } from '../../src/xmpp/sasl/scram.ts';
 import { parseFrame } from '../../src/xmpp/xml/parser.ts';
 import type { XmlElement } from '../../src/xmpp/xml/element.ts';
+import { failureOf as rejection, nextStanza } from '../helpers/xmpp-assert.ts';
 
 const EXPECTED_MECHANISMS: Record<LocalServer['kind'], string[]> = {
   prosody: ['PLAIN', 'SCRAM-SHA-1'],
   ejabberd: ['PLAIN', 'SCRAM-SHA-256'],
 };
-
-async function rejection(p: Promise<unknown>): Promise<XmppError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XmppError, `expected XmppError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a failure');
-}
-
-function nextStanza(subscribe: (fn: (el: XmlElement) => void) => void, ms = 5000): Promise<XmlElement> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no stanza within ${ms} ms`)), ms);
-    subscribe((el) => {
-      clearTimeout(t);
-      resolve(el);
-    });
-  });
-}
 
 /** Every request body and response, in the order requests were made; and the most requests out at once. */
 interface Wire {

@@ -4,9 +4,8 @@ import { after, before, describe, test } from 'node:test';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { SUPPORTED_MECHANISMS } from '../../src/xmpp/sasl/mechanism.ts';
-import { XmppError } from '../../src/xmpp/errors.ts';
 import { ScramCache } from '../../src/xmpp/sasl/scram.ts';
-import type { XmlElement } from '../../src/xmpp/xml/element.ts';
+import { failureOf as rejection, nextStanza } from '../helpers/xmpp-assert.ts';
 
 /** What each server offers over plain ws:// on loopback, as measured; a change here is a finding. */
 const EXPECTED_MECHANISMS: Record<LocalServer['kind'], string[]> = {
@@ -16,26 +15,6 @@ const EXPECTED_MECHANISMS: Record<LocalServer['kind'], string[]> = {
 
 /** The WebSocket close reason each server sends after the <close/> exchange. */
 const CLOSE_REASON: Record<LocalServer['kind'], string> = { prosody: 'Stream closed', ejabberd: '' };
-
-async function rejection(p: Promise<unknown>): Promise<XmppError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XmppError, `expected XmppError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a failure');
-}
-
-function nextStanza(subscribe: (fn: (el: XmlElement) => void) => void, ms = 5000): Promise<XmlElement> {
-  return new Promise((resolve, reject) => {
-    const t = setTimeout(() => reject(new Error(`no stanza within ${ms} ms`)), ms);
-    subscribe((el) => {
-      clearTimeout(t);
-      resolve(el);
-    });
-  });
-}
 
 for (const kind of ['prosody', 'ejabberd'] as const) {
   describe(`${kind} over WebSocket`, () => {

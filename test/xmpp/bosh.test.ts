@@ -24,6 +24,7 @@ import {
   type FakeBoshOptions,
   type FakeRequest,
 } from '../helpers/fake-bosh.ts';
+import { failureOf } from '../helpers/xmpp-assert.ts';
 
 const credentials = { username: 'alice', password: 'pw' };
 const JID = 'alice@localhost/r1';
@@ -63,16 +64,6 @@ async function loggedIn(cm: FakeBosh, o: Partial<BoshSessionOptions> = {}) {
 /** Once logged in, every request is left for the test to answer (terminate too, unless `serveTerminate`). */
 function holdAfterLogin(serveTerminate = false): FakeBoshOptions['script'] {
   return (req, cm) => (cm.bound && !(serveTerminate && req.kind === 'terminate') ? 'hold' : undefined);
-}
-
-async function failureOf(p: Promise<unknown>): Promise<XmppError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XmppError, `expected an XmppError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected a failure');
 }
 
 async function within<T>(p: Promise<T>, ms: number, what: string): Promise<T> {

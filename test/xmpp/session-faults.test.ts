@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { after, describe, test } from 'node:test';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
-import { XmppError } from '../../src/xmpp/errors.ts';
 import {
   FEATURES_BIND,
   FRAMING,
@@ -13,19 +12,10 @@ import {
   startFakeServer,
   type FakeServer,
 } from '../helpers/fake-server.ts';
+import { failureOf } from '../helpers/xmpp-assert.ts';
 
 const credentials = { username: 'alice', password: 's3cret-pw' };
 const fast = { connect: 500, open: 300, auth: 300, bind: 300, iq: 300, close: 300 };
-
-async function failureOf(p: Promise<unknown>): Promise<XmppError> {
-  try {
-    await p;
-  } catch (e) {
-    assert.ok(e instanceof XmppError, `expected an XmppError, got ${String(e)}`);
-    return e;
-  }
-  assert.fail('expected the session to fail');
-}
 
 const servers: FakeServer[] = [];
 async function server(...args: Parameters<typeof startFakeServer>): Promise<FakeServer> {
