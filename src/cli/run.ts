@@ -7,6 +7,7 @@ import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { MetricStore } from '../engine/metrics.ts';
+import { attachJsonOutput } from '../engine/json-output.ts';
 import { EXIT, runScript, type RunProgress } from '../engine/run.ts';
 import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
@@ -16,6 +17,7 @@ import {
   newResultsDir,
   parseEnvPairs,
   resolveScript,
+  RunInputError,
   type EngineChoice,
 } from './run-target.ts';
 
@@ -26,6 +28,7 @@ interface RunArgs {
   env?: string[];
   quiet: boolean;
   resultsRoot: string;
+  out?: string[];
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -56,6 +59,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
         default: false,
         describe: 'no progress line, no console.log',
       })
+      .option('out', {
+        alias: 'o',
+        type: 'string',
+        array: true,
+        describe: "k6's outputs: json=<file> writes every sample as k6 does (the Node engine supports json)",
+      })
       .option('results-root', {
         type: 'string',
         default: 'results',
@@ -68,15 +77,38 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const engine = chooseEngine(argv.engine);
     const { runId, dir } = await newResultsDir(script, argv.resultsRoot);
     process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
+    const outs = argv.out ?? [];
+    const jsonOut = parseOutputs(outs);
     process.exitCode =
       engine === 'k6'
-        ? await runWithK6(script, env, dir)
-        : await runWithNode(script, env, dir, runId, argv.quiet);
+        ? await runWithK6(script, env, dir, outs)
+        : await runWithNode(script, env, dir, runId, argv.quiet, { jsonOut });
   },
 };
 
-function runWithK6(script: string, env: Record<string, string>, dir: string): Promise<number> {
+/** `--out json=<file>` (k6's syntax); other k6 outputs exist only in real k6. */
+function parseOutputs(outs: readonly string[]): string | undefined {
+  let json: string | undefined;
+  for (const o of outs) {
+    const m = /^json=(.+)$/.exec(o);
+    if (!m) {
+      throw new RunInputError(
+        `--out ${o}: the Node engine writes only json=<file>; other outputs need real k6 (--engine k6)`,
+      );
+    }
+    json = m[1];
+  }
+  return json;
+}
+
+function runWithK6(
+  script: string,
+  env: Record<string, string>,
+  dir: string,
+  outs: readonly string[] = [],
+): Promise<number> {
   const args = ['run', '--summary-export', join(dir, 'summary.json')];
+  for (const o of outs) args.push('--out', o);
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   args.push(script);
   return new Promise((resolve) => {
@@ -91,11 +123,15 @@ export async function runWithNode(
   dir: string,
   runId: string,
   quiet: boolean,
-  /** `print: false` writes the results without printing the summary (commands that report for themselves). */
-  opts: { print?: boolean } = {},
+  /**
+   * `print: false` writes the results without printing the summary (commands that report for themselves);
+   * `jsonOut` writes every sample to that file as k6's `--out json` does.
+   */
+  opts: { print?: boolean; jsonOut?: string } = {},
 ): Promise<number> {
   const print = opts.print ?? true;
   const store = new MetricStore();
+  const json = opts.jsonOut ? attachJsonOutput(store, opts.jsonOut) : undefined;
   const started = Date.now();
   let thresholds: ThresholdSet | undefined;
   const soft = new AbortController();
@@ -170,6 +206,7 @@ export async function runWithNode(
     }
     throw e;
   } finally {
+    await json?.close();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }

@@ -371,6 +371,9 @@ export type MetricSnapshot =
   | { type: 'rate'; contains: ValueType; rate: number; passes: number; fails: number }
   | { type: 'trend'; contains: ValueType; count: number; avg: number; min: number; max: number };
 
+/** A sample as it enters the store: the metric, its value, the sample's tags and its time (epoch ms). */
+export type SampleObserver = (metric: Metric, value: number, tags: Tags | undefined, time: number) => void;
+
 export interface MetricStoreOptions {
   /** Register k6's built-in metrics up front (default true), as k6's registry always has them. */
   builtins?: boolean;
@@ -491,8 +494,15 @@ export class MetricStore implements MetricSink {
     return sub;
   }
 
+  /** Sees every accepted sample, as k6's outputs do (`--out json`). */
+  private readonly observers: SampleObserver[] = [];
+
+  observe(fn: SampleObserver): void {
+    this.observers.push(fn);
+  }
+
   /** Adds one sample to `name` and to each of its sub-metrics whose tags the sample's tags contain. */
-  push(name: string, value: number, tags?: Tags, _time?: number): void {
+  push(name: string, value: number, tags?: Tags, time?: number): void {
     const m = this.metrics.get(name);
     if (m === undefined || m.parent !== undefined) {
       throw new MetricDefinitionError(`metric '${name}' is not defined; define it before pushing samples`);
@@ -501,6 +511,7 @@ export class MetricStore implements MetricSink {
       this.droppedSamples++;
       return;
     }
+    for (const fn of this.observers) fn(m, value, tags, time ?? Date.now());
     m.observed = true;
     addToSink(m.sink, value, tags);
     for (const sm of m.submetrics) {
