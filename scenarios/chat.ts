@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
-import { closeAll, countTimed, every, openSessions, settle } from '../src/k6/flows.ts';
+import { closeAll, countTimed, every, flushFinal, openSessions, settle } from '../src/k6/flows.ts';
 import { sendTimedMessage } from '../src/k6/session.ts';
 
 const cfg = loadConfig();
@@ -24,4 +24,5 @@ export default async function (): Promise<void> {
   });
   await settle(() => delivered.received >= sent);
   await closeAll(sessions);
+  await flushFinal();
 }

@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
-import { closeAll, every, openSessions } from '../src/k6/flows.ts';
+import { closeAll, every, flushFinal, openSessions } from '../src/k6/flows.ts';
 import { timedPing } from '../src/k6/session.ts';
 
 const cfg = loadConfig();
@@ -15,4 +15,5 @@ export default async function (): Promise<void> {
   const sessions = await openSessions(cfg);
   await every(sessions, cfg.pingIntervalMs, cfg.durationMs, (s) => timedPing(s.session));
   await closeAll(sessions);
+  await flushFinal();
 }

@@ -1,7 +1,7 @@
 /** login: every VU logs in SESSIONS_PER_VU sessions, pings once from each, and closes them cleanly. */
 import { loadConfig } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
-import { closeAll, openSessions } from '../src/k6/flows.ts';
+import { closeAll, flushFinal, openSessions } from '../src/k6/flows.ts';
 import { timedPing } from '../src/k6/session.ts';
 
 const cfg = loadConfig();
@@ -12,4 +12,5 @@ export default async function (): Promise<void> {
   const sessions = await openSessions(cfg);
   await Promise.all(sessions.map((s) => timedPing(s.session)));
   await closeAll(sessions);
+  await flushFinal();
 }

@@ -4,7 +4,7 @@
  */
 import { loadConfig } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
-import { closeAll, countTimed, every, openSessions, settle } from '../src/k6/flows.ts';
+import { closeAll, countTimed, every, flushFinal, openSessions, settle } from '../src/k6/flows.ts';
 import { sendTimedPresence } from '../src/k6/session.ts';
 
 const cfg = loadConfig();
@@ -21,4 +21,5 @@ export default async function (): Promise<void> {
   });
   await settle(() => seen.received >= sent);
   await closeAll(sessions);
+  await flushFinal();
 }

@@ -8,7 +8,7 @@
 import exec from 'k6/execution';
 import { Trend } from 'k6/metrics';
 import { loadConfig, parseDuration } from '../src/k6/config.ts';
-import { closeAll, countTimed, delay, openSessions, settle, stopping } from '../src/k6/flows.ts';
+import { closeAll, countTimed, delay, flushFinal, openSessions, settle, stopping } from '../src/k6/flows.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { sendTimedMessage, sendTimedPresence } from '../src/k6/session.ts';
 
@@ -59,4 +59,5 @@ export default async function (): Promise<void> {
     phaseEnd.add(Date.now());
   }
   await closeAll(sessions);
+  await flushFinal();
 }

@@ -1,10 +1,48 @@
 /** Compiles scenarios/*.ts into ordinary k6 scripts: ESM bundles that import only `k6` and `k6/*`. */
 import { readdir } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { build, type BuildOptions, type Metafile } from 'esbuild';
+import { fileURLToPath } from 'node:url';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
 export const SCENARIO_DIR = 'scenarios';
 export const SCENARIO_OUT_DIR = 'dist/scenarios';
+
+const stub = (file: string): string => fileURLToPath(new URL(`../k6/stubs/${file}`, import.meta.url));
+
+const HDR_DIST = /hdr-histogram-js[\\/]dist[\\/]/;
+const WASM_STUBS: [RegExp, string][] = [
+  [/hdr-histogram-js[\\/]dist[\\/]wasm[\\/]index\.js$/, 'hdr-wasm.ts'],
+  [/hdr-histogram-js[\\/]dist[\\/]wasm[\\/]generated-wasm\.js$/, 'generated-wasm.ts'],
+];
+
+/**
+ * hdr-histogram-js without its WebAssembly build. src/k6/hdr.ts imports pure-JS dist/ files only; this maps
+ * the wasm modules (dist/wasm/index.js, its generated-wasm.js, @assemblyscript/loader) to stubs that throw
+ * when used, whichever path imports them (the package's encoding.js and HistogramBuilder.js require
+ * './wasm'). The real ones break k6 at import (`window`, TextDecoder) and add ~200 KB of base64. The
+ * package's `pako` becomes deflate only (src/k6/stubs/pako-deflate.ts).
+ */
+export const hdrWithoutWasm: Plugin = {
+  name: 'hdr-histogram-js-without-wasm',
+  setup(b) {
+    b.onResolve({ filter: /^@assemblyscript\/loader$/ }, () => ({ path: stub('assemblyscript-loader.ts') }));
+    b.onResolve({ filter: /^pako$/ }, (args) =>
+      HDR_DIST.test(args.importer) ? { path: stub('pako-deflate.ts') } : undefined,
+    );
+    const self = Symbol('hdrWithoutWasm');
+    b.onResolve({ filter: /wasm/ }, async (args) => {
+      if (args.pluginData === self) return undefined;
+      const { path, errors } = await b.resolve(args.path, {
+        importer: args.importer,
+        kind: args.kind,
+        resolveDir: args.resolveDir,
+        pluginData: self,
+      });
+      const hit = errors.length === 0 ? WASM_STUBS.find(([re]) => re.test(path)) : undefined;
+      return hit ? { path: stub(hit[1]) } : undefined;
+    });
+  },
+};
 
 /** esbuild settings k6 can load: ESM, one file, no Node platform shims, no top-level await. */
 export const K6_BUILD: BuildOptions = {
@@ -17,6 +55,7 @@ export const K6_BUILD: BuildOptions = {
   mainFields: ['module', 'main'],
   legalComments: 'none',
   logLevel: 'silent',
+  plugins: [hdrWithoutWasm],
 };
 
 export interface BuiltScenario {

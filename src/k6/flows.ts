@@ -5,6 +5,12 @@ import type { XmppSession } from '../xmpp/session.ts';
 import type { ScenarioConfig } from './config.ts';
 import { TIMING_NS, connectXmpp } from './session.ts';
 
+/**
+ * The VU's last collector snapshot (`final: true`): call it at the end of the default function, after
+ * closeAll(). A no-op without STARLING_COLLECTOR_URL; never rejects.
+ */
+export { flushFinal } from './collector.ts';
+
 /** One cache per VU: a VU's repeated logins skip PBKDF2, as real clients do. */
 const scramCache = new ScramCache();
 

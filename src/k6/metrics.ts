@@ -1,24 +1,69 @@
-/** The XMPP k6 metric objects, created once in the init context from the names in metric-names.ts. */
+/**
+ * The XMPP k6 metric objects, created once in the init context from the names in metric-names.ts. Each `add`
+ * also feeds the VU's collector snapshot (src/k6/collector.ts, a no-op without STARLING_COLLECTOR_URL): trends
+ * into an HDR histogram per metric (no labels yet), counters as deltas labelled with their tags, the gauge as
+ * this VU's reading.
+ */
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
+import { recordCount, recordGauge, recordLatency } from './collector.ts';
 import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from './metric-names.ts';
 
+type Tags = Record<string, string>;
+
+/** A k6 metric as session code uses it: one `add` records the k6 sample and the collector's copy. */
+export interface RecordedMetric {
+  add(value: number, tags?: Tags): void;
+}
+
+/** A time Trend (ms) whose samples also go into the VU's HDR histogram of the same name. */
+function latency(name: string): RecordedMetric {
+  const trend = new Trend(name, true);
+  return {
+    add(ms, tags) {
+      trend.add(ms, tags);
+      recordLatency(name, ms);
+    },
+  };
+}
+
+function counter(name: string): RecordedMetric {
+  const c = new Counter(name);
+  return {
+    add(n, tags) {
+      c.add(n, tags);
+      recordCount(name, n, tags);
+    },
+  };
+}
+
+/** A per-VU reading: the collector sums it across VUs and instances, so it carries no labels. */
+function gauge(name: string): RecordedMetric {
+  const g = new Gauge(name);
+  return {
+    add(v, tags) {
+      g.add(v, tags);
+      recordGauge(name, v);
+    },
+  };
+}
+
 export const xmpp = {
-  connect: new Trend(XMPP_TRENDS.connect, true),
-  auth: new Trend(XMPP_TRENDS.auth, true),
-  bind: new Trend(XMPP_TRENDS.bind, true),
-  sessionReady: new Trend(XMPP_TRENDS.sessionReady, true),
-  messageDelivery: new Trend(XMPP_TRENDS.messageDelivery, true),
-  presenceDelivery: new Trend(XMPP_TRENDS.presenceDelivery, true),
-  iqRtt: new Trend(XMPP_TRENDS.iqRtt, true),
-  close: new Trend(XMPP_TRENDS.close, true),
-  stanzasSent: new Counter(XMPP_COUNTERS.stanzasSent),
-  stanzasReceived: new Counter(XMPP_COUNTERS.stanzasReceived),
-  streamErrors: new Counter(XMPP_COUNTERS.streamErrors),
-  sessionFailures: new Counter(XMPP_COUNTERS.sessionFailures),
-  sessionsOpened: new Counter(XMPP_COUNTERS.sessionsOpened),
-  sessionsClosed: new Counter(XMPP_COUNTERS.sessionsClosed),
-  boshRetries: new Counter(XMPP_COUNTERS.boshRetries),
+  connect: latency(XMPP_TRENDS.connect),
+  auth: latency(XMPP_TRENDS.auth),
+  bind: latency(XMPP_TRENDS.bind),
+  sessionReady: latency(XMPP_TRENDS.sessionReady),
+  messageDelivery: latency(XMPP_TRENDS.messageDelivery),
+  presenceDelivery: latency(XMPP_TRENDS.presenceDelivery),
+  iqRtt: latency(XMPP_TRENDS.iqRtt),
+  close: latency(XMPP_TRENDS.close),
+  stanzasSent: counter(XMPP_COUNTERS.stanzasSent),
+  stanzasReceived: counter(XMPP_COUNTERS.stanzasReceived),
+  streamErrors: counter(XMPP_COUNTERS.streamErrors),
+  sessionFailures: counter(XMPP_COUNTERS.sessionFailures),
+  sessionsOpened: counter(XMPP_COUNTERS.sessionsOpened),
+  sessionsClosed: counter(XMPP_COUNTERS.sessionsClosed),
+  boshRetries: counter(XMPP_COUNTERS.boshRetries),
   loginSuccess: new Rate(XMPP_RATES.loginSuccess),
   cleanClose: new Rate(XMPP_RATES.cleanClose),
-  sessionsOpen: new Gauge(XMPP_GAUGES.sessionsOpen),
+  sessionsOpen: gauge(XMPP_GAUGES.sessionsOpen),
 };

@@ -9,7 +9,8 @@ import { x, type XmlElement } from '../xmpp/xml/element.ts';
 import { k6Clock } from './clock.ts';
 import { k6Crypto } from './crypto.ts';
 import { boshTransport, type BoshSettings } from './bosh.ts';
-import { xmpp } from './metrics.ts';
+import { periodicFlush, setTransport } from './collector.ts';
+import { xmpp, type RecordedMetric } from './metrics.ts';
 import { webSocketTransport } from './websocket.ts';
 
 export type TransportName = 'websocket' | 'bosh';
@@ -47,11 +48,7 @@ export function timingElement(now = Date.now()): XmlElement {
 }
 
 /** Records delivery latency when a received stanza carries our timing element. */
-function recordDelivery(
-  el: XmlElement,
-  trend: typeof xmpp.messageDelivery,
-  tags?: Record<string, string>,
-): void {
+function recordDelivery(el: XmlElement, trend: RecordedMetric, tags?: Record<string, string>): void {
   const ms = el.getChild('t', TIMING_NS)?.attr('ms');
   if (ms !== undefined) trend.add(Date.now() - Number(ms), tags);
 }
@@ -59,6 +56,7 @@ function recordDelivery(
 /** Opens the transport and starts the session. `ready` resolves with the bound JID or rejects with an XmppError. */
 export function connectXmpp(o: XmppConnectOptions): { session: XmppSession; ready: Promise<string> } {
   const tags = o.tags;
+  setTransport(o.transport);
   const host =
     o.transport === 'bosh'
       ? boshTransport(o.url, o.domain, o.bosh ?? {}, tags)
@@ -90,6 +88,7 @@ export function connectXmpp(o: XmppConnectOptions): { session: XmppSession; read
       xmpp.loginSuccess.add(1, tags);
       xmpp.sessionsOpened.add(1, tags);
       xmpp.sessionsOpen.add(++openInThisVu, tags);
+      periodicFlush(true);
       return jid;
     },
     (e: unknown) => {
@@ -107,6 +106,7 @@ function recordEnd(session: XmppSession, end: SessionEnd, tags?: Record<string, 
     xmpp.cleanClose.add(end.clean ? 1 : 0, tags);
     xmpp.sessionsClosed.add(1, tags);
     xmpp.sessionsOpen.add(--openInThisVu, tags);
+    if (openInThisVu === 0) periodicFlush(false);
     if (session.timings.closeStarted !== undefined)
       xmpp.close.add(session.timings.closed! - session.timings.closeStarted, tags);
   }
