@@ -1,4 +1,5 @@
 /** The few named steps scenarios are written in: open sessions, act periodically, close them all. */
+import exec from 'k6/execution';
 import { XmppError } from '../xmpp/errors.ts';
 import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { XmppSession } from '../xmpp/session.ts';
@@ -62,11 +63,14 @@ function pause(ms: number): Promise<void> {
 
 /**
  * Logs in `cfg.sessionsPerVu` sessions for this VU (accounts numbered from
- * `accountOffset + (__VU − 1) · sessionsPerVu + 1`), each starting at its slot of a global ramp of
+ * `accountOffset + (v − 1) · sessionsPerVu + 1`, v = the VU's id in the whole test), each starting at its slot
+ * of a global ramp of
  * `loginRate` logins/s. Failed logins are counted by the metrics and left out.
  */
 export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> {
-  const slot0 = (__VU - 1) * cfg.sessionsPerVu;
+  // idInTest, not __VU: on k6-operator every pod numbers its VUs from 1, which would log pods into the
+  // same accounts; idInTest is unique across the execution segments of a distributed run.
+  const slot0 = (exec.vu.idInTest - 1) * cfg.sessionsPerVu;
   const first = cfg.accountOffset + slot0 + 1;
   const attempts = Array.from({ length: cfg.sessionsPerVu }, async (_, index) => {
     if (cfg.loginRate > 0) await pause(((slot0 + index) * 1000) / cfg.loginRate);
