@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { buildCommand } from './build.ts';
+import { collectCommand, gateCommand } from './collect.ts';
 import { compareTransportsCommand } from './compare-transports.ts';
 import { demoCommand } from './demo.ts';
 import { probeCommand } from './probe.ts';
@@ -18,4 +19,6 @@ export const commands: readonly CommandModule[] = [
   runCommand as CommandModule,
   demoCommand as CommandModule,
   compareTransportsCommand as CommandModule,
+  collectCommand as CommandModule,
+  gateCommand as CommandModule,
 ];

@@ -1,0 +1,205 @@
+/**
+ * `starling collect`: the fleet collector (HDR snapshots in, Prometheus /metrics and results/<run-id>/ out), and
+ * `starling gate <runDir>`: k6 thresholds on a run's merged data, exit 0 or 99.
+ */
+import { readFile } from 'node:fs/promises';
+import { basename, join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { COLLECTOR_TOKEN_ENV, SNAPSHOT_PATH } from '../collector/contract.ts';
+import {
+  evaluateGate,
+  formatGateTable,
+  GATE_FAILED_EXIT_CODE,
+  thresholdsFromFlags,
+} from '../collector/gate.ts';
+import { startCollector, type Collector } from '../collector/server.ts';
+import { MergedRunError, readMergedRun } from '../collector/summary.ts';
+import { parseK6Duration, ThresholdConfigError } from '../engine/thresholds.ts';
+import { RunInputError } from './run-target.ts';
+
+interface CollectArgs {
+  host: string;
+  port: number;
+  token?: string;
+  resultsRoot: string;
+  maxBody: string;
+  interval: string;
+}
+
+const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2 };
+
+/** `4194304`, `512KiB`, `4MiB` (K and M are binary too). */
+export function parseByteSize(s: string): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(s);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined || Number(m[1]) <= 0) {
+    throw new RunInputError(`--max-body expects a size such as 4194304, 512KiB or 4MiB, got '${s}'`);
+  }
+  return Number(m[1]) * unit;
+}
+
+function parseInterval(s: string): number {
+  let ms: number;
+  try {
+    ms = parseK6Duration(s);
+  } catch (err) {
+    throw new RunInputError(`--interval expects a duration such as 5s or 500ms: ${(err as Error).message}`);
+  }
+  if (!Number.isInteger(ms) || ms <= 0) {
+    throw new RunInputError(`--interval must be a whole number of milliseconds above 0, got '${s}'`);
+  }
+  return ms;
+}
+
+export const collectCommand: CommandModule<object, CollectArgs> = {
+  command: 'collect',
+  describe:
+    'Merge HDR snapshots from every generator; serve Prometheus /metrics; write results/<run-id>/ (HDR logs, collector-summary.json, merged.json)',
+  builder: (y: Argv) =>
+    y
+      .option('host', {
+        type: 'string',
+        default: '127.0.0.1',
+        describe: 'address to listen on (0.0.0.0 to take snapshots from other machines)',
+      })
+      .option('port', { type: 'number', default: 9464, describe: 'port (0: any free one)' })
+      .option('token', {
+        type: 'string',
+        describe: `bearer token producers must send (default: $${COLLECTOR_TOKEN_ENV}; none when both unset)`,
+      })
+      .option('results-root', { type: 'string', default: 'results', describe: 'where run directories go' })
+      .option('max-body', {
+        type: 'string',
+        default: '4MiB',
+        describe: 'largest snapshot accepted (bytes, KiB, MiB)',
+      })
+      .option('interval', {
+        type: 'string',
+        default: '5s',
+        describe: 'width of the per-interval histograms in the HDR logs',
+      }) as unknown as Argv<CollectArgs>,
+  handler: async (argv) => {
+    if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) {
+      throw new RunInputError(`--port must be 0–65535, got ${argv.port}`);
+    }
+    const token = argv.token || process.env[COLLECTOR_TOKEN_ENV] || undefined;
+    const maxBodyBytes = parseByteSize(argv.maxBody);
+    const intervalMs = parseInterval(argv.interval);
+    const log = (line: string): void => {
+      process.stderr.write(`${line}\n`);
+    };
+    let collector: Collector;
+    try {
+      collector = await startCollector({
+        host: argv.host,
+        port: argv.port,
+        token,
+        maxBodyBytes,
+        resultsRoot: argv.resultsRoot,
+        intervalMs,
+        log,
+      });
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      throw new RunInputError(
+        `cannot listen on ${argv.host}:${argv.port}: ${code ?? (err as Error).message}` +
+          (code === 'EADDRINUSE' ? ' (another collector running? choose --port)' : ''),
+      );
+    }
+    log(
+      `starling: collector on ${collector.url}: POST ${SNAPSHOT_PATH}, GET /metrics; ` +
+        `${token ? 'bearer token required' : `no token required (set --token or ${COLLECTOR_TOKEN_ENV})`}; ` +
+        `results → ${argv.resultsRoot}/<run-id>/. Ctrl+C writes them and stops.`,
+    );
+    await new Promise<void>((resolve) => {
+      const stop = (): void => {
+        process.removeListener('SIGINT', stop);
+        process.removeListener('SIGTERM', stop);
+        // A second signal while writing quits at once.
+        const quit = (): void => {
+          log('starling: collector: quitting without finishing the results');
+          process.exit(1);
+        };
+        process.once('SIGINT', quit);
+        process.once('SIGTERM', quit);
+        resolve();
+      };
+      process.on('SIGINT', stop);
+      process.on('SIGTERM', stop);
+    });
+    log('starling: collector stopping: writing results…');
+    await collector.close();
+    process.exitCode = 0;
+  },
+};
+
+interface GateArgs {
+  runDir: string;
+  threshold?: string[];
+}
+
+export const THRESHOLDS_FILE = 'thresholds.json';
+
+/** The thresholds to evaluate: the flags when given, else `<runDir>/thresholds.json`. */
+async function gateConfig(runDir: string, flags: readonly string[]): Promise<unknown> {
+  if (flags.length > 0) return thresholdsFromFlags(flags);
+  const file = join(runDir, THRESHOLDS_FILE);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch {
+    throw new RunInputError(
+      `no thresholds: give --threshold 'metric: expression' or write ${file} (k6's options.thresholds object)`,
+    );
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (err) {
+    throw new RunInputError(`${file} is not JSON: ${(err as Error).message}`);
+  }
+}
+
+/** Runs the gate and prints its table; returns the exit code (0, 99, or 104 for invalid thresholds). */
+export async function runGate(
+  runDir: string,
+  flags: readonly string[],
+  out: (s: string) => void = (s) => process.stdout.write(s),
+  err: (s: string) => void = (s) => process.stderr.write(s),
+): Promise<number> {
+  let merged;
+  try {
+    merged = await readMergedRun(runDir);
+  } catch (e) {
+    if (e instanceof MergedRunError) throw new RunInputError(e.message);
+    throw e;
+  }
+  try {
+    const result = evaluateGate(merged, await gateConfig(runDir, flags));
+    out(formatGateTable(result, merged.runId || basename(runDir)));
+    return result.ok ? 0 : GATE_FAILED_EXIT_CODE;
+  } catch (e) {
+    if (e instanceof ThresholdConfigError) {
+      err(`starling: ${e.message}\n`);
+      return e.exitCode;
+    }
+    throw e;
+  }
+}
+
+export const gateCommand: CommandModule<object, GateArgs> = {
+  command: 'gate <runDir>',
+  describe:
+    "Evaluate k6 thresholds on a run's fleet-wide merged histograms (results/<run-id>); exit 0, or 99",
+  builder: (y: Argv) =>
+    y
+      .positional('runDir', { type: 'string', demandOption: true, describe: 'results/<run-id>' })
+      .option('threshold', {
+        alias: 't',
+        type: 'string',
+        array: true,
+        describe: `'metric: expression', e.g. 'xmpp_session_ready: p(99)<500' (repeatable; default: <runDir>/${THRESHOLDS_FILE})`,
+      }) as unknown as Argv<GateArgs>,
+  handler: async (argv) => {
+    process.exitCode = await runGate(argv.runDir, argv.threshold ?? []);
+  },
+};

@@ -1,0 +1,82 @@
+/** Snapshots and histograms for the collector tests: built the way producers build them. */
+import * as hdr from 'hdr-histogram-js';
+import { request } from 'node:http';
+import { HDR_CONFIG, SNAPSHOT_VERSION, type Snapshot } from '../../src/collector/contract.ts';
+
+/** A producer-side histogram (32-bit counts, HDR_CONFIG), as src/k6/hdr.ts and the tap build them. */
+export function producerHistogram(values: readonly number[] = []): hdr.Histogram {
+  const h = hdr.build({ ...HDR_CONFIG, useWebAssembly: false });
+  for (const v of values) h.recordValue(v);
+  return h;
+}
+
+/** `values` (µs) as a snapshot's `hdr` field. */
+export function encode(values: readonly number[]): string {
+  return hdr.encodeIntoCompressedBase64(producerHistogram(values));
+}
+
+/** A deterministic PRNG (mulberry32), so failures replay. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** Latency-like µs values: log-normal around ~2 ms with a long tail, as integers. */
+export function latencies(random: () => number, n: number): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const u = Math.max(random(), 1e-12);
+    const g = Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * random());
+    out.push(Math.min(Math.round(Math.exp(7.6 + 1.2 * g)), 600_000_000));
+  }
+  return out;
+}
+
+export function snapshot(over: Partial<Snapshot> = {}): Snapshot {
+  return {
+    version: SNAPSHOT_VERSION,
+    runId: 'run-1',
+    instance: 'pod-a',
+    scenario: 'chat',
+    transport: 'websocket',
+    vu: 1,
+    seq: 0,
+    final: false,
+    intervalStartMs: 1_700_000_000_000,
+    intervalEndMs: 1_700_000_005_000,
+    histograms: [],
+    counters: [],
+    gauges: [],
+    ...over,
+  };
+}
+
+export interface Reply {
+  status: number;
+  headers: Record<string, string | string[] | undefined>;
+  body: string;
+}
+
+/** A raw POST (node:http, so a test controls headers and bodies that fetch would refuse to send). */
+export function post(
+  url: string,
+  body: string | Buffer,
+  headers: Record<string, string> = { 'content-type': 'application/json' },
+): Promise<Reply> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method: 'POST', headers }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body: text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}

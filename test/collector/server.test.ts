@@ -1,0 +1,258 @@
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { SNAPSHOT_PATH } from '../../src/collector/contract.ts';
+import { decodeHistogram } from '../../src/collector/histogram.ts';
+import { startCollector, type Collector } from '../../src/collector/server.ts';
+import type { CollectorSummary, MergedRun } from '../../src/collector/summary.ts';
+import { encode, post, producerHistogram, snapshot } from './fixtures.ts';
+
+const JSON_TYPE = { 'content-type': 'application/json' };
+
+describe('collector HTTP service', () => {
+  let root: string;
+  let collector: Collector;
+  const logs: string[] = [];
+  const auth = { ...JSON_TYPE, authorization: 'Bearer s3cret' };
+  let ingest: string;
+
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'starling-collector-'));
+    collector = await startCollector({
+      token: 's3cret',
+      maxBodyBytes: 64 * 1024,
+      resultsRoot: root,
+      autoFinishMs: 200,
+      log: (l) => logs.push(l),
+    });
+    ingest = `${collector.url}${SNAPSHOT_PATH}`;
+  });
+  after(async () => {
+    await collector.close();
+    await rm(root, { recursive: true, force: true });
+  });
+
+  test('listens on 127.0.0.1 by default, on a free port', () => {
+    assert.match(collector.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+    assert.ok(collector.port > 0);
+  });
+
+  test('202 for a snapshot, then 202 "duplicate" for the same seq again', async () => {
+    const body = JSON.stringify(
+      snapshot({ runId: 'dup', histograms: [{ name: 'xmpp_auth', hdr: encode([10]) }] }),
+    );
+    const first = await post(ingest, body, auth);
+    assert.deepEqual([first.status, JSON.parse(first.body)], [202, { status: 'accepted' }]);
+    const again = await post(ingest, body, auth);
+    assert.deepEqual([again.status, JSON.parse(again.body)], [202, { status: 'duplicate' }]);
+    assert.equal(collector.store.run('dup')!.duplicates, 1);
+  });
+
+  test('401 without the token or with a wrong one, and nothing is merged', async () => {
+    const body = JSON.stringify(snapshot({ runId: 'noauth' }));
+    for (const headers of [
+      JSON_TYPE,
+      { ...JSON_TYPE, authorization: 'Bearer nope' },
+      { ...JSON_TYPE, authorization: 's3cret' },
+    ]) {
+      const r = await post(ingest, body, headers);
+      assert.equal(r.status, 401);
+      assert.equal(r.headers['www-authenticate'], 'Bearer');
+      assert.deepEqual(JSON.parse(r.body), {
+        error: 'missing or wrong bearer token (Authorization: Bearer <token>)',
+      });
+    }
+    assert.equal(collector.store.run('noauth'), undefined);
+  });
+
+  test('415 for a body that is not declared JSON', async () => {
+    const r = await post(ingest, JSON.stringify(snapshot()), { ...auth, 'content-type': 'text/plain' });
+    assert.equal(r.status, 415);
+    assert.match(JSON.parse(r.body).error, /application\/json/);
+    const gz = await post(ingest, JSON.stringify(snapshot()), { ...auth, 'content-encoding': 'gzip' });
+    assert.equal(gz.status, 415);
+  });
+
+  test('413 for a declared length over the limit: refused before reading, connection closed', async () => {
+    const r = await post(ingest, Buffer.alloc(5 * 1024 * 1024, 0x20), auth);
+    assert.equal(r.status, 413);
+    assert.equal(r.headers.connection, 'close');
+    assert.deepEqual(JSON.parse(r.body), { error: 'body larger than 65536 bytes', field: 'body' });
+  });
+
+  test('413 for a chunked body that grows past the limit: reading stops there', async () => {
+    let written = 0;
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request(ingest, { method: 'POST', headers: auth }, (res) => {
+        res.resume();
+        resolve(res.statusCode ?? 0);
+      });
+      req.on('error', reject);
+      const chunk = Buffer.alloc(16 * 1024, 0x20);
+      const pump = (): void => {
+        // Keeps sending until the server answers; a server that read everything would never stop it.
+        while (written < 50 * 1024 * 1024 && !req.destroyed) {
+          written += chunk.length;
+          if (!req.write(chunk)) {
+            req.once('drain', pump);
+            return;
+          }
+        }
+        req.end();
+      };
+      pump();
+    });
+    assert.equal(status, 413);
+    assert.ok(written < 50 * 1024 * 1024, `the client stopped after ${written} bytes`);
+  });
+
+  test('400 naming the field for an invalid snapshot; 400 for a body that is not JSON', async () => {
+    const bad = snapshot({ runId: 'bad', histograms: [{ name: 'xmpp_auth', hdr: 'AAAA' }] });
+    const r = await post(ingest, JSON.stringify(bad), auth);
+    assert.equal(r.status, 400);
+    assert.deepEqual(JSON.parse(r.body), {
+      error: 'histograms[0].hdr: not an HdrHistogram V2 compressed histogram (bad cookie)',
+      field: 'histograms[0].hdr',
+    });
+    const notJson = await post(ingest, '{"version":', auth);
+    assert.equal(notJson.status, 400);
+    assert.equal(JSON.parse(notJson.body).field, 'body');
+    assert.equal(collector.store.run('bad')!.rejected, 1);
+    assert.ok(logs.some((l) => l.includes('refused a snapshot: histograms[0].hdr')));
+  });
+
+  test('GET /healthz, GET /v1/runs, 404 and 405', async () => {
+    const health = await fetch(`${collector.url}/healthz`);
+    assert.equal(health.status, 200);
+    assert.equal(await health.text(), 'ok\n');
+    const runs = (await (await fetch(`${collector.url}/v1/runs`)).json()) as { runId: string }[];
+    assert.ok(runs.some((r) => r.runId === 'dup'));
+    assert.equal((await fetch(`${collector.url}/nope`)).status, 404);
+    const wrong = await fetch(`${collector.url}/metrics`, { method: 'POST' });
+    assert.equal(wrong.status, 405);
+    assert.equal(wrong.headers.get('allow'), 'GET');
+    assert.equal((await fetch(ingest)).status, 405);
+  });
+
+  test('GET /metrics needs no token and is Prometheus text 0.0.4', async () => {
+    const r = await fetch(`${collector.url}/metrics`);
+    assert.equal(r.status, 200);
+    assert.equal(r.headers.get('content-type'), 'text/plain; version=0.0.4; charset=utf-8');
+    const text = await r.text();
+    assert.match(text, /^starling_collector_rejected_snapshots_total\{reason="unauthorized"\} 3$/m);
+    assert.match(text, /^starling_collector_rejected_snapshots_total\{reason="too-large"\} 2$/m);
+    assert.match(text, /^starling_collector_rejected_snapshots_total\{reason="unsupported-media-type"\} 2$/m);
+    assert.match(
+      text,
+      /^starling_xmpp_auth_seconds_count\{run_id="dup",scenario="chat",transport="websocket"\} 1$/m,
+    );
+  });
+
+  test('once every producer sent final: true, the run is written by itself', async () => {
+    const values = [1500, 2500, 90_000];
+    for (const [vu, part] of [
+      [1, values.slice(0, 2)],
+      [2, values.slice(2)],
+    ] as const) {
+      const r = await post(
+        ingest,
+        JSON.stringify(
+          snapshot({
+            runId: 'auto',
+            vu,
+            final: true,
+            histograms: [{ name: 'xmpp_session_ready', hdr: encode(part) }],
+            counters: [{ name: 'xmpp_sessions_opened', delta: vu }],
+            gauges: [{ name: 'xmpp_sessions_open', value: 0 }],
+          }),
+        ),
+        auth,
+      );
+      assert.equal(r.status, 202);
+    }
+    const dir = join(root, 'auto');
+    for (let i = 0; i < 50 && !(await readdir(root)).includes('auto'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    for (let i = 0; i < 50 && !(await readdir(dir)).includes('merged.json'); i++)
+      await new Promise((r) => setTimeout(r, 50));
+    assert.deepEqual((await readdir(dir)).sort(), ['collector-summary.json', 'hdr', 'merged.json']);
+
+    const summary = JSON.parse(
+      await readFile(join(dir, 'collector-summary.json'), 'utf8'),
+    ) as CollectorSummary;
+    const raw = producerHistogram(values);
+    assert.deepEqual(summary.histograms, [
+      {
+        name: 'xmpp_session_ready',
+        scenario: 'chat',
+        transport: 'websocket',
+        labels: {},
+        unit: 'ms',
+        count: 3,
+        min: 1.5,
+        mean: raw.mean / 1000,
+        p50: raw.getValueAtPercentile(50) / 1000,
+        p90: raw.getValueAtPercentile(90) / 1000,
+        p99: raw.getValueAtPercentile(99) / 1000,
+        'p99.9': raw.getValueAtPercentile(99.9) / 1000,
+        max: raw.getValueAtPercentile(100) / 1000,
+      },
+    ]);
+    assert.deepEqual(summary.snapshots, { accepted: 2, duplicatesDropped: 0, rejected: 0 });
+    assert.deepEqual([summary.instances, summary.producers, summary.finalProducers], [['pod-a'], 2, 2]);
+    assert.deepEqual(
+      summary.counters.map((c) => [c.name, c.value]),
+      [['xmpp_sessions_opened', 3]],
+    );
+
+    const merged = JSON.parse(await readFile(join(dir, 'merged.json'), 'utf8')) as MergedRun;
+    assert.equal(merged.runId, 'auto');
+    assert.equal(merged.histograms.length, 1);
+    const back = decodeHistogram(merged.histograms[0]!.hdr);
+    assert.equal(back.totalCount, 3);
+    assert.equal(back.getValueAtPercentile(100), raw.getValueAtPercentile(100));
+    assert.ok(logs.some((l) => l.startsWith(`starling: collector: wrote ${dir}/`)));
+  });
+
+  test('finish(runId) writes one run on demand', async () => {
+    await post(
+      ingest,
+      JSON.stringify(snapshot({ runId: 'manual', counters: [{ name: 'xmpp_bosh_retries', delta: 2 }] })),
+      auth,
+    );
+    await collector.finish('manual');
+    const merged = JSON.parse(await readFile(join(root, 'manual', 'merged.json'), 'utf8')) as MergedRun;
+    assert.deepEqual(
+      merged.counters.map((c) => [c.name, c.value]),
+      [['xmpp_bosh_retries', 2]],
+    );
+  });
+});
+
+describe('collector without a token', () => {
+  test('takes snapshots without Authorization, and close() writes every run', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'starling-collector-'));
+    const c = await startCollector({ resultsRoot: root, log: () => {} });
+    try {
+      const r = await post(
+        `${c.url}${SNAPSHOT_PATH}`,
+        JSON.stringify(snapshot({ runId: 'open' })),
+        JSON_TYPE,
+      );
+      assert.equal(r.status, 202);
+      await c.close();
+      assert.deepEqual((await readdir(join(root, 'open'))).sort(), [
+        'collector-summary.json',
+        'hdr',
+        'merged.json',
+      ]);
+      await assert.rejects(fetch(`${c.url}/healthz`));
+    } finally {
+      await c.close();
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});
