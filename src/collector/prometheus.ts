@@ -19,6 +19,7 @@
  * HDR's own mean uses. Percentile gauges are HDR getValueAtPercentile on the cumulative histogram (`max` =
  * p(100)), i.e. over the run so far; for a recent window use histogram_quantile over rate(_bucket[…]).
  */
+import { TAP_METRICS } from './tap/metrics.ts';
 import { XMPP_TRENDS } from '../k6/metric-names.ts';
 import { cumulativeCounts, histogramSum } from './histogram.ts';
 import type { CollectorStore, HistogramSeries, Labels, RunState, ScalarSeries } from './store.ts';
@@ -31,11 +32,10 @@ export type HistogramUnit = 'seconds' | 'bytes';
  */
 export const HISTOGRAM_UNITS: Readonly<Record<string, HistogramUnit>> = {
   ...Object.fromEntries(Object.values(XMPP_TRENDS).map((name) => [name, 'seconds' as const])),
-  // The tap's histograms (src/collector/tap/metrics.ts TAP_METRICS).
-  tap_frame_parse: 'seconds',
-  tap_iq_response: 'seconds',
-  tap_message_transit: 'seconds',
-  tap_frame_size: 'bytes',
+  [TAP_METRICS.frameParse]: 'seconds',
+  [TAP_METRICS.iqResponse]: 'seconds',
+  [TAP_METRICS.messageTransit]: 'seconds',
+  [TAP_METRICS.frameSize]: 'bytes',
 };
 
 export function histogramUnit(metric: string): HistogramUnit {

@@ -47,6 +47,20 @@ function gauge(name: string): RecordedMetric {
   };
 }
 
+/**
+ * A Rate whose samples also travel as counts labelled `outcome="true"|"false"` (the collector's RATE_OUTCOME_LABEL),
+ * so `gate` and Prometheus can compute the fleet-wide rate.
+ */
+function rate(name: string): RecordedMetric {
+  const r = new Rate(name);
+  return {
+    add(v, tags) {
+      r.add(v, tags);
+      recordCount(name, 1, { ...tags, outcome: v !== 0 ? 'true' : 'false' });
+    },
+  };
+}
+
 export const xmpp = {
   connect: latency(XMPP_TRENDS.connect),
   auth: latency(XMPP_TRENDS.auth),
@@ -63,7 +77,7 @@ export const xmpp = {
   sessionsOpened: counter(XMPP_COUNTERS.sessionsOpened),
   sessionsClosed: counter(XMPP_COUNTERS.sessionsClosed),
   boshRetries: counter(XMPP_COUNTERS.boshRetries),
-  loginSuccess: new Rate(XMPP_RATES.loginSuccess),
-  cleanClose: new Rate(XMPP_RATES.cleanClose),
+  loginSuccess: rate(XMPP_RATES.loginSuccess),
+  cleanClose: rate(XMPP_RATES.cleanClose),
   sessionsOpen: gauge(XMPP_GAUGES.sessionsOpen),
 };

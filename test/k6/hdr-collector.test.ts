@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildScenarios } from '../../src/build/scenarios.ts';
 import { TrendSink } from '../../src/engine/metrics.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { runScriptText, type RecordedSample } from '../helpers/engine-run.ts';
 import { byVu, contractErrors, merged, startRecordingServer, type RecordingServer } from './hdr-helpers.ts';
@@ -147,6 +147,18 @@ describe('scenario snapshots against Prosody (Node engine)', () => {
       .reduce((a, s) => a + s.value, 0);
     assert.ok(sentIq > 0);
     assert.equal(counterSum(XMPP_COUNTERS.stanzasSent, 'iq'), sentIq);
+
+    // Rates travel as counts by outcome, so the collector can rebuild the fleet-wide rate.
+    const outcomes = (name: string, outcome: string) =>
+      snaps
+        .flatMap((s) => s.counters)
+        .filter((c) => c.name === name && c.labels?.outcome === outcome)
+        .reduce((a, c) => a + c.delta, 0);
+    assert.deepEqual(
+      [outcomes(XMPP_RATES.loginSuccess, 'true'), outcomes(XMPP_RATES.loginSuccess, 'false')],
+      [VUS * SESSIONS_PER_VU, 0],
+    );
+    assert.equal(outcomes(XMPP_RATES.cleanClose, 'true'), VUS * SESSIONS_PER_VU);
 
     // The collector's POSTs are the run's only HTTP requests, and carry their own name tag.
     const reqs = r.samples.filter((s) => s.name === 'http_reqs');
