@@ -13,6 +13,7 @@ import {
   thresholdsFromFlags,
 } from '../collector/gate.ts';
 import { startCollector, type Collector } from '../collector/server.ts';
+import { startTap } from '../collector/tap/index.ts';
 import { MergedRunError, readMergedRun } from '../collector/summary.ts';
 import { parseK6Duration, ThresholdConfigError } from '../engine/thresholds.ts';
 import { RunInputError } from './run-target.ts';
@@ -24,6 +25,8 @@ interface CollectArgs {
   resultsRoot: string;
   maxBody: string;
   interval: string;
+  tap?: string;
+  runId?: string;
 }
 
 const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2 };
@@ -77,6 +80,15 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
         type: 'string',
         default: '5s',
         describe: 'width of the per-interval histograms in the HDR logs',
+      })
+      .option('tap', {
+        type: 'string',
+        describe:
+          'also proxy this ws:// (WebSocket) or http:// (BOSH) endpoint on loopback, timing and checking every frame',
+      })
+      .option('run-id', {
+        type: 'string',
+        describe: "run id the tap's snapshots belong to (default: tap-<UTC timestamp>)",
       }) as unknown as Argv<CollectArgs>,
   handler: async (argv) => {
     if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) {
@@ -106,6 +118,38 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
           (code === 'EADDRINUSE' ? ' (another collector running? choose --port)' : ''),
       );
     }
+    let tap: Awaited<ReturnType<typeof startTap>> | undefined;
+    if (argv.tap) {
+      if (!/^(wss?|https?):\/\//.test(argv.tap)) {
+        await collector.close();
+        throw new RunInputError(
+          `--tap ${argv.tap}: give the upstream endpoint as ws(s)://…/xmpp-websocket or http(s)://…/http-bind`,
+        );
+      }
+      const runId =
+        argv.runId ??
+        `tap-${new Date()
+          .toISOString()
+          .replace(/[-:]/g, '')
+          .replace(/\.\d+Z$/, 'Z')}`;
+      const store = collector.store;
+      tap = await startTap({
+        upstream: argv.tap,
+        host: argv.host,
+        runId,
+        intervalMs,
+        log,
+        // The tap's snapshots go straight into this collector's store: same merge, same outputs.
+        onSnapshot: (snap) => {
+          try {
+            store.ingest(snap);
+          } catch (err) {
+            log(`starling: tap snapshot rejected: ${(err as Error).message}`);
+          }
+        },
+      });
+      log(`starling: tap on ${tap.url} → ${argv.tap} (run ${runId}): point clients at the tap`);
+    }
     log(
       `starling: collector on ${collector.url}: POST ${SNAPSHOT_PATH}, GET /metrics; ` +
         `${token ? 'bearer token required' : `no token required (set --token or ${COLLECTOR_TOKEN_ENV})`}; ` +
@@ -128,6 +172,7 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       process.on('SIGTERM', stop);
     });
     log('starling: collector stopping: writing results…');
+    await tap?.close();
     await collector.close();
     process.exitCode = 0;
   },
