@@ -7,6 +7,8 @@ import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { MetricStore } from '../engine/metrics.ts';
+import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
+import { startCollector } from '../collector/server.ts';
 import { attachJsonOutput } from '../engine/json-output.ts';
 import { EXIT, runScript, type RunProgress } from '../engine/run.ts';
 import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
@@ -29,6 +31,7 @@ interface RunArgs {
   quiet: boolean;
   resultsRoot: string;
   out?: string[];
+  collect: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -65,6 +68,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
         array: true,
         describe: "k6's outputs: json=<file> writes every sample as k6 does (the Node engine supports json)",
       })
+      .option('collect', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'host a collector in this process: VUs send HDR snapshots to it; HDR logs, merged.json and collector-summary.json go beside summary.json',
+      })
       .option('results-root', {
         type: 'string',
         default: 'results',
@@ -79,10 +88,22 @@ export const runCommand: CommandModule<object, RunArgs> = {
     process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
     const outs = argv.out ?? [];
     const jsonOut = parseOutputs(outs);
-    process.exitCode =
-      engine === 'k6'
-        ? await runWithK6(script, env, dir, outs)
-        : await runWithNode(script, env, dir, runId, argv.quiet, { jsonOut });
+    const collector = argv.collect
+      ? await startCollector({ port: 0, resultsRoot: argv.resultsRoot, autoFinishMs: 0 })
+      : undefined;
+    if (collector) {
+      env[COLLECTOR_URL_ENV] = collector.url;
+      env[RUN_ID_ENV] = runId;
+      process.stderr.write(`starling: collector in this process at ${collector.url} (run ${runId})\n`);
+    }
+    try {
+      process.exitCode =
+        engine === 'k6'
+          ? await runWithK6(script, env, dir, outs)
+          : await runWithNode(script, env, dir, runId, argv.quiet, { jsonOut });
+    } finally {
+      await collector?.close();
+    }
   },
 };
 
