@@ -46,9 +46,11 @@ export interface TransportComparison {
     perSession: { sentBytes: number; receivedBytes: number; httpRequests: number };
     perMessage: { sentBytes: number; receivedBytes: number; httpRequests: number };
   };
-  generator: { cpuSeconds: number; baselineCpuSeconds: number; cpuMsPerMessage: number };
+  /** `busyPercent`: CPU seconds ÷ wall seconds of the full run, in % of one core (100 = one core saturated). */
+  generator: { cpuSeconds: number; baselineCpuSeconds: number; cpuMsPerMessage: number; busyPercent: number };
   server?: {
     cpuSeconds: number;
+    busyPercent: number;
     baselineCpuSeconds: number;
     peakRssMiB: number;
     rssKiBPerSession: number;
@@ -62,6 +64,10 @@ export interface ComparisonReport {
   flow: { sessions: number; messagesPerSession: number; messageRatePerSession: number; loginRate: number };
   notes: string[];
   transports: TransportComparison[];
+}
+
+function busy(cpuSeconds: number, wallSeconds: number): number {
+  return wallSeconds > 0 ? (cpuSeconds / wallSeconds) * 100 : 0;
 }
 
 function value(s: RunSummary, metric: string, key: string): number {
@@ -131,12 +137,14 @@ export function compareTransport(
       baselineCpuSeconds: baseline.generatorCpuSeconds,
       cpuMsPerMessage:
         delivered > 0 ? ((full.generatorCpuSeconds - baseline.generatorCpuSeconds) * 1000) / delivered : 0,
+      busyPercent: busy(full.generatorCpuSeconds, full.wallSeconds),
     },
     exitCodes: { baseline: baseline.exitCode, full: full.exitCode },
   };
   if (full.server && baseline.server) {
     result.server = {
       cpuSeconds: full.server.cpuSeconds,
+      busyPercent: busy(full.server.cpuSeconds, full.wallSeconds),
       baselineCpuSeconds: baseline.server.cpuSeconds,
       peakRssMiB: full.server.peakRssKiB / 1024,
       rssKiBPerSession: loggedIn > 0 ? (full.server.peakRssKiB - full.server.idleRssKiB) / loggedIn : 0,
@@ -178,8 +186,10 @@ const ROWS: (Row | string)[] = [
   'generator (starling)',
   ['  CPU s, full run', (t) => t.generator.cpuSeconds, 2],
   ['  CPU ms per message', (t) => t.generator.cpuMsPerMessage, 3],
+  ['  busy, % of one core', (t) => t.generator.busyPercent, 0],
   'server',
   ['  CPU s, full run', (t) => t.server?.cpuSeconds, 2],
+  ['  busy, % of one core', (t) => t.server?.busyPercent, 0],
   ['  peak RSS MiB', (t) => t.server?.peakRssMiB, 1],
   ['  RSS KiB per session', (t) => t.server?.rssKiBPerSession, 1],
 ];

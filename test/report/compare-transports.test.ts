@@ -60,10 +60,17 @@ test('per-message wire cost is (full − baseline) ÷ delivered; per-session cos
   assert.deepEqual(c.latencyMs.messageDelivery, { p50: 3, p90: 7, p99: 12, max: 20 });
   assert.deepEqual(c.latencyMs.login, { p50: 40, p90: 80, p99: 120, max: 130 });
   assert.deepEqual(c.sessions, { planned: 100, loggedIn: 100, cleanCloseRate: 0.99 });
-  assert.deepEqual(c.generator, { cpuSeconds: 5, baselineCpuSeconds: 2, cpuMsPerMessage: 3 });
+  // 5 CPU s over a 20 s run: a quarter of one core.
+  assert.deepEqual(c.generator, {
+    cpuSeconds: 5,
+    baselineCpuSeconds: 2,
+    cpuMsPerMessage: 3,
+    busyPercent: 25,
+  });
   // Peak 60,000 KiB over an idle 20,480 KiB, spread over 100 sessions.
   assert.deepEqual(c.server, {
     cpuSeconds: 9,
+    busyPercent: 45,
     baselineCpuSeconds: 3,
     peakRssMiB: 60_000 / 1024,
     rssKiBPerSession: 395.2,
