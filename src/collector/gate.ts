@@ -11,12 +11,12 @@
 import { MetricDefinitionError, MetricStore, goTrimSpace, parseSubmetricTags } from '../engine/metrics.ts';
 import type { MetricType } from '../engine/runtime.ts';
 import {
+  compareThreshold,
   ThresholdConfigError,
   ThresholdSet,
   parseMetricSelector,
   parseThresholds,
   type ThresholdExpression,
-  type ThresholdOperator,
 } from '../engine/thresholds.ts';
 import { XMPP_METRICS } from '../k6/metric-names.ts';
 import { addSparse, decodeSparse, newHistogram } from './histogram.ts';
@@ -89,24 +89,6 @@ function matches(
   if (s.scenario !== '') have['scenario'] = s.scenario;
   if (s.transport !== '') have['transport'] = s.transport;
   return Object.entries(tags).every(([k, v]) => have[k] === v);
-}
-
-function compare(lhs: number, op: ThresholdOperator, rhs: number): boolean {
-  switch (op) {
-    case '>':
-      return lhs > rhs;
-    case '>=':
-      return lhs >= rhs;
-    case '<=':
-      return lhs <= rhs;
-    case '<':
-      return lhs < rhs;
-    case '==':
-    case '===':
-      return lhs === rhs;
-    case '!=':
-      return lhs !== rhs;
-  }
 }
 
 function round(v: number, digits: number): string {
@@ -198,7 +180,7 @@ export function evaluateGate(merged: MergedRun, config: unknown): GateResult {
     const type = types.get(metric) as MetricType;
     for (const t of thresholds) {
       const { value, display } = aggregate(merged, type, metric, tags, t.expr);
-      const ok = value === undefined ? true : compare(value, t.expr.operator, t.expr.value);
+      const ok = value === undefined ? true : compareThreshold(value, t.expr.operator, t.expr.value);
       rows.push({ metric: key, threshold: t.source, value, display, ok });
     }
   }

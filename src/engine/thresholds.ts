@@ -411,7 +411,7 @@ export class ThresholdSet {
       let succeeded = true;
       for (const t of e.thresholds) {
         const lhs = sinked.get(sinkKey(t.expr));
-        const passes = lhs === undefined ? true : compare(lhs, t.expr.operator, t.expr.value);
+        const passes = lhs === undefined ? true : compareThreshold(lhs, t.expr.operator, t.expr.value);
         t.lastFailed = !passes;
         t.lastValue = lhs;
         t.evaluated = true;
@@ -487,7 +487,8 @@ function sinkValues(
   return out;
 }
 
-function compare(lhs: number, op: ThresholdOperator, rhs: number): boolean {
+/** k6 threshold operators applied to numbers. */
+export function compareThreshold(lhs: number, op: ThresholdOperator, rhs: number): boolean {
   switch (op) {
     case '>':
       return lhs > rhs;

@@ -7,7 +7,6 @@
  * Forwarding never waits for analysis: a frame is sent on first, then parsed from a setImmediate queue; its
  * arrival time is taken before it is forwarded, so response and transit times do not include the tap's parsing.
  */
-import type { Snapshot } from '../contract.ts';
 import { Analyzer } from './analyzer.ts';
 import { startBoshProxy } from './bosh.ts';
 import { DeferredQueue, type Proxy, type ProxyContext } from './context.ts';
@@ -30,17 +29,7 @@ export {
 const MAX_KEPT_VIOLATIONS = 10_000;
 const DEFAULT_INTERVAL_MS = 5000;
 
-export async function startTap(opts: {
-  upstream: string;
-  host?: string;
-  port?: number;
-  runId: string;
-  intervalMs?: number;
-  onSnapshot: (s: Snapshot) => void;
-  onViolation?: (v: FramingViolation) => void;
-  log?: (line: string) => void;
-}): Promise<Tap> {
-  const o: TapOptions = opts;
+export async function startTap(o: TapOptions): Promise<Tap> {
   let upstream: URL;
   try {
     upstream = new URL(o.upstream);
