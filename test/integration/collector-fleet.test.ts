@@ -116,6 +116,7 @@ test('two engine processes into one collector: merged percentiles match all raw 
     ] as const) {
       const exact = atPercentile(raw, p);
       const got = merged[key];
+      t.diagnostic(`${metric} ${key}: merged ${got} ms, raw ${exact} ms (n=${raw.length})`);
       // HDR with 3 significant digits reports the top of the value's bucket: at most 0.1 % above it.
       assert.ok(
         got >= exact && got <= exact * 1.001 + 0.001,
