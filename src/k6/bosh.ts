@@ -8,6 +8,7 @@ import { k6Clock } from './clock.ts';
 import { k6Crypto } from './crypto.ts';
 import { xmpp } from './metrics.ts';
 import type { HostTransport } from './session.ts';
+import { countReceived, countRequest, countSent } from './wire.ts';
 
 export interface BoshSettings {
   /** XEP-0124 `wait` in seconds (BOSH_WAIT); the HTTP timeout is wait + 10 s, below k6's 60 s default. */
@@ -29,19 +30,22 @@ export function boshTransport(
     wait: settings.wait,
     orderGapMs: settings.orderGapMs,
     onRetry: () => xmpp.boshRetries.add(1, tags),
-    post: (body, timeoutMs) =>
-      http
+    post: (body, timeoutMs) => {
+      countRequest();
+      countSent(body);
+      return http
         .asyncRequest('POST', url, body, {
           headers: { 'Content-Type': 'text/xml; charset=utf-8' },
           timeout: `${timeoutMs}ms`,
           responseType: 'text',
           tags,
         })
-        .then((res) => ({
-          status: res.status,
-          body: typeof res.body === 'string' ? res.body : '',
-          error: res.error || undefined,
-        })),
+        .then((res) => {
+          const text = typeof res.body === 'string' ? res.body : '';
+          countReceived(text);
+          return { status: res.status, body: text, error: res.error || undefined };
+        });
+    },
   });
   return {
     send: (f) => bosh.send(f),

@@ -65,7 +65,7 @@ function pause(ms: number): Promise<void> {
  * Logs in `cfg.sessionsPerVu` sessions for this VU (accounts numbered from
  * `accountOffset + (v − 1) · sessionsPerVu + 1`, v = the VU's id in the whole test), each starting at its slot
  * of a global ramp of
- * `loginRate` logins/s. Failed logins are counted by the metrics and left out.
+ * `loginRate` logins/s. Failed logins are counted by the metrics (once their session has ended) and left out.
  */
 export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> {
   // idInTest, not __VU: on k6-operator every pod numbers its VUs from 1, which would log pods into the
@@ -88,9 +88,12 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
     });
     return ready.then(
       (jid): OpenSession => ({ session, jid, index }),
-      (e: unknown) => {
-        if (e instanceof XmppError) return undefined;
-        throw e;
+      async (e: unknown) => {
+        if (!(e instanceof XmppError)) throw e;
+        // The failure is counted when the session has ended (closed resolves within the close timeout): wait
+        // for it, so a VU whose logins all failed does not send its final snapshot before they are counted.
+        await session.closed;
+        return undefined;
       },
     );
   });

@@ -33,6 +33,21 @@ export const XMPP_RATES = {
   cleanClose: 'xmpp_clean_close',
 } as const;
 
+/**
+ * What each transport costs, sent to the collector only (no k6 metric: k6's own data_sent/data_received and
+ * http_reqs count the same traffic on the wire, headers included, and a k6 sample per frame would double the
+ * output's volume). Both are counted by the k6 transports (src/k6/websocket.ts, src/k6/bosh.ts).
+ */
+export const XMPP_TRANSPORT_COUNTERS = {
+  /**
+   * tag `direction`: sent | received. UTF-8 bytes of the XMPP payload: WebSocket message text, BOSH HTTP request
+   * and response bodies (retries included); no HTTP headers, no WebSocket framing.
+   */
+  payloadBytes: 'xmpp_transport_bytes',
+  /** HTTP requests the transport made: BOSH POSTs (retries included), one WebSocket opening handshake per session. */
+  requests: 'xmpp_transport_requests',
+} as const;
+
 export const XMPP_GAUGES = {
   /** Sessions open in the reporting VU; fleet totals come from the opened/closed counters. */
   sessionsOpen: 'xmpp_sessions_open',
