@@ -1,6 +1,6 @@
 /** Compiles scenarios/*.ts into ordinary k6 scripts: ESM bundles that import only `k6` and `k6/*`. */
-import { readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
@@ -77,7 +77,17 @@ export async function buildScenarios(
   outDir: string = SCENARIO_OUT_DIR,
 ): Promise<BuiltScenario[]> {
   const entryPoints = entries ?? (await listScenarios());
-  const result = await build({ ...K6_BUILD, entryPoints, outdir: outDir, metafile: true, write: true });
+  const result = await build({ ...K6_BUILD, entryPoints, outdir: outDir, metafile: true, write: false });
+  // Written to a temp file, then renamed: runs started together rebuild the same bundle, and none may load a
+  // half-written one.
+  await Promise.all(
+    result.outputFiles!.map(async (f) => {
+      await mkdir(dirname(f.path), { recursive: true });
+      const tmp = `${f.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      await writeFile(tmp, f.contents);
+      await rename(tmp, f.path);
+    }),
+  );
   return describeOutputs(result.metafile!);
 }
 
