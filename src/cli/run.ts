@@ -87,7 +87,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const { runId, dir } = await newResultsDir(script, argv.resultsRoot);
     process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
     const outs = argv.out ?? [];
-    const jsonOut = parseOutputs(outs);
+    // Real k6 takes any of its outputs (experimental-prometheus-rw, …); the Node engine writes json only.
+    const jsonOut = engine === 'k6' ? undefined : parseOutputs(outs);
     const collector = argv.collect
       ? await startCollector({ port: 0, resultsRoot: argv.resultsRoot, autoFinishMs: 0 })
       : undefined;
