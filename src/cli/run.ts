@@ -3,13 +3,14 @@
  * engine; results go to results/<run-id>/.
  */
 import { spawn } from 'node:child_process';
-import { writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { readFile, writeFile } from 'node:fs/promises';
+import { isAbsolute, join, resolve as resolvePath } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { MetricStore } from '../engine/metrics.ts';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
 import { startCollector } from '../collector/server.ts';
 import { attachJsonOutput } from '../engine/json-output.ts';
+import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
 import { EXIT, runScript, type RunProgress } from '../engine/run.ts';
 import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
@@ -32,6 +33,7 @@ interface RunArgs {
   resultsRoot: string;
   out?: string[];
   collect: boolean;
+  caFile?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -74,6 +76,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe:
           'host a collector in this process: VUs send HDR snapshots to it; HDR logs, merged.json and collector-summary.json go beside summary.json',
       })
+      .option('ca-file', {
+        type: 'string',
+        describe:
+          'PEM of CA certificates to trust for wss:// and https:// besides the system roots (sets SSL_CERT_FILE, which k6 and the Node engine both read); e.g. the CA `server up --tls` prints',
+      })
       .option('results-root', {
         type: 'string',
         default: 'results',
@@ -84,6 +91,8 @@ export const runCommand: CommandModule<object, RunArgs> = {
     const env = parseEnvPairs(argv.env);
     if (argv.target) env.XMPP_URL = argv.target;
     const engine = chooseEngine(argv.engine);
+    // Go (k6) reads SSL_CERT_FILE for its roots; the Node engine reads it the same way (src/engine/modules/tls.ts).
+    if (argv.caFile !== undefined) process.env[CERT_FILE_ENV] = await checkCaFile(argv.caFile);
     const { runId, dir } = await newResultsDir(script, argv.resultsRoot);
     process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
     const outs = argv.out ?? [];
@@ -107,6 +116,21 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
   },
 };
+
+/** The absolute path of a readable file holding at least one PEM certificate. */
+async function checkCaFile(file: string): Promise<string> {
+  const path = resolvePath(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new RunInputError(`--ca-file ${file}: cannot read it (${(e as Error).message})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new RunInputError(`--ca-file ${file}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+  }
+  return path;
+}
 
 /** `--out json=<file>` (k6's syntax); other k6 outputs exist only in real k6. */
 function parseOutputs(outs: readonly string[]): string | undefined {

@@ -21,6 +21,8 @@ export interface ServerUpOptions {
   logLevel?: ServerLogLevel;
   timeoutSeconds?: number;
   stateFile?: string;
+  /** https/wss with a certificate from a throwaway CA (Prosody only). */
+  tls?: boolean;
 }
 
 export interface ServerDownOptions {
@@ -46,6 +48,7 @@ export async function serverUp(options: ServerUpOptions): Promise<LocalServerRec
       logLevel: options.logLevel,
       startTimeoutMs: options.timeoutSeconds === undefined ? undefined : options.timeoutSeconds * 1000,
       persist: true,
+      tls: options.tls,
     });
     const record = server.toRecord();
     const recorded = await readServerState(stateFile);
@@ -95,6 +98,13 @@ export function formatServerUp(record: LocalServerRecord): string {
     `  c2s        127.0.0.1:${record.c2sPort} (plain TCP, no TLS)`,
     `  pid        ${record.pid}`,
     `  log        ${record.logFile}`,
+    ...(record.caFile
+      ? [
+          `  TLS CA     ${record.caFile} (throwaway; the certificate names 127.0.0.1 and localhost)`,
+          `Trust it with: starling run <scenario> --ca-file ${record.caFile} --target ${record.websocketUrl}`,
+          `  (real k6, curl and Go tools: SSL_CERT_FILE=${record.caFile})`,
+        ]
+      : []),
     `Stop it with: starling server down${record.kind === 'prosody' ? '' : ` --kind ${record.kind}`}`,
   ].join('\n');
 }
@@ -138,6 +148,12 @@ const upCommand: CommandModule<object, ServerUpOptions & { json: boolean }> = {
         describe: 'server log level',
       })
       .option('timeout-seconds', { type: 'number', describe: 'how long to wait for the server (default 60)' })
+      .option('tls', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'serve wss:// and https:// BOSH with a certificate from a throwaway CA (prosody only); prints the CA file to trust',
+      })
       .option('json', {
         type: 'boolean',
         default: false,

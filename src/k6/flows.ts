@@ -14,6 +14,8 @@ export { flushFinal } from './collector.ts';
 
 /** One cache per VU: a VU's repeated logins skip PBKDF2, as real clients do. */
 const scramCache = new ScramCache();
+/** The first failed login of this VU is logged with its cause (a TLS error, refused connection…); the rest only counted. */
+let loginFailureLogged = false;
 
 export interface OpenSession {
   session: XmppSession;
@@ -90,6 +92,10 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
       (jid): OpenSession => ({ session, jid, index }),
       async (e: unknown) => {
         if (!(e instanceof XmppError)) throw e;
+        if (!loginFailureLogged) {
+          loginFailureLogged = true;
+          console.warn(`login of ${acct.username} failed: ${e.message}`);
+        }
         // The failure is counted when the session has ended (closed resolves within the close timeout): wait
         // for it, so a VU whose logins all failed does not send its final snapshot before they are counted.
         await session.closed;

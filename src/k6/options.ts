@@ -23,7 +23,15 @@ export function sessionScenarioOptions(
       },
     },
     thresholds: { ...BASE_THRESHOLDS, ...thresholds, ...extraThresholds() },
+    // k6's own option (also K6_INSECURE_SKIP_TLS_VERIFY / --insecure-skip-tls-verify with real k6).
+    ...(insecureSkipTlsVerify() ? { insecureSkipTLSVerify: true } : {}),
   };
+}
+
+/** `INSECURE_SKIP_TLS_VERIFY=true`: wss:// and https:// without certificate verification (k6's insecureSkipTLSVerify). */
+function insecureSkipTlsVerify(): boolean {
+  const raw = (__ENV.INSECURE_SKIP_TLS_VERIFY ?? '').toLowerCase();
+  return raw === 'true' || raw === '1';
 }
 
 /** `THRESHOLDS='{"xmpp_close":["p(99)<500"]}'` adds or replaces thresholds without editing the scenario. */

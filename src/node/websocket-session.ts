@@ -1,4 +1,5 @@
 /** Runs an XmppSession over a Node WebSocket (the `ws` package): for tests, tools and the CLI, not for k6. */
+import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import { XmppError } from '../xmpp/errors.ts';
 import { XmppSession, type SessionOptions } from '../xmpp/session.ts';
@@ -8,6 +9,10 @@ import { nodeCrypto } from './crypto.ts';
 export type WebSocketSessionOptions = Omit<SessionOptions, 'transport' | 'clock' | 'crypto'> &
   Partial<Pick<SessionOptions, 'clock' | 'crypto'>> & {
     url: string;
+    /** Extra CA certificates (PEM) to trust for wss://, besides Node's roots: e.g. a local server's `caFile` content. */
+    ca?: string | Buffer;
+    /** false: no certificate verification (a test of a broken certificate). Default true. */
+    verifyTls?: boolean;
   };
 
 export interface WebSocketSession {
@@ -16,7 +21,10 @@ export interface WebSocketSession {
 }
 
 export function openWebSocketSession(o: WebSocketSessionOptions): WebSocketSession {
-  const socket = new WebSocket(o.url, ['xmpp']);
+  const socket = new WebSocket(o.url, ['xmpp'], {
+    ...(o.ca !== undefined ? { ca: withDefaultRoots(o.ca) } : {}),
+    ...(o.verifyTls === false ? { rejectUnauthorized: false } : {}),
+  });
   const session = new XmppSession({
     ...o,
     clock: o.clock ?? nodeClock,
@@ -49,4 +57,9 @@ export function openWebSocketSession(o: WebSocketSessionOptions): WebSocketSessi
   });
   socket.on('close', (code, reason) => session.transportClosed(code, reason.toString()));
   return { session, socket };
+}
+
+/** Node's `ca` replaces its roots: keep them, so a private CA is trusted in addition to the public ones. */
+export function withDefaultRoots(ca: string | Buffer): string[] {
+  return [...rootCertificates, ca.toString()];
 }

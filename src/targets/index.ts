@@ -12,6 +12,7 @@ import { createLocalServer } from './local-server.ts';
 import { startProsody } from './prosody.ts';
 import type { StartPlan } from './startup.ts';
 import { makeServerDir } from './tempdir.ts';
+import { LOCAL_CERTIFICATE_KINDS } from './tls.ts';
 import { SERVER_KINDS, type LocalServer, type LocalServerOptions } from './types.ts';
 
 export { attachLocalServer, isLocalServerRunning } from './local-server.ts';
@@ -23,6 +24,17 @@ export {
   ServerStopError,
 } from './errors.ts';
 export { SERVER_KINDS } from './types.ts';
+export {
+  createCertificateAuthority,
+  createExpiredCertificate,
+  createLocalTls,
+  createServerCertificate,
+  createWrongHostnameCertificate,
+  LOCAL_CERTIFICATE_KINDS,
+  type CertificateAuthority,
+  type LocalCertificateKind,
+  type ServerCertificate,
+} from './tls.ts';
 export type {
   Account,
   LocalServer,
@@ -54,6 +66,15 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   if (options.dir) await mkdir(dir, { recursive: true });
   // Never delete a directory the caller chose unless told to.
   const keepDir = options.keepDir ?? options.dir !== undefined;
+  const tls = options.tls === true ? 'valid' : options.tls === false ? undefined : options.tls;
+  if (tls !== undefined && !LOCAL_CERTIFICATE_KINDS.includes(tls)) {
+    throw new LocalServerOptionError(
+      `unknown tls certificate kind '${String(tls)}' (use ${LOCAL_CERTIFICATE_KINDS.join(', ')})`,
+    );
+  }
+  if (tls !== undefined && options.kind !== 'prosody') {
+    throw new LocalServerOptionError(`tls is implemented for prosody only, not ${options.kind}`);
+  }
   const plan: StartPlan = {
     users: options.users,
     userPattern,
@@ -65,6 +86,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     startTimeoutMs: options.startTimeoutMs ?? DEFAULT_START_TIMEOUT_MS,
     install: options.install ?? true,
     startedAt,
+    tls,
   };
   try {
     const started = options.kind === 'prosody' ? await startProsody(plan) : await startEjabberd(plan);

@@ -1,4 +1,4 @@
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expandPattern, patternHasNumber } from './accounts.ts';
 import { forEachBounded } from './concurrency.ts';
@@ -9,6 +9,7 @@ import { freePorts, isPortOpen, LOOPBACK } from './ports.ts';
 import { spawnServerProcess, stopProcessGroup, tailOfFiles } from './processes.ts';
 import { credentialsSource, type ScramCredentials } from './scram.ts';
 import type { LocalServerRecord, ServerLogLevel } from './types.ts';
+import { createLocalTls } from './tls.ts';
 import { waitForReady, type StartedServer, type StartPlan } from './startup.ts';
 import { guardServerProcess } from './exit-guard.ts';
 
@@ -24,6 +25,8 @@ export interface ProsodyConfig {
   logFile: string;
   logLevel: ServerLogLevel;
   runAsRoot: boolean;
+  /** Serve https/wss on httpPort (instead of plain http/ws) with this certificate and key. */
+  tls?: { certFile: string; keyFile: string };
 }
 
 /** Prosody's datamanager path encoding: every non-alphanumeric byte becomes %xx (lowercase hex). */
@@ -56,10 +59,10 @@ const lua = (value: string): string => JSON.stringify(value); // ASCII paths/dom
 
 export function renderProsodyConfig(config: ProsodyConfig): string {
   return `-- Throwaway Prosody written by starling (src/targets/prosody.ts); deleted by \`starling server down\`.
--- Loopback only, no TLS, no rate limits: a target for load tests, not a server for people.
+-- Loopback only, ${config.tls ? 'TLS from a throwaway CA on the HTTP port' : 'no TLS'}, no rate limits: a target for load tests, not a server for people.
 ${config.runAsRoot ? 'run_as_root = true\n' : ''}pidfile = ${lua(join(config.dir, 'prosody.pid'))}
 data_path = ${lua(config.dataDir)}
-certificates = ${lua(join(config.dir, 'certs'))} -- empty: no TLS
+certificates = ${lua(join(config.dir, 'certs'))} -- empty: ${config.tls ? 'https_ssl names the certificate' : 'no TLS'}
 log = { { levels = { min = ${lua(config.logLevel)} }, to = "file", filename = ${lua(config.logFile)} } }
 
 network_backend = "epoll"
@@ -72,9 +75,16 @@ c2s_interfaces = { "${LOOPBACK}" }
 c2s_direct_tls_ports = { }
 s2s_ports = { }
 component_ports = { }
-http_ports = { ${config.httpPort} }
+${
+  config.tls
+    ? `http_ports = { }
+https_ports = { ${config.httpPort} }
+https_interfaces = { "${LOOPBACK}" }
+https_ssl = { certificate = ${lua(config.tls.certFile)}, key = ${lua(config.tls.keyFile)} }`
+    : `http_ports = { ${config.httpPort} }
 http_interfaces = { "${LOOPBACK}" }
-https_ports = { }
+https_ports = { }`
+}
 http_default_host = ${lua(config.domain)}
 
 authentication = "internal_hashed"
@@ -104,6 +114,8 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
   const accountsDir = join(dataDir, prosodyPathEncode(plan.domain), 'accounts');
   await mkdir(accountsDir, { recursive: true });
   await mkdir(join(plan.dir, 'certs'));
+  // The server's certificate names 127.0.0.1 (the URLs below) and localhost; the CA is what a run trusts.
+  const tls = plan.tls ? await createLocalTls(join(plan.dir, 'tls'), plan.tls) : undefined;
   await writeFile(
     configFile,
     renderProsodyConfig({
@@ -115,6 +127,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       logFile,
       logLevel: plan.logLevel ?? 'warn', // info logs 3+ lines per connection: at 300 logins/s that alone saturates Prosody,
       runAsRoot: process.getuid?.() === 0,
+      tls,
     }),
   );
 
@@ -127,8 +140,10 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
   if (pid === undefined) throw new ServerStartError('prosody', `could not run ${prosody}`, '');
   const guard = guardServerProcess(pid, plan.keepDir ? undefined : plan.dir);
   const logTail = (): string => tailOfFiles([outputFile, logFile]);
-  const websocketUrl = `ws://${LOOPBACK}:${httpPort}/xmpp-websocket`;
-  const boshUrl = `http://${LOOPBACK}:${httpPort}/http-bind`;
+  const websocketUrl = `${tls ? 'wss' : 'ws'}://${LOOPBACK}:${httpPort}/xmpp-websocket`;
+  const boshUrl = `${tls ? 'https' : 'http'}://${LOOPBACK}:${httpPort}/http-bind`;
+  // Readiness checks the certificate too, unless it is broken on purpose.
+  const probeTls = tls ? { ca: await readFile(tls.caFile), verify: plan.tls === 'valid' } : undefined;
 
   try {
     // Prosody reads account files on each login, so they can be written while it boots.
@@ -148,8 +163,8 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       logTail,
       probe: async () =>
         (await isPortOpen(c2sPort)) &&
-        (await httpRequest(boshUrl)).status === 200 &&
-        (await websocketHandshake(websocketUrl)) === 'xmpp',
+        (await httpRequest(boshUrl, { tls: probeTls })).status === 200 &&
+        (await websocketHandshake(websocketUrl, undefined, probeTls)) === 'xmpp',
     });
     await Promise.all([accountsWritten, ready]);
   } catch (err) {
@@ -174,6 +189,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
     passwordPattern: plan.passwordPattern,
     startedAt: plan.startedAt.toISOString(),
     readyMs: Date.now() - plan.startedAt.getTime(),
+    ...(tls && plan.tls ? { caFile: tls.caFile, tlsCertificate: plan.tls } : {}),
   };
   return { record, guard };
 }

@@ -1,3 +1,5 @@
+import type { LocalCertificateKind } from './tls.ts';
+
 export type ServerKind = 'prosody' | 'ejabberd';
 
 export const SERVER_KINDS: readonly ServerKind[] = ['prosody', 'ejabberd'];
@@ -29,6 +31,12 @@ export interface LocalServerOptions {
   startTimeoutMs?: number;
   /** Install the Debian package when missing and running as root. Default true. */
   install?: boolean;
+  /**
+   * Serve https:// BOSH and wss:// WebSocket (Prosody only) with a certificate from a throwaway CA made in
+   * the server's dir; the record's `caFile` is the PEM a run must trust. `true` = 'valid'; 'expired' and
+   * 'wrong-hostname' serve a certificate broken in that way (for tests of the client's errors).
+   */
+  tls?: boolean | LocalCertificateKind;
 }
 
 export interface Account {
@@ -59,6 +67,10 @@ export interface LocalServerRecord {
   startedAt: string;
   /** Milliseconds from start until the server accepted logins with all accounts provisioned. */
   readyMs: number;
+  /** With TLS: the throwaway CA's certificate (PEM) that signed the server's certificate. */
+  caFile?: string;
+  /** With TLS: what the server's certificate is like ('valid' unless a test asked for a broken one). */
+  tlsCertificate?: LocalCertificateKind;
 }
 
 export interface LocalServer extends Readonly<LocalServerRecord> {

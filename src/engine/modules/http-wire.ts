@@ -14,6 +14,13 @@ import net from 'node:net';
 import { platform } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import tls from 'node:tls';
+import {
+  certificateOfError,
+  clientTlsOptions,
+  keepPeerCertificate,
+  peerCertificateOf,
+  tlsVerifyFailure,
+} from './tls.ts';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
@@ -151,7 +158,7 @@ export class ConnectionPool {
       scheduling: 'lifo' as const,
     };
     this.http = new http.Agent(common);
-    this.https = new https.Agent({ ...common, rejectUnauthorized: !options.insecureSkipTLSVerify });
+    this.https = new https.Agent({ ...common, ...clientTlsOptions(options.insecureSkipTLSVerify) });
     // Dial the TCP socket ourselves so its counters see the wire bytes, and trace connect / TLS times.
     const plain: CreateConnection = (o) => {
       const raw = net.connect(o as unknown as net.NetConnectOpts);
@@ -166,6 +173,7 @@ export class ConnectionPool {
         ...(o.family ? { family: o.family as number } : {}),
       });
       const socket = tls.connect({ ...(o as tls.ConnectionOptions), socket: raw });
+      keepPeerCertificate(socket);
       traceConnection(socket, raw, true);
       return socket;
     };
@@ -227,15 +235,6 @@ const ERRNO_TEXT: Record<string, string> = {
   EACCES: 'permission denied',
   EPERM: 'operation not permitted',
 };
-
-const UNKNOWN_AUTHORITY = new Set([
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'CERT_UNTRUSTED',
-]);
 
 const GOOS: Record<string, string> = { win32: 'windows' };
 
@@ -315,12 +314,6 @@ function classify(err: NodeNetError, hop: Hop): Failure {
         message: 'write: broken pipe',
         detail: `write tcp ${pair()}: write: broken pipe`,
       };
-    case 'ERR_TLS_CERT_ALTNAME_INVALID':
-      return {
-        code: ERROR_CODES.x509Hostname,
-        message: "x509: certificate doesn't match hostname",
-        detail: `tls: failed to verify certificate: x509: certificate is not valid for ${hop.url.hostname}`,
-      };
     case 'ERR_SSL_WRONG_VERSION_NUMBER':
       return {
         code: ERROR_CODES.tlsHeader,
@@ -328,13 +321,12 @@ function classify(err: NodeNetError, hop: Hop): Failure {
         detail: 'tls: first record does not look like a TLS handshake',
       };
   }
-  if (UNKNOWN_AUTHORITY.has(code)) {
-    return {
-      code: ERROR_CODES.x509UnknownAuthority,
-      message: 'x509: unknown authority',
-      detail: 'tls: failed to verify certificate: x509: certificate signed by unknown authority',
-    };
-  }
+  const tlsFailure = tlsVerifyFailure(
+    code,
+    hop.url.hostname,
+    certificateOfError(err) ?? peerCertificateOf(hop.connection),
+  );
+  if (tlsFailure) return tlsFailure;
   const errnoText = ERRNO_TEXT[code];
   if (errnoText !== undefined) {
     const errno = Math.abs(err.errno ?? 0);
@@ -446,6 +438,10 @@ class Hop {
   private trace: ConnTrace | undefined;
   private reused = false;
   private socket: net.Socket | null = null;
+  /** The connection (the TLS socket for https), once the agent handed one out. */
+  get connection(): net.Socket | null {
+    return this.socket;
+  }
   private baseWritten = 0;
   private baseRead = 0;
   private remoteIp = '';

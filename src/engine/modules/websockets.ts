@@ -190,6 +190,15 @@ function parseParams(E: ErrorConstructor, raw: unknown): WsParams {
   return params;
 }
 
+/** k6's `insecureSkipTLSVerify` option (lib/options.go), which the VU's TLS config carries to gorilla's dialer too. */
+function insecureSkipTLSVerify(rt: VuRuntime): boolean {
+  try {
+    return rt.execution.test.options?.insecureSkipTLSVerify === true;
+  } catch {
+    return false; // a test double without execution state
+  }
+}
+
 /** A string or an array of strings; anything else is ignored, as in k6. */
 function parseProtocols(value: unknown): string[] {
   if (value === undefined || value === null) return [];
@@ -285,6 +294,7 @@ class K6WebSocket {
         headers: p.headers,
         compression: p.compression,
         handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
+        insecureSkipTLSVerify: insecureSkipTLSVerify(vu.rt),
       });
       this.#ws = ws;
       this.#hs = hs;

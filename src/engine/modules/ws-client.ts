@@ -6,7 +6,15 @@
  */
 import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
+import { TLSSocket } from 'node:tls';
 import WebSocket from 'ws';
+import {
+  certificateOfError,
+  clientTlsOptions,
+  keepPeerCertificate,
+  peerCertificateOf,
+  tlsVerifyFailure,
+} from './tls.ts';
 
 export interface LenientDialOptions {
   /** Requested subprotocols; sent as one `Sec-WebSocket-Protocol` header, joined with ", " as gorilla does. */
@@ -16,6 +24,8 @@ export interface LenientDialOptions {
   /** Offer permessage-deflate without context takeover, the only mode gorilla implements. */
   compression: boolean;
   handshakeTimeoutMs: number;
+  /** k6's `insecureSkipTLSVerify` option: wss:// without certificate verification. */
+  insecureSkipTLSVerify?: boolean;
 }
 
 /** What the opening handshake produced, filled in as it progresses; read it once `ws` says open or close. */
@@ -30,6 +40,8 @@ export class Handshake {
   failure: string | null = null;
   /** The TCP socket (for wire byte counts), once it connected (before that, Node counts queued bytes too). */
   socket: Socket | null = null;
+  /** The socket the request got: the TLS socket for wss:// (its certificate names a verification failure). */
+  requestSocket: Socket | null = null;
   /** The peer ended the TCP stream (EOF), as opposed to a socket error or our own teardown. */
   peerEnded = false;
   /** The TCP socket failed (reset, broken pipe): gorilla reports that as a plain read error, not a close. */
@@ -90,8 +102,14 @@ export function dialLenient(url: string, o: LenientDialOptions): { ws: WebSocket
     perMessageDeflate: o.compression ? GORILLA_DEFLATE : false,
     handshakeTimeout: o.handshakeTimeoutMs,
     skipUTF8Validation: true, // gorilla does not validate UTF-8 in text messages
+    // k6 hands gorilla the VU's TLS config: verification on unless insecureSkipTLSVerify, roots + SSL_CERT_FILE.
+    ...(url.toLowerCase().startsWith('wss:') ? clientTlsOptions(o.insecureSkipTLSVerify === true) : {}),
     finishRequest: (req: ClientRequest) => {
-      req.once('socket', (socket: Socket) => trackSocket(hs, socket));
+      req.once('socket', (socket: Socket) => {
+        hs.requestSocket = socket;
+        if (socket instanceof TLSSocket) keepPeerCertificate(socket);
+        trackSocket(hs, socket);
+      });
       req.end();
     },
   });
@@ -154,6 +172,15 @@ interface NodeNetError extends Error {
 /** gorilla's (Go's) text for a handshake that failed before `open`, from what `ws` reported. */
 export function dialErrorText(err: NodeNetError, hs: Handshake, url: string): string {
   if (hs.failure !== null) return hs.failure;
+  const host = new URL(url).hostname;
+  const tlsFailure = tlsVerifyFailure(
+    err.code,
+    host,
+    certificateOfError(err) ?? peerCertificateOf(hs.requestSocket),
+  );
+  if (tlsFailure) return tlsFailure.detail; // gorilla returns crypto/tls's error as is
+  if (err.code === 'ERR_SSL_WRONG_VERSION_NUMBER')
+    return 'tls: first record does not look like a TLS handshake';
   switch (err.code) {
     case 'ECONNREFUSED':
       return `dial tcp ${hostPort(err.address, err.port, url)}: connect: connection refused`;
