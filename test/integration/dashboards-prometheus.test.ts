@@ -28,28 +28,12 @@ import { XMPP_COUNTERS, XMPP_TRANSPORT_COUNTERS } from '../../src/k6/metric-name
 import { freePorts, LOOPBACK } from '../../src/targets/ports.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
 import { remoteWrite, type RwSeries } from '../helpers/remote-write.ts';
+import { PROMETHEUS, sleep, stopProcess, type Sample } from '../helpers/prometheus.ts';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const PROMETHEUS_CONFIG = 'deploy/prometheus/prometheus.yml';
 const RUN_ID = 'dashboards-acceptance';
 /** What Grafana would put for $__rate_interval is ≥ 4 scrapes; one minute spans the whole load. */
 const RATE_INTERVAL = '1m';
-
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise<void>((r) => child.once('exit', () => r()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await gone;
-  clearTimeout(timer);
-}
 
 function generator(
   scenario: string,

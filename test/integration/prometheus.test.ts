@@ -20,25 +20,9 @@ import {
 import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
 import { freePorts, LOOPBACK } from '../../src/targets/ports.ts';
 import { encode, post, producerHistogram, snapshot } from '../collector/fixtures.ts';
+import { PROMETHEUS, sleep, stopProcess, type Sample } from '../helpers/prometheus.ts';
 
-const PROMETHEUS = '/usr/bin/prometheus';
 const RUN_ID = 'prom-accept';
-
-interface Sample {
-  metric: Record<string, string>;
-  value: [number, string];
-}
-
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-async function stopProcess(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return;
-  const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-  child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), 3000);
-  await gone;
-  clearTimeout(timer);
-}
 
 test(
   'Prometheus scrapes the collector and reads back histogram buckets, percentile gauges and counters',
