@@ -2,7 +2,7 @@
  * chat: every VU logs in SESSIONS_PER_VU sessions; each sends MESSAGE_RATE messages/s to the next session
  * of its VU for DURATION; then all close cleanly. Delivery latency is measured by the receiver.
  */
-import { loadConfig } from '../src/k6/config.ts';
+import { loadConfig, setupEndpoint, withEndpoint, type EndpointData } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { closeAll, countTimed, every, flushFinal, openSessions, settle } from '../src/k6/flows.ts';
 import { sendTimedMessage } from '../src/k6/session.ts';
@@ -14,8 +14,13 @@ export const options = sessionScenarioOptions('chat', cfg, {
   xmpp_message_delivery: ['p(95)<1000'],
 });
 
-export default async function (): Promise<void> {
-  const sessions = await openSessions(cfg);
+/** The endpoint: XMPP_URL, or what XEP-0156 discovery finds when XMPP_URL is xmpp://<domain> (printed). */
+export function setup(): EndpointData {
+  return setupEndpoint(cfg);
+}
+
+export default async function (data: EndpointData): Promise<void> {
+  const sessions = await openSessions(withEndpoint(cfg, data));
   const delivered = countTimed(sessions, 'message');
   let sent = 0;
   await every(sessions, 1000 / cfg.messageRate, cfg.durationMs, (s) => {

@@ -7,7 +7,13 @@
  */
 import exec from 'k6/execution';
 import { Trend } from 'k6/metrics';
-import { loadConfig, parseDuration } from '../src/k6/config.ts';
+import {
+  loadConfig,
+  parseDuration,
+  setupEndpoint,
+  withEndpoint,
+  type EndpointData,
+} from '../src/k6/config.ts';
 import { closeAll, countTimed, delay, flushFinal, openSessions, settle, stopping } from '../src/k6/flows.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { sendTimedMessage, sendTimedPresence } from '../src/k6/session.ts';
@@ -29,8 +35,13 @@ export const options = {
   summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'p(99.9)', 'count'],
 };
 
-export default async function (): Promise<void> {
-  const sessions = await openSessions(cfg);
+/** The endpoint: XMPP_URL, or what XEP-0156 discovery finds when XMPP_URL is xmpp://<domain> (printed). */
+export function setup(): EndpointData {
+  return setupEndpoint(cfg);
+}
+
+export default async function (data: EndpointData): Promise<void> {
+  const sessions = await openSessions(withEndpoint(cfg, data));
   const presences = countTimed(sessions, 'presence');
   const delivered = countTimed(sessions, 'message');
   for (const s of sessions) {

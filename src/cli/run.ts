@@ -46,7 +46,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         demandOption: true,
         describe: 'scenario name or script path',
       })
-      .option('target', { type: 'string', describe: 'WebSocket URL of the server (sets XMPP_URL)' })
+      .option('target', {
+        type: 'string',
+        describe:
+          'ws(s):// or http(s):// endpoint, or xmpp://<domain> / a bare domain for XEP-0156 discovery (sets XMPP_URL)',
+      })
       .option('engine', {
         choices: ['auto', 'k6', 'node'] as const,
         default: 'auto' as EngineChoice,

@@ -1,12 +1,17 @@
 /** Scenario configuration from `__ENV`, with defaults that fit a local `starling server up`. */
 import { SharedArray } from 'k6/data';
 import type { BoshSettings } from './bosh.ts';
+import { discoverEndpoints } from './discovery.ts';
 import type { TransportName } from './session.ts';
+import { discoveryDomain, domainWithoutPort, isDiscoveryTarget } from '../xmpp/discovery.ts';
 
 export interface ScenarioConfig {
   /** XMPP_TRANSPORT, else from the URL scheme: ws:// wss:// → websocket, http:// https:// → bosh. */
   transport: TransportName;
+  /** The endpoint; '' until setup() discovered it when `discover` is set (use withEndpoint(cfg, data)). */
   url: string;
+  /** XEP-0156 discovery in setup(): XMPP_URL is `xmpp://<domain>` or a bare domain, or XMPP_DISCOVER=1. */
+  discover: { domain: string; allowInsecure: boolean } | undefined;
   bosh: BoshSettings;
   domain: string;
   vus: number;
@@ -79,14 +84,60 @@ export function resolveTransport(url: string, requested: string | undefined): Tr
   return fromUrl;
 }
 
+function flag(name: string): boolean {
+  const raw = (__ENV[name] ?? '').toLowerCase();
+  return raw === 'true' || raw === '1' || raw === 'yes';
+}
+
+/** What setup() hands every VU: the endpoint to connect to (discovered, or XMPP_URL as given). */
+export interface EndpointData {
+  url: string;
+  transport: TransportName;
+}
+
+/**
+ * For a scenario's setup(): when cfg.discover is set, XEP-0156 discovery over k6/http (printing what it
+ * found); else XMPP_URL as configured.
+ */
+export function setupEndpoint(cfg: ScenarioConfig): EndpointData {
+  if (!cfg.discover) return { url: cfg.url, transport: cfg.transport };
+  const found = discoverEndpoints(cfg.discover.domain, cfg.transport, cfg.discover.allowInsecure);
+  console.log(`discovered ${found.url} for ${found.transport} from ${found.source}`);
+  return { url: found.url, transport: found.transport };
+}
+
+/** cfg with the endpoint setup() passed in its data (k6 gives the default function setup's return value). */
+export function withEndpoint(cfg: ScenarioConfig, data: EndpointData | undefined): ScenarioConfig {
+  if (!data || !data.url) {
+    if (cfg.discover)
+      throw new Error('XMPP endpoint discovery needs setup() data: export setup() from the scenario');
+    return cfg;
+  }
+  return { ...cfg, url: data.url, transport: data.transport };
+}
+
+/** With discovery, XMPP_TRANSPORT picks the link (websocket by default). */
+function discoveryTransport(requested: string | undefined): TransportName {
+  if (requested === undefined || requested === '' || requested === 'websocket') return 'websocket';
+  if (requested === 'bosh') return 'bosh';
+  throw new Error(`XMPP_TRANSPORT='${requested}' is not a transport: use websocket or bosh`);
+}
+
 export function loadConfig(): ScenarioConfig {
   const url = __ENV.XMPP_URL || 'ws://127.0.0.1:5280/xmpp-websocket';
+  const discovering = isDiscoveryTarget(url) || flag('XMPP_DISCOVER');
+  const discoverFrom = discovering ? discoveryDomain(__ENV.XMPP_URL || __ENV.XMPP_DOMAIN || url) : undefined;
   const userPattern = __ENV.XMPP_USER_PATTERN || 'user{n}';
   const passwordPattern = __ENV.XMPP_PASSWORD_PATTERN || 'pass{n}';
   const csv = csvAccounts;
   return {
-    transport: resolveTransport(url, __ENV.XMPP_TRANSPORT),
-    url,
+    transport: discoverFrom
+      ? discoveryTransport(__ENV.XMPP_TRANSPORT)
+      : resolveTransport(url, __ENV.XMPP_TRANSPORT),
+    url: discoverFrom ? '' : url,
+    discover: discoverFrom
+      ? { domain: discoverFrom, allowInsecure: flag('XMPP_DISCOVERY_INSECURE') }
+      : undefined,
     bosh: {
       wait: num('BOSH_WAIT', 30),
       orderGapMs:
@@ -94,7 +145,7 @@ export function loadConfig(): ScenarioConfig {
           ? 'auto'
           : parseDuration(__ENV.BOSH_ORDER_GAP),
     },
-    domain: __ENV.XMPP_DOMAIN || 'localhost',
+    domain: __ENV.XMPP_DOMAIN || (discoverFrom ? domainWithoutPort(discoverFrom) : 'localhost'),
     vus: num('VUS', 10),
     sessionsPerVu: num('SESSIONS_PER_VU', 10),
     durationMs: parseDuration(__ENV.DURATION || '30s'),

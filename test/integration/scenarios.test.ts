@@ -8,6 +8,12 @@ import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 
 const CLI = resolve('bin/starling.js');
+const RELAXED_LATENCY = {
+  xmpp_session_ready: ['p(95)<30000'],
+  xmpp_message_delivery: ['p(95)<30000'],
+  xmpp_presence_delivery: ['p(95)<30000'],
+  xmpp_iq_rtt: ['p(99)<30000'],
+};
 const VUS = 20;
 const SESSIONS_PER_VU = 15; // 300 sessions
 
@@ -60,6 +66,9 @@ describe('scenarios through the Node engine against Prosody', () => {
       MESSAGE_RATE: '1',
       PRESENCE_RATE: '1',
       PING_INTERVAL: '1s',
+      // These tests check behaviour (exit codes, counts, clean closes), not speed: latency thresholds are
+      // widened so a loaded CI machine cannot fail them. Speed lives in bench/ and compare-transports.
+      THRESHOLDS: JSON.stringify(RELAXED_LATENCY),
       ...extra,
     }).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
 

@@ -1,0 +1,164 @@
+/**
+ * XEP-0156 discovery end to end: a node:https server on 127.0.0.1 (certificate from the Prosody's throwaway
+ * CA) serves host-meta naming a real Prosody's wss:// and https:// endpoints; `starling run login --target
+ * xmpp://127.0.0.1:<port>` discovers them in setup() (k6/http) and logs in over them.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtemp, readFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:https';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
+import { createServerCertificate, LOCAL_SERVER_NAMES } from '../../src/targets/tls.ts';
+
+const CLI = resolve('bin/starling.js');
+
+function xrd(links: Record<string, string>): string {
+  return [
+    "<?xml version='1.0' encoding='utf-8'?>",
+    "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>",
+    ...Object.entries(links).map(([rel, href]) => `  <Link rel="${rel}" href="${href}"/>`),
+    '</XRD>',
+    '',
+  ].join('\n');
+}
+
+function runLogin(args: string[], cwd: string): Promise<{ code: number | null; output: string }> {
+  return new Promise((res) => {
+    const child = spawn(
+      process.execPath,
+      [
+        CLI,
+        'run',
+        resolve('scenarios/login.ts'),
+        '--engine',
+        'node',
+        ...['VUS=2', 'SESSIONS_PER_VU=2', 'DURATION=1s'].flatMap((v) => ['-e', v]),
+        ...args,
+      ],
+      {
+        cwd,
+        env: { ...process.env, SSL_CERT_FILE: '', SSL_CERT_DIR: '' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (d) => (output += d));
+    child.stderr.on('data', (d) => (output += d));
+    child.on('close', (code) => res({ code, output }));
+  });
+}
+
+describe('XEP-0156 discovery against Prosody (TLS) and an HTTPS host-meta', () => {
+  let prosody: LocalServer;
+  let https: Server;
+  let origin: string;
+  let cwd: string;
+  /** What the host-meta server answers, by path; other paths are 404. */
+  let docs: Record<string, { type: string; body: string }> = {};
+
+  before(async () => {
+    prosody = await startLocalServer({ kind: 'prosody', users: 10, tls: true });
+    const caDir = dirname(prosody.caFile!);
+    const cert = await createServerCertificate(
+      { caFile: prosody.caFile!, caKeyFile: join(caDir, 'ca.key'), dir: caDir },
+      { name: 'host-meta', ...LOCAL_SERVER_NAMES },
+    );
+    https = createServer(
+      { cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) },
+      (req, res) => {
+        const doc = docs[req.url ?? ''];
+        if (!doc) {
+          res.writeHead(404).end('not found');
+          return;
+        }
+        res.writeHead(200, { 'content-type': doc.type }).end(doc.body);
+      },
+    );
+    await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
+    origin = `127.0.0.1:${(https.address() as AddressInfo).port}`;
+    cwd = await mkdtemp(join(tmpdir(), 'starling-discovery-'));
+  });
+  after(async () => {
+    https?.close();
+    await prosody?.stop();
+  });
+
+  const common = (): string[] => [
+    '--ca-file',
+    prosody.caFile!,
+    '--target',
+    `xmpp://${origin}`,
+    '-e',
+    `XMPP_DOMAIN=${prosody.domain}`,
+  ];
+
+  test('websocket: the XRD host-meta names the wss:// endpoint; login over it exits 0', async () => {
+    docs = {
+      '/.well-known/host-meta': {
+        type: 'application/xrd+xml',
+        body: xrd({
+          'urn:xmpp:alt-connections:xbosh': prosody.boshUrl,
+          'urn:xmpp:alt-connections:websocket': prosody.websocketUrl,
+        }),
+      },
+    };
+    const r = await runLogin(common(), cwd);
+    assert.equal(r.code, 0, r.output);
+    assert.ok(
+      r.output.includes(
+        `discovered ${prosody.websocketUrl} for websocket from https://${origin}/.well-known/host-meta`,
+      ),
+      r.output,
+    );
+  });
+
+  test('bosh (XMPP_TRANSPORT=bosh): the JSON host-meta names the https:// endpoint; login exits 0', async () => {
+    docs = {
+      '/.well-known/host-meta.json': {
+        type: 'application/json',
+        body: JSON.stringify({ links: [{ rel: 'urn:xmpp:alt-connections:xbosh', href: prosody.boshUrl }] }),
+      },
+    };
+    const r = await runLogin([...common(), '-e', 'XMPP_TRANSPORT=bosh'], cwd);
+    assert.equal(r.code, 0, r.output);
+    assert.ok(
+      r.output.includes(
+        `discovered ${prosody.boshUrl} for bosh from https://${origin}/.well-known/host-meta.json`,
+      ),
+      r.output,
+    );
+  });
+
+  test('a host-meta without a WebSocket link fails with a clear error', async () => {
+    docs = {
+      '/.well-known/host-meta': {
+        type: 'application/xrd+xml',
+        body: xrd({ 'urn:xmpp:alt-connections:xbosh': prosody.boshUrl }),
+      },
+    };
+    const r = await runLogin(common(), cwd);
+    assert.notEqual(r.code, 0, r.output);
+    assert.ok(
+      r.output.includes(
+        `no websocket endpoint discovered: https://${origin}/.well-known/host-meta has no urn:xmpp:alt-connections:websocket link (it lists bosh: use XMPP_TRANSPORT=bosh)`,
+      ),
+      r.output,
+    );
+  });
+
+  test('without the CA the host-meta is not trusted: discovery fails naming the TLS cause', async () => {
+    docs = {
+      '/.well-known/host-meta': {
+        type: 'application/xrd+xml',
+        body: xrd({ 'urn:xmpp:alt-connections:websocket': prosody.websocketUrl }),
+      },
+    };
+    const r = await runLogin(['--target', `xmpp://${origin}`, '-e', `XMPP_DOMAIN=${prosody.domain}`], cwd);
+    assert.notEqual(r.code, 0, r.output);
+    assert.match(r.output, /no host-meta found for 127\.0\.0\.1:\d+: .*unknown authority/);
+  });
+});
