@@ -43,7 +43,7 @@ describe('Go x509 error texts', () => {
       "x509: cannot validate certificate for 127.0.0.1 because it doesn't contain any IP SANs",
     );
     assert.equal(
-      hostnameErrorText('b.example', cert('IP Address:10.0.0.1')),
+      hostnameErrorText('b.example', cert('IP Address:192.0.2.1')),
       'x509: certificate is not valid for any names, but wanted to match b.example',
     );
     assert.equal(
