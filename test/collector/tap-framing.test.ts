@@ -120,6 +120,21 @@ describe('tap framing checks (RFC 7395)', () => {
     ]);
   });
 
+  test("a client's broken frame is reported with its SASL payload redacted, never the password", async () => {
+    const secret = Buffer.from('\0user1\0s3cret-pass').toString('base64');
+    const auth = `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${secret}</auth>`;
+    const r = await through([SERVER_OPEN, FEATURES_SASL], { clientFrames: [`${auth}<x/>`] });
+    assert.deepEqual(summary(r.violations), [
+      {
+        kind: 'multiple-roots',
+        direction: 'c2s',
+        connection: 1,
+        frame: `<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>[redacted]</auth><x/>`,
+      },
+    ]);
+    assert.ok(!r.logs.join('\n').includes(secret), 'the log never holds the payload');
+  });
+
   test('a namespace-less <open>: open-namespace (and nothing else)', async () => {
     const r = await through([NO_NS_OPEN, FEATURES_SASL]);
     assert.deepEqual(summary(r.violations), [

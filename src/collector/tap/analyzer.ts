@@ -3,6 +3,7 @@
  * element), size, RFC 7395 framing checks, IQ response time and message transit time. Transport-neutral: the
  * WebSocket proxy hands it messages, the BOSH proxy hands it HTTP bodies.
  */
+import { redactFrame } from '../../xmpp/redact.ts';
 import { isUtf8 } from 'node:buffer';
 import { NS } from '../../xmpp/namespaces.ts';
 import type { XmlElement } from '../../xmpp/xml/element.ts';
@@ -386,7 +387,8 @@ export class Analyzer {
       kind,
       direction: dir,
       connection: c.id,
-      frame: truncateUtf8(frame),
+      // SASL payloads never reach a log or a report: PLAIN carries the password in base64.
+      frame: truncateUtf8(redactFrame(frame)),
       message,
       at: Date.now(),
     });
