@@ -16,7 +16,7 @@ import { startCollector, type Collector } from '../collector/server.ts';
 import { startTap } from '../collector/tap/index.ts';
 import { MergedRunError, readMergedRun } from '../collector/summary.ts';
 import { parseK6Duration, ThresholdConfigError } from '../engine/thresholds.ts';
-import { RunInputError } from './run-target.ts';
+import { RunInputError, utcStamp } from './run-target.ts';
 
 interface CollectArgs {
   host: string;
@@ -126,12 +126,7 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
           `--tap ${argv.tap}: give the upstream endpoint as ws(s)://…/xmpp-websocket or http(s)://…/http-bind`,
         );
       }
-      const runId =
-        argv.runId ??
-        `tap-${new Date()
-          .toISOString()
-          .replace(/[-:]/g, '')
-          .replace(/\.\d+Z$/, 'Z')}`;
+      const runId = argv.runId ?? `tap-${utcStamp()}`;
       const store = collector.store;
       tap = await startTap({
         upstream: argv.tap,

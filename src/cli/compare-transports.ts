@@ -17,7 +17,7 @@ import {
 } from '../report/compare-transports.ts';
 import { startLocalServer, type LocalServer, type ServerKind } from '../targets/index.ts';
 import { processGroupUsage } from '../targets/processes.ts';
-import { newResultsDir, resolveScript, RunInputError } from './run-target.ts';
+import { newResultsDir, parseEnvPairs, resolveScript, RunInputError } from './run-target.ts';
 import { runWithNode } from './run.ts';
 
 interface CompareArgs {
@@ -78,7 +78,7 @@ export const compareTransportsCommand: CommandModule<object, CompareArgs> = {
     const perVu = Math.min(argv.sessionsPerVu, argv.sessions);
     const vus = Math.ceil(argv.sessions / perVu);
     const sessions = vus * perVu;
-    const extra = Object.fromEntries((argv.env ?? []).map((kv) => kv.split(/=(.*)/s, 2) as [string, string]));
+    const extra = parseEnvPairs(argv.env);
     const report: ComparisonReport = {
       generatedAt: new Date().toISOString(),
       server: argv.websocketUrl ? `${argv.domain} (existing server)` : `local ${argv.server}`,

@@ -70,16 +70,20 @@ export function chooseEngine(choice: EngineChoice): 'k6' | 'node' {
   return hasK6 ? 'k6' : 'node';
 }
 
+/** `20261125T131135Z`: the UTC second, as run ids start. */
+export function utcStamp(at = new Date()): string {
+  return at
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
+}
+
 /** `results/<UTC timestamp>-<scenario>/`, created. */
 export async function newResultsDir(
   script: string,
   root = 'results',
 ): Promise<{ runId: string; dir: string }> {
-  const stamp = new Date()
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d+Z$/, 'Z');
-  const runId = `${stamp}-${basename(script, '.js')}`;
+  const runId = `${utcStamp()}-${basename(script, '.js')}`;
   const dir = join(root, runId);
   await mkdir(dir, { recursive: true });
   return { runId, dir };

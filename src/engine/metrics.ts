@@ -64,6 +64,18 @@ export const BUILTIN_METRICS: readonly { name: string; type: MetricType; contain
   { name: 'data_received', type: 'counter', contains: 'data' },
 ];
 
+/**
+ * Registers k6 built-ins a module emits, with the type and value type k6 gives them: trends as times, the rest
+ * without a value type, so the registry keeps its own (k6 registers data_sent/data_received as `data`).
+ */
+export function defineBuiltins(sink: MetricSink, names: readonly string[]): void {
+  for (const name of names) {
+    const m = BUILTIN_METRICS.find((b) => b.name === name);
+    if (!m) throw new Error(`'${name}' is not one of k6's built-in metrics`);
+    sink.define(name, m.type, m.contains === 'time' ? true : undefined);
+  }
+}
+
 /** k6's default `summaryTrendStats`. */
 export const DEFAULT_SUMMARY_TREND_STATS: readonly string[] = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)'];
 

@@ -11,16 +11,11 @@
  * UnsupportedK6ApiError pointing at `asyncRequest`, as `sleep()` does. `batch`, `file`, cookie jars, `html()`
  * and JSON selectors are not implemented and throw the same way.
  */
+import { defineBuiltins } from '../metrics.ts';
 import { types } from 'node:util';
 import zlib from 'node:zlib';
 import { parseDuration } from '../options.ts';
-import {
-  UnsupportedK6ApiError,
-  type MetricType,
-  type ModuleFactory,
-  type Tags,
-  type VuRuntime,
-} from '../runtime.ts';
+import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
 import { SyncClient } from './http-sync.ts';
 import {
   Cancel,
@@ -59,20 +54,6 @@ export const HTTP_METRICS = {
   dataSent: 'data_sent',
   dataReceived: 'data_received',
 } as const;
-
-const METRIC_DEFINITIONS: readonly [string, MetricType, true | undefined][] = [
-  [HTTP_METRICS.reqs, 'counter', undefined],
-  [HTTP_METRICS.failed, 'rate', undefined],
-  [HTTP_METRICS.duration, 'trend', true],
-  [HTTP_METRICS.blocked, 'trend', true],
-  [HTTP_METRICS.connecting, 'trend', true],
-  [HTTP_METRICS.tlsHandshaking, 'trend', true],
-  [HTTP_METRICS.sending, 'trend', true],
-  [HTTP_METRICS.waiting, 'trend', true],
-  [HTTP_METRICS.receiving, 'trend', true],
-  [HTTP_METRICS.dataSent, 'counter', undefined],
-  [HTTP_METRICS.dataReceived, 'counter', undefined],
-];
 
 /** metrics.DefaultSystemTagSet (metrics/system_tag.go). */
 const DEFAULT_SYSTEM_TAGS: readonly string[] = [
@@ -768,7 +749,7 @@ class K6Response {
 type Method = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE' | 'OPTIONS';
 
 export const httpModule: ModuleFactory = (rt) => {
-  for (const [name, type, isTime] of METRIC_DEFINITIONS) rt.metrics.define(name, type, isTime);
+  defineBuiltins(rt.metrics, Object.values(HTTP_METRICS));
   const realm = {
     Error: rt.realm?.Error ?? Error,
     ArrayBuffer: rt.realm?.ArrayBuffer ?? ArrayBuffer,

@@ -3,15 +3,10 @@
  * websockets.go, params.go, listeners.go): same constructor checks and error texts, same event order, same
  * built-in metrics and tags. Exports `WebSocket` and `Blob` (the latter unsupported: starling speaks text).
  */
+import { defineBuiltins } from '../metrics.ts';
 import { types } from 'node:util';
 import type WebSocket from 'ws';
-import {
-  UnsupportedK6ApiError,
-  type MetricType,
-  type ModuleFactory,
-  type Tags,
-  type VuRuntime,
-} from '../runtime.ts';
+import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
 import { canonicalHeaderKey, dialErrorText, dialLenient, type Handshake } from './ws-client.ts';
 
 /** k6's built-in WebSocket metrics (metrics/builtin.go); data_* are k6's wire byte counters. */
@@ -25,21 +20,6 @@ export const WS_METRICS = {
   dataSent: 'data_sent',
   dataReceived: 'data_received',
 } as const;
-
-/**
- * Trends are times; counters are defined without a value type, so the engine's registry keeps its own
- * (k6 registers data_sent/data_received as `data`).
- */
-const METRIC_DEFINITIONS: readonly [string, MetricType, true | undefined][] = [
-  [WS_METRICS.sessions, 'counter', undefined],
-  [WS_METRICS.connecting, 'trend', true],
-  [WS_METRICS.sessionDuration, 'trend', true],
-  [WS_METRICS.msgsSent, 'counter', undefined],
-  [WS_METRICS.msgsReceived, 'counter', undefined],
-  [WS_METRICS.ping, 'trend', true],
-  [WS_METRICS.dataSent, 'counter', undefined],
-  [WS_METRICS.dataReceived, 'counter', undefined],
-];
 
 /** gorilla's `HandshakeTimeout` in k6 ("TODO configurable"). */
 const HANDSHAKE_TIMEOUT_MS = 60_000;
@@ -662,7 +642,7 @@ function Blob(): never {
 }
 
 export const websocketsModule: ModuleFactory = (rt) => {
-  for (const [name, type, isTime] of METRIC_DEFINITIONS) rt.metrics.define(name, type, isTime);
+  defineBuiltins(rt.metrics, Object.values(WS_METRICS));
   const vu: VuSockets = {
     rt,
     live: new Set(),
