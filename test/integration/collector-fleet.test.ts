@@ -4,32 +4,22 @@
  * `--out json` files) within HDR's precision, and the counts match exactly.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../../src/collector/contract.ts';
 import { startCollector } from '../../src/collector/server.ts';
 import type { CollectorSummary } from '../../src/collector/summary.ts';
 import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
+import { runStarling, type CliResult } from '../helpers/cli.ts';
 
 const VUS = 5;
 const SESSIONS_PER_VU = 10;
 const RUN_ID = 'fleet-acceptance';
 
-function runGenerator(args: string[]): Promise<{ code: number | null; output: string }> {
-  return new Promise((done) => {
-    const child = spawn(process.execPath, [resolve('bin/starling.js'), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('close', (code) => done({ code, output }));
-  });
-}
+const runGenerator = (args: string[]): Promise<CliResult> => runStarling(args);
 
 /** Every Point of `metric` in a k6 JSON output file. */
 async function rawSamples(file: string, metric: string): Promise<number[]> {

@@ -1,37 +1,29 @@
 /** `starling compare-transports` end to end at small scale, against fresh local Prosody servers. */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readdir, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ComparisonReport } from '../../src/report/compare-transports.ts';
+import { runStarling } from '../helpers/cli.ts';
 
 test('compare-transports runs the flow over both transports and reports them side by side', async () => {
   const cwd = await mkdtemp(join(tmpdir(), 'starling-compare-'));
-  const args = [
-    resolve('bin/starling.js'),
-    'compare-transports',
-    '--sessions',
-    '40',
-    '--sessions-per-vu',
-    '20',
-    '--messages',
-    '3',
-    '--message-rate',
-    '5',
-    '-e',
-    'MESSAGE_START_DELAY=300ms',
-  ];
-  const { code, stdout, stderr } = await new Promise<{ code: number | null; stdout: string; stderr: string }>(
-    (done) => {
-      const child = spawn(process.execPath, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
-      let out = '';
-      let err = '';
-      child.stdout.on('data', (d) => (out += d));
-      child.stderr.on('data', (d) => (err += d));
-      child.on('close', (c) => done({ code: c, stdout: out, stderr: err }));
-    },
+  const { code, stdout, stderr } = await runStarling(
+    [
+      'compare-transports',
+      '--sessions',
+      '40',
+      '--sessions-per-vu',
+      '20',
+      '--messages',
+      '3',
+      '--message-rate',
+      '5',
+      '-e',
+      'MESSAGE_START_DELAY=300ms',
+    ],
+    { cwd },
   );
   assert.equal(code, 0, stderr + stdout);
   const [runDir] = await readdir(join(cwd, 'results'));

@@ -4,7 +4,6 @@
  * xmpp://127.0.0.1:<port>` discovers them in setup() (k6/http) and logs in over them.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:https';
 import type { AddressInfo } from 'node:net';
@@ -13,8 +12,7 @@ import { dirname, join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { createServerCertificate, LOCAL_SERVER_NAMES } from '../../src/targets/tls.ts';
-
-const CLI = resolve('bin/starling.js');
+import { envArgs, runStarling, type CliResult } from '../helpers/cli.ts';
 
 function xrd(links: Record<string, string>): string {
   return [
@@ -26,30 +24,18 @@ function xrd(links: Record<string, string>): string {
   ].join('\n');
 }
 
-function runLogin(args: string[], cwd: string): Promise<{ code: number | null; output: string }> {
-  return new Promise((res) => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'run',
-        resolve('scenarios/login.ts'),
-        '--engine',
-        'node',
-        ...['VUS=2', 'SESSIONS_PER_VU=2', 'DURATION=1s'].flatMap((v) => ['-e', v]),
-        ...args,
-      ],
-      {
-        cwd,
-        env: { ...process.env, SSL_CERT_FILE: '', SSL_CERT_DIR: '' },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('close', (code) => res({ code, output }));
-  });
+function runLogin(args: string[], cwd: string): Promise<CliResult> {
+  return runStarling(
+    [
+      'run',
+      resolve('scenarios/login.ts'),
+      '--engine',
+      'node',
+      ...envArgs({ VUS: '2', SESSIONS_PER_VU: '2', DURATION: '1s' }),
+      ...args,
+    ],
+    { cwd, env: { ...process.env, SSL_CERT_FILE: '', SSL_CERT_DIR: '' } },
+  );
 }
 
 describe('XEP-0156 discovery against Prosody (TLS) and an HTTPS host-meta', () => {

@@ -13,6 +13,7 @@ import { formatServerUp } from '../../src/cli/server.ts';
 import { openBoshSession } from '../../src/node/bosh-session.ts';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
+import { envArgs, runStarling } from '../helpers/cli.ts';
 
 const CLI = resolve('bin/starling.js');
 
@@ -31,7 +32,7 @@ async function latestMetrics(root: string): Promise<RunResult['metrics']> {
 }
 
 /** `starling run login --engine node` with 2 VUs × 2 sessions; SSL_CERT_FILE/DIR cleared unless given. */
-function runLogin(
+async function runLogin(
   url: string,
   args: string[],
   cwd: string,
@@ -44,27 +45,11 @@ function runLogin(
     ...env,
   };
   const vars = { XMPP_URL: url, VUS: '2', SESSIONS_PER_VU: '2', DURATION: '1s' };
-  return new Promise((resolveRun) => {
-    const child = spawn(
-      process.execPath,
-      [
-        CLI,
-        'run',
-        resolve('scenarios/login.ts'),
-        '--engine',
-        'node',
-        ...Object.entries(vars).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
-        ...args,
-      ],
-      { cwd, env: childEnv, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let output = '';
-    child.stdout.on('data', (d) => (output += d));
-    child.stderr.on('data', (d) => (output += d));
-    child.on('close', async (code) =>
-      resolveRun({ code, output, metrics: await latestMetrics(join(cwd, 'results')) }),
-    );
-  });
+  const r = await runStarling(
+    ['run', resolve('scenarios/login.ts'), '--engine', 'node', ...envArgs(vars), ...args],
+    { cwd, env: childEnv },
+  );
+  return { code: r.code, output: r.output, metrics: await latestMetrics(join(cwd, 'results')) };
 }
 
 describe('TLS against Prosody on loopback', () => {

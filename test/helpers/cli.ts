@@ -1,0 +1,35 @@
+/** Runs the `starling` command as a child process, as a user would, and captures what it printed. */
+import { spawn } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const CLI = resolve('bin/starling.js');
+
+export interface CliResult {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  /** stdout and stderr interleaved as they arrived. */
+  output: string;
+}
+
+export function runStarling(
+  args: readonly string[],
+  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
+): Promise<CliResult> {
+  return new Promise((done) => {
+    const child = spawn(process.execPath, [CLI, ...args], {
+      cwd: opts.cwd,
+      env: opts.env ?? process.env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const r: CliResult = { code: null, stdout: '', stderr: '', output: '' };
+    child.stdout.on('data', (d: Buffer) => ((r.stdout += d), (r.output += d)));
+    child.stderr.on('data', (d: Buffer) => ((r.stderr += d), (r.output += d)));
+    child.on('close', (code) => done({ ...r, code }));
+  });
+}
+
+/** `-e KEY=VALUE` pairs for `starling run`. */
+export function envArgs(vars: Record<string, string>): string[] {
+  return Object.entries(vars).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+}
