@@ -4,6 +4,7 @@ import type { BoshSettings } from './bosh.ts';
 import { discoverEndpoints } from './discovery.ts';
 import type { TransportName } from './session.ts';
 import { discoveryDomain, domainWithoutPort, isDiscoveryTarget } from '../xmpp/discovery.ts';
+import { parseFollowRedirects } from '../xmpp/redirect.ts';
 
 export interface ScenarioConfig {
   /** XMPP_TRANSPORT, else from the URL scheme: ws:// wss:// → websocket, http:// https:// → bosh. */
@@ -26,6 +27,8 @@ export interface ScenarioConfig {
   /** Ping period per session (idle). */
   pingIntervalMs: number;
   mechanisms: string[] | undefined;
+  /** Redirects (see-other-uri, see-other-host) one login may follow: XMPP_FOLLOW_REDIRECTS, default 0. */
+  followRedirects: number;
   /** First account number used by VU 1's first session. */
   accountOffset: number;
   account: (n: number) => { username: string; password: string };
@@ -154,6 +157,7 @@ export function loadConfig(): ScenarioConfig {
     loginRate: num('LOGIN_RATE', 300),
     pingIntervalMs: parseDuration(__ENV.PING_INTERVAL || '30s'),
     mechanisms: __ENV.XMPP_MECHANISMS ? __ENV.XMPP_MECHANISMS.split(',').map((m) => m.trim()) : undefined,
+    followRedirects: parseFollowRedirects(__ENV.XMPP_FOLLOW_REDIRECTS),
     accountOffset: num('ACCOUNT_OFFSET', 0),
     account: csv
       ? (n) => {

@@ -4,7 +4,8 @@ import { XmppError } from '../xmpp/errors.ts';
 import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { XmppSession } from '../xmpp/session.ts';
 import type { ScenarioConfig } from './config.ts';
-import { TIMING_NS, connectXmpp } from './session.ts';
+import { TIMING_NS, connectXmpp, type XmppConnection } from './session.ts';
+import type { XmlElement } from '../xmpp/xml/element.ts';
 
 /**
  * The VU's last collector snapshot (`final: true`): call it at the end of the default function, after
@@ -17,11 +18,21 @@ const scramCache = new ScramCache();
 /** The first failed login of this VU is logged with its cause (a TLS error, refused connection…); the rest only counted. */
 let loginFailureLogged = false;
 
-export interface OpenSession {
-  session: XmppSession;
-  jid: string;
-  /** Index within this VU (0-based). */
-  index: number;
+/** A logged-in account of this VU. `session` and `jid` change when the server moves it and it follows. */
+export class OpenSession {
+  constructor(
+    readonly connection: XmppConnection,
+    /** Index within this VU (0-based). */
+    readonly index: number,
+  ) {}
+
+  get session(): XmppSession {
+    return this.connection.session;
+  }
+
+  get jid(): string {
+    return this.connection.jid;
+  }
 }
 
 export function delay(ms: number): Promise<void> {
@@ -78,7 +89,7 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
     if (cfg.loginRate > 0) await pause(((slot0 + index) * 1000) / cfg.loginRate);
     if (stopping()) return undefined;
     const acct = cfg.account(first + index);
-    const { session, ready } = connectXmpp({
+    const conn = connectXmpp({
       transport: cfg.transport,
       bosh: cfg.bosh,
       url: cfg.url,
@@ -87,9 +98,10 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
       password: acct.password,
       mechanisms: cfg.mechanisms,
       scramCache,
+      followRedirects: cfg.followRedirects,
     });
-    return ready.then(
-      (jid): OpenSession => ({ session, jid, index }),
+    return conn.ready.then(
+      (): OpenSession => new OpenSession(conn, index),
       async (e: unknown) => {
         if (!(e instanceof XmppError)) throw e;
         if (!loginFailureLogged) {
@@ -98,7 +110,7 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
         }
         // The failure is counted when the session has ended (closed resolves within the close timeout): wait
         // for it, so a VU whose logins all failed does not send its final snapshot before they are counted.
-        await session.closed;
+        await conn.session.closed;
         return undefined;
       },
     );
@@ -122,7 +134,14 @@ export async function every(
   await Promise.all(
     sessions.map(async (s) => {
       await pause((periodMs * s.index) / Math.max(1, sessions.length));
-      while (Date.now() < deadline && s.session.state === 'ready' && !stopping()) {
+      while (Date.now() < deadline && !stopping()) {
+        if (s.session.state !== 'ready') {
+          // A session moving to the endpoint its server named goes on once it is ready there.
+          const moving = s.connection.moving;
+          if (!moving) break;
+          await moving;
+          continue;
+        }
         await fn(s);
         await pause(Math.min(periodMs, deadline - Date.now()));
       }
@@ -133,12 +152,12 @@ export async function every(
 /** Counts stanzas carrying our timing element received by these sessions (delivery bookkeeping). */
 export function countTimed(sessions: OpenSession[], kind: 'message' | 'presence'): { received: number } {
   const counter = { received: 0 };
+  const count = (el: XmlElement): void => {
+    if (el.getChild('t', TIMING_NS)) counter.received++;
+  };
   for (const s of sessions) {
-    const on =
-      kind === 'message' ? s.session.onMessage.bind(s.session) : s.session.onPresence.bind(s.session);
-    on((el) => {
-      if (el.getChild('t', TIMING_NS)) counter.received++;
-    });
+    if (kind === 'message') s.connection.onMessage(count);
+    else s.connection.onPresence(count);
   }
   return counter;
 }
@@ -151,5 +170,10 @@ export async function settle(done: () => boolean, maxMs = 5000): Promise<void> {
 
 /** Closes every session cleanly (`<close/>`, then WebSocket close 1000 or BOSH terminate) and waits for all. */
 export async function closeAll(sessions: OpenSession[]): Promise<void> {
-  await Promise.all(sessions.map((s) => s.session.close()));
+  await Promise.all(
+    sessions.map(async (s) => {
+      if (s.connection.moving) await s.connection.moving;
+      await s.session.close();
+    }),
+  );
 }

@@ -26,6 +26,11 @@ export const XMPP_COUNTERS = {
   sessionsClosed: 'xmpp_sessions_closed',
   /** BOSH requests re-sent with the same rid after a network failure or a recoverable error */
   boshRetries: 'xmpp_bosh_retries',
+  /**
+   * Server redirects (see-other-uri, see-other-host), tags `kind` and `outcome`: followed, or why not — off
+   * (XMPP_FOLLOW_REDIRECTS unset), limit (hops spent), downgrade (TLS to plain), invalid (not a URL or host).
+   */
+  redirects: 'xmpp_redirects',
 } as const;
 
 export const XMPP_RATES = {

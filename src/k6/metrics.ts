@@ -77,6 +77,7 @@ export const xmpp = {
   sessionsOpened: counter(XMPP_COUNTERS.sessionsOpened),
   sessionsClosed: counter(XMPP_COUNTERS.sessionsClosed),
   boshRetries: counter(XMPP_COUNTERS.boshRetries),
+  redirects: counter(XMPP_COUNTERS.redirects),
   loginSuccess: rate(XMPP_RATES.loginSuccess),
   cleanClose: rate(XMPP_RATES.cleanClose),
   sessionsOpen: gauge(XMPP_GAUGES.sessionsOpen),

@@ -3,6 +3,7 @@
  * same XMPP metrics. Many sessions per VU share the VU's event loop.
  */
 import { XmppError } from '../xmpp/errors.ts';
+import { decideRedirect } from '../xmpp/redirect.ts';
 import type { ScramCache } from '../xmpp/sasl/scram.ts';
 import { XmppSession, type SessionEnd, type SessionTimeouts } from '../xmpp/session.ts';
 import { x, type XmlElement } from '../xmpp/xml/element.ts';
@@ -38,6 +39,8 @@ export interface XmppConnectOptions {
   scramCache?: ScramCache;
   /** Extra tags on every XMPP sample of this session. */
   tags?: Record<string, string>;
+  /** Redirects one login may follow (XMPP_FOLLOW_REDIRECTS); 0 = count them, follow none. */
+  followRedirects?: number;
 }
 
 let openInThisVu = 0;
@@ -53,14 +56,147 @@ function recordDelivery(el: XmlElement, trend: RecordedMetric, tags?: Record<str
   if (ms !== undefined) trend.add(Date.now() - Number(ms), tags);
 }
 
-/** Opens the transport and starts the session. `ready` resolves with the bound JID or rejects with an XmppError. */
-export function connectXmpp(o: XmppConnectOptions): { session: XmppSession; ready: Promise<string> } {
+/**
+ * A login to one account, and the session it holds now. When the server redirects it (see-other-uri,
+ * see-other-host) and XMPP_FOLLOW_REDIRECTS allows, the connection logs in again at the new endpoint: before
+ * the session was ready (a load balancer at login) or after (a node draining its sessions). `session`, `jid`,
+ * `url` and `transport` then name the new one, and stanza handlers move with it.
+ */
+export interface XmppConnection {
+  readonly session: XmppSession;
+  /** The bound JID of `session` (after the first login: '' until then). */
+  readonly jid: string;
+  readonly url: string;
+  readonly transport: TransportName;
+  /** The first login: resolves with the bound JID, after any redirects followed; rejects with the XmppError. */
+  readonly ready: Promise<string>;
+  /** Set while a ready session is moving to the endpoint its server named; resolves when it is ready or failed. */
+  readonly moving: Promise<void> | undefined;
+  onMessage(fn: (el: XmlElement) => void): void;
+  onPresence(fn: (el: XmlElement) => void): void;
+}
+
+class Connection implements XmppConnection {
+  session!: XmppSession;
+  jid = '';
+  url: string;
+  transport: TransportName;
+  ready!: Promise<string>;
+  moving: Promise<void> | undefined;
+  /** Redirects followed since the last ready session: the XMPP_FOLLOW_REDIRECTS budget is per login. */
+  hops = 0;
+  private readonly messageHandlers: ((el: XmlElement) => void)[] = [];
+  private readonly presenceHandlers: ((el: XmlElement) => void)[] = [];
+
+  constructor(readonly o: XmppConnectOptions) {
+    this.url = o.url;
+    this.transport = o.transport;
+  }
+
+  onMessage(fn: (el: XmlElement) => void): void {
+    this.messageHandlers.push(fn);
+    this.session.onMessage(fn);
+  }
+
+  onPresence(fn: (el: XmlElement) => void): void {
+    this.presenceHandlers.push(fn);
+    this.session.onPresence(fn);
+  }
+
+  /** One session at the current endpoint, through login; follows a redirect it gets before it is ready. */
+  attempt(): Promise<string> {
+    const o = this.o;
+    const tags = o.tags;
+    setTransport(this.transport);
+    const session = openSession(o, this.url, this.transport);
+    this.session = session;
+    for (const fn of this.messageHandlers) session.onMessage(fn);
+    for (const fn of this.presenceHandlers) session.onPresence(fn);
+    let followed = false;
+    const started = session.start();
+    const result = started.then(
+      (jid) => {
+        const t = session.timings;
+        xmpp.connect.add(t.connected! - t.started!, tags);
+        xmpp.auth.add(t.authenticated! - t.connected!, tags);
+        xmpp.bind.add(t.bound! - t.authenticated!, tags);
+        xmpp.sessionReady.add(t.ready! - t.started!, tags);
+        xmpp.loginSuccess.add(1, tags);
+        xmpp.sessionsOpened.add(1, tags);
+        xmpp.sessionsOpen.add(++openInThisVu, tags);
+        periodicFlush(true);
+        this.jid = jid;
+        this.hops = 0;
+        return jid;
+      },
+      async (e: unknown) => {
+        const next = e instanceof XmppError ? this.redirect(e) : e;
+        if (next === 'follow') {
+          followed = true;
+          await session.closed;
+          return this.attempt();
+        }
+        xmpp.loginSuccess.add(0, tags);
+        throw next;
+      },
+    );
+    // The rejection handler above runs first (registered first), so `followed` is known when the end is counted.
+    void started
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => session.closed)
+      .then((end) => {
+        const moved = !followed && session.timings.ready !== undefined && this.afterReady(end.error);
+        recordEnd(session, end, tags, followed || moved);
+      });
+    return result;
+  }
+
+  /**
+   * Counts a redirect in xmpp_redirects and decides: 'follow', or the error to fail the login with (the
+   * decision's reason added to the server's words).
+   */
+  private redirect(e: XmppError): 'follow' | XmppError {
+    if (!e.redirect) return e;
+    const decision = decideRedirect(this.url, e.redirect, this.hops, this.o.followRedirects ?? 0);
+    xmpp.redirects.add(1, { ...this.o.tags, kind: e.redirect.kind, outcome: decision.outcome });
+    if (decision.outcome === 'followed') {
+      if (!followLogged) {
+        followLogged = true;
+        console.log(decision.message);
+      }
+      this.hops++;
+      this.url = decision.target.url;
+      this.transport = decision.target.transport;
+      return 'follow';
+    }
+    return new XmppError(e.kind, e.condition, `${e.message}; ${decision.message}`, e.serverText, e.redirect);
+  }
+
+  /** A ready session ended: when its server moved it and following is allowed, log in at the new endpoint. */
+  private afterReady(err: XmppError | undefined): boolean {
+    if (!err?.redirect || this.redirect(err) !== 'follow') return false;
+    const moving: Promise<void> = this.attempt().then(
+      () => this.settled(moving),
+      () => this.settled(moving),
+    );
+    this.moving = moving;
+    return true;
+  }
+
+  private settled(moving: Promise<void>): void {
+    if (this.moving === moving) this.moving = undefined;
+  }
+}
+
+let followLogged = false;
+
+function openSession(o: XmppConnectOptions, url: string, transport: TransportName): XmppSession {
   const tags = o.tags;
-  setTransport(o.transport);
   const host =
-    o.transport === 'bosh'
-      ? boshTransport(o.url, o.domain, o.bosh ?? {}, tags)
-      : webSocketTransport(o.url, tags);
+    transport === 'bosh' ? boshTransport(url, o.domain, o.bosh ?? {}, tags) : webSocketTransport(url, tags);
   const session = new XmppSession({
     domain: o.domain,
     credentials: { username: o.username, password: o.password },
@@ -77,33 +213,29 @@ export function connectXmpp(o: XmppConnectOptions): { session: XmppSession; read
   host.start(session);
   session.onMessage((el) => recordDelivery(el, xmpp.messageDelivery, tags));
   session.onPresence((el) => recordDelivery(el, xmpp.presenceDelivery, tags));
-
-  const ready = session.start().then(
-    (jid) => {
-      const t = session.timings;
-      xmpp.connect.add(t.connected! - t.started!, tags);
-      xmpp.auth.add(t.authenticated! - t.connected!, tags);
-      xmpp.bind.add(t.bound! - t.authenticated!, tags);
-      xmpp.sessionReady.add(t.ready! - t.started!, tags);
-      xmpp.loginSuccess.add(1, tags);
-      xmpp.sessionsOpened.add(1, tags);
-      xmpp.sessionsOpen.add(++openInThisVu, tags);
-      periodicFlush(true);
-      return jid;
-    },
-    (e: unknown) => {
-      xmpp.loginSuccess.add(0, tags);
-      throw e;
-    },
-  );
-  void session.closed.then((end) => recordEnd(session, end, tags));
-  return { session, ready };
+  return session;
 }
 
-function recordEnd(session: XmppSession, end: SessionEnd, tags?: Record<string, string>): void {
+/** Opens the transport and logs in; `ready` resolves with the bound JID or rejects with an XmppError. */
+export function connectXmpp(o: XmppConnectOptions): XmppConnection {
+  const conn = new Connection(o);
+  conn.ready = conn.attempt();
+  return conn;
+}
+
+/**
+ * Counts a session's end. A session whose redirect was followed is not a failure (xmpp_redirects counts it)
+ * and has no clean-close sample: the server moved it, the client did not close it.
+ */
+function recordEnd(
+  session: XmppSession,
+  end: SessionEnd,
+  tags: Record<string, string> | undefined,
+  followed: boolean,
+): void {
   const wasReady = session.timings.ready !== undefined;
   if (wasReady) {
-    xmpp.cleanClose.add(end.clean ? 1 : 0, tags);
+    if (!followed) xmpp.cleanClose.add(end.clean ? 1 : 0, tags);
     xmpp.sessionsClosed.add(1, tags);
     xmpp.sessionsOpen.add(--openInThisVu, tags);
     if (openInThisVu === 0) periodicFlush(false);
@@ -112,7 +244,7 @@ function recordEnd(session: XmppSession, end: SessionEnd, tags?: Record<string, 
   }
   const err: XmppError | undefined = end.error;
   if (err) {
-    xmpp.sessionFailures.add(1, { ...tags, reason: err.reason });
+    if (!followed) xmpp.sessionFailures.add(1, { ...tags, reason: err.reason });
     if (err.kind === 'stream-error')
       xmpp.streamErrors.add(1, { ...tags, condition: err.condition ?? 'undefined-condition' });
   }

@@ -75,6 +75,9 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   if (tls !== undefined && options.kind !== 'prosody') {
     throw new LocalServerOptionError(`tls is implemented for prosody only, not ${options.kind}`);
   }
+  if (options.prosodyPlugins && options.kind !== 'prosody') {
+    throw new LocalServerOptionError(`prosodyPlugins needs kind prosody, not ${options.kind}`);
+  }
   const plan: StartPlan = {
     users: options.users,
     userPattern,
@@ -87,6 +90,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     install: options.install ?? true,
     startedAt,
     tls,
+    plugins: options.prosodyPlugins,
   };
   try {
     const started = options.kind === 'prosody' ? await startProsody(plan) : await startEjabberd(plan);

@@ -8,7 +8,7 @@ import { ensureProsody } from './install.ts';
 import { freePorts, isPortOpen, LOOPBACK } from './ports.ts';
 import { spawnServerProcess, stopProcessGroup, tailOfFiles } from './processes.ts';
 import { credentialsSource, type ScramCredentials } from './scram.ts';
-import type { LocalServerRecord, ServerLogLevel } from './types.ts';
+import type { LocalServerRecord, ProsodyPlugins, ServerLogLevel } from './types.ts';
 import { createLocalTls } from './tls.ts';
 import { waitForReady, type StartedServer, type StartPlan } from './startup.ts';
 import { guardServerProcess } from './exit-guard.ts';
@@ -27,6 +27,7 @@ export interface ProsodyConfig {
   runAsRoot: boolean;
   /** Serve https/wss on httpPort (instead of plain http/ws) with this certificate and key. */
   tls?: { certFile: string; keyFile: string };
+  plugins?: ProsodyPlugins;
 }
 
 /** Prosody's datamanager path encoding: every non-alphanumeric byte becomes %xx (lowercase hex). */
@@ -95,9 +96,16 @@ allow_unencrypted_plain_auth = true
 consider_websocket_secure = true
 consider_bosh_secure = true
 bosh_max_inactivity = 300
-
+${
+  config.plugins
+    ? `plugin_paths = { ${lua(config.plugins.dir)} }
+${Object.entries(config.plugins.options ?? {})
+  .map(([k, v]) => `${k} = ${v}\n`)
+  .join('')}`
+    : ''
+}
 -- No mod_limits (its c2s rate limit would throttle the load), no registration, no offline storage, no s2s.
-modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "websocket", "bosh", "time", "version" }
+modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "websocket", "bosh", "time", "version"${(config.plugins?.modules ?? []).map((m) => `, ${lua(m)}`).join('')} }
 modules_disabled = { "offline", "s2s", "s2s_auth_certs", "dialback", "tls", "limits", "register" }
 
 VirtualHost ${lua(config.domain)}
@@ -128,6 +136,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       logLevel: plan.logLevel ?? 'warn', // info logs 3+ lines per connection: at 300 logins/s that alone saturates Prosody,
       runAsRoot: process.getuid?.() === 0,
       tls,
+      plugins: plan.plugins,
     }),
   );
 

@@ -37,6 +37,18 @@ export interface LocalServerOptions {
    * 'wrong-hostname' serve a certificate broken in that way (for tests of the client's errors).
    */
   tls?: boolean | LocalCertificateKind;
+  /**
+   * Prosody only: load these Prosody modules from `dir` with these global options (Lua values written as
+   * given). For behaviour Debian's modules do not have, such as redirecting sessions (test/fixtures/prosody).
+   */
+  prosodyPlugins?: ProsodyPlugins;
+}
+
+export interface ProsodyPlugins {
+  dir: string;
+  modules: string[];
+  /** Global options: name → Lua expression, e.g. `'"127.0.0.1:5281"'`. */
+  options?: Record<string, string>;
 }
 
 export interface Account {

@@ -421,6 +421,8 @@ export class BoshTransport {
           'bosh-terminate',
           condition,
           `BOSH session terminated by the server: ${condition}${uri ? ` (${uri})` : ''}${hint(condition)}`,
+          undefined,
+          uri ? { kind: 'see-other-uri', to: uri } : undefined,
         ),
       );
     }

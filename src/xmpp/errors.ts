@@ -1,3 +1,5 @@
+import type { Redirect } from './redirect.ts';
+
 /**
  * Every way a session can fail, as a typed reason string: `kind` or `kind:condition`.
  * The reason is the metric tag for session failures, so keep it short and stable.
@@ -27,13 +29,22 @@ export class XmppError extends Error {
   readonly condition: string | undefined;
   /** Human text from the server (<text/>), when any. */
   readonly serverText: string | undefined;
+  /** Where the server sent the session (see-other-uri, see-other-host), when it did. */
+  readonly redirect: Redirect | undefined;
 
-  constructor(kind: FailureKind, condition: string | undefined, message: string, serverText?: string) {
+  constructor(
+    kind: FailureKind,
+    condition: string | undefined,
+    message: string,
+    serverText?: string,
+    redirect?: Redirect,
+  ) {
     super(message);
     this.name = 'XmppError';
     this.kind = kind;
     this.condition = condition;
     this.serverText = serverText;
+    this.redirect = redirect;
   }
 
   /** `kind` or `kind:condition`, e.g. `auth-failed:not-authorized`, `timeout:bind`. */

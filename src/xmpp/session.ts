@@ -22,6 +22,7 @@ import {
   type StreamFeatures,
 } from './framing.ts';
 import { NS } from './namespaces.ts';
+import type { Redirect } from './redirect.ts';
 import { chooseMechanism, createMechanism, type SaslMechanism } from './sasl/mechanism.ts';
 import type { ScramCache } from './sasl/scram.ts';
 import {
@@ -136,8 +137,13 @@ export class XmppSession {
   mechanism: string | undefined;
   /** The first failure; later ones are consequences. */
   failure: XmppError | undefined;
-  /** Set when the server's `<close/>` carried see-other-uri (RFC 7395 §3.6.1). */
-  redirect: string | undefined;
+  /**
+   * Where the server sent this session: `<close see-other-uri/>` (RFC 7395 §3.6.1), BOSH's see-other-uri
+   * terminate, or a `<see-other-host/>` stream error. Whether to follow is the caller's choice.
+   */
+  get redirect(): Redirect | undefined {
+    return this.failure?.redirect;
+  }
   readonly timings: SessionTimings = {};
   readonly closed: Promise<SessionEnd>;
 
@@ -616,6 +622,7 @@ export class XmppSession {
         info.condition,
         `stream error from the server: ${info.condition}${extra}${info.text ? ` — '${info.text}'` : ''}`,
         info.text,
+        info.seeOtherHost ? { kind: 'see-other-host', to: info.seeOtherHost } : undefined,
       ),
       false,
     );
@@ -625,15 +632,14 @@ export class XmppSession {
     this.receivedClose = true;
     this.initiator ??= 'server';
     const uri = seeOtherUri(el);
-    if (uri) {
-      this.redirect = uri;
-      if (!this.failure && this.state !== 'closing') {
-        this.failure = new XmppError(
-          'see-other-uri',
-          undefined,
-          `server moved this session to ${uri} (see-other-uri)`,
-        );
-      }
+    if (uri && !this.failure && this.state !== 'closing') {
+      this.failure = new XmppError(
+        'see-other-uri',
+        undefined,
+        `server moved this session to ${uri} (see-other-uri)`,
+        undefined,
+        { kind: 'see-other-uri', to: uri },
+      );
     }
     if (this.state === 'closing' && this.sentClose) {
       // Our <close/> was answered: the stream is closed, so we start the WebSocket closing handshake.

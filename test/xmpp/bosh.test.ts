@@ -460,6 +460,12 @@ describe('the server ends the session', () => {
       assert.equal(end.clean, false);
       assert.equal(end.initiator, 'transport');
       assert.ok(idle.pending, 'the earlier held request is still unanswered');
+      assert.deepEqual(
+        session.redirect,
+        condition === 'see-other-uri'
+          ? { kind: 'see-other-uri', to: 'https://other.example/http-bind' }
+          : undefined,
+      );
     });
   }
 

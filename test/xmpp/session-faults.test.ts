@@ -221,8 +221,28 @@ describe('server-initiated close (purpose-built server)', () => {
     s.connections[0]!.ws.send(`<close xmlns='${FRAMING}' see-other-uri='wss://other.example/xmpp'/>`);
     const end = await session.closed;
     assert.equal(end.error?.reason, 'see-other-uri');
-    assert.equal(session.redirect, 'wss://other.example/xmpp');
+    assert.deepEqual(session.redirect, { kind: 'see-other-uri', to: 'wss://other.example/xmpp' });
     assert.equal(end.clean, false);
+  });
+
+  test('a <see-other-host/> stream error ends the session and records the host it names', async () => {
+    const s = await server({
+      onFrame: loginThen((conn, frame) => {
+        if (frame.startsWith('<close')) conn.ws.close(1000);
+      }),
+    });
+    const { session } = open(s.url);
+    await session.start();
+    s.connections[0]!.ws.send(
+      "<stream:error xmlns:stream='http://etherx.jabber.org/streams'>" +
+        "<see-other-host xmlns='urn:ietf:params:xml:ns:xmpp-streams'>[2001:db8::2]:5443</see-other-host>" +
+        '</stream:error>',
+    );
+    s.connections[0]!.ws.send(`<close xmlns='${FRAMING}'/>`);
+    const end = await session.closed;
+    assert.equal(end.error?.reason, 'stream-error:see-other-host');
+    assert.deepEqual(session.redirect, { kind: 'see-other-host', to: '[2001:db8::2]:5443' });
+    assert.match(end.error!.message, /see-other-host: \[2001:db8::2\]:5443/);
   });
 
   test('a server IQ ping is answered with a result; an unknown IQ get gets service-unavailable', async () => {
