@@ -332,6 +332,21 @@ function overview(): DashboardSpec {
             unit: 'short',
             width: 4,
           },
+          {
+            kind: 'bargauge',
+            title: 'Server redirects by kind and outcome, run so far',
+            description:
+              `${XMPP_COUNTERS.redirects}: see-other-uri and see-other-host redirects; outcome followed, or why not ` +
+              '(off: XMPP_FOLLOW_REDIRECTS unset; limit: hops spent; downgrade: TLS to plain text; invalid).',
+            queries: [
+              {
+                expr: `sum by (kind, outcome) (${xmppCounter(XMPP_COUNTERS.redirects)})`,
+                legend: '{{kind}} {{outcome}}',
+              },
+            ],
+            unit: 'short',
+            width: 8,
+          },
         ],
       },
       {

@@ -27,6 +27,7 @@ import { interpolate, metricNames, panelQueries, variableQueries } from '../../s
 import { XMPP_COUNTERS, XMPP_TRANSPORT_COUNTERS } from '../../src/k6/metric-names.ts';
 import { freePorts, LOOPBACK } from '../../src/targets/ports.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
+import { hostPort, startRedirectingProsody } from '../helpers/redirecting-prosody.ts';
 import { remoteWrite, type RwSeries } from '../helpers/remote-write.ts';
 import { PROMETHEUS, sleep, stopProcess, type Sample } from '../helpers/prometheus.ts';
 
@@ -101,6 +102,13 @@ test(
     running.stop.push(() => collector.close());
     const server = await startLocalServer({ kind: 'prosody', users: 60 });
     running.stop.push(() => server.stop());
+    // Sends every login to `server` with <see-other-host/>: the redirects panel's data.
+    const redirector = await startRedirectingProsody({
+      users: 60,
+      kind: 'see-other-host',
+      to: hostPort(server),
+    });
+    running.stop.push(() => redirector.stop());
 
     // The config file as committed, with the collector's address for the compose file's 127.0.0.1:9464.
     const configText = await readFile(PROMETHEUS_CONFIG, 'utf8');
@@ -185,7 +193,10 @@ test(
     // Compiled once here: `starling run <name>` compiles into dist/ each time, and four at once would race.
     const built = new Map(
       (
-        await buildScenarios(['scenarios/transport-compare.ts', 'scenarios/idle.ts'], join(tmp, 'scenarios'))
+        await buildScenarios(
+          ['scenarios/transport-compare.ts', 'scenarios/idle.ts', 'scenarios/login.ts'],
+          join(tmp, 'scenarios'),
+        )
       ).map((b) => [b.name, b.file]),
     );
     const script = (name: string): string => built.get(name)!;
@@ -247,6 +258,20 @@ test(
         },
         results,
       ),
+      // Every login is redirected to `server` and follows (not through the tap: its bytes are left out below).
+      generator(
+        script('login'),
+        {
+          ...common,
+          XMPP_URL: redirector.websocketUrl,
+          XMPP_FOLLOW_REDIRECTS: '1',
+          VUS: '1',
+          SESSIONS_PER_VU: '2',
+          ACCOUNT_OFFSET: '50',
+          STARLING_INSTANCE: 'gen-redirected',
+        },
+        results,
+      ),
     ];
     running.children.push(...runs.map((r) => r.child));
 
@@ -271,7 +296,7 @@ test(
     const outcomes = await Promise.all(runs.map((r) => r.done));
     loadDone = true;
     await pushing;
-    outcomes.slice(0, 3).forEach((o, i) => assert.equal(o.code, 0, `generator ${i}: ${o.output}`));
+    [0, 1, 2, 4].forEach((i) => assert.equal(outcomes[i]!.code, 0, `generator ${i}: ${outcomes[i]!.output}`));
     assert.equal(
       outcomes[3]!.code,
       99,
@@ -290,7 +315,9 @@ test(
         ['sent', 'c2s'],
         ['received', 's2c'],
       ] as const) {
-        const gen = sumOf(metrics, bytes, { run_id: RUN_ID, transport, direction });
+        const gen =
+          sumOf(metrics, bytes, { run_id: RUN_ID, transport, direction }) -
+          sumOf(metrics, bytes, { run_id: RUN_ID, transport, direction, scenario: 'login' });
         const tap = sumOf(metrics, frameSum, { run_id: RUN_ID, transport, direction: tapDirection });
         assert.ok(gen > 0, `${transport} ${direction}: payload bytes counted`);
         assert.ok(
@@ -312,8 +339,17 @@ test(
     );
     assert.equal(
       sumOf(metrics, requests, { run_id: RUN_ID, transport: 'websocket' }),
-      27,
-      'one handshake per WebSocket session',
+      27 + 4,
+      'one handshake per WebSocket session, two per redirected login',
+    );
+    assert.equal(
+      sumOf(metrics, counterMetricName(XMPP_COUNTERS.redirects), {
+        run_id: RUN_ID,
+        scenario: 'login',
+        kind: 'see-other-host',
+        outcome: 'followed',
+      }),
+      2,
     );
     // Both failed logins of the unknown-domain run reached the collector before its final snapshot.
     const failed = { run_id: RUN_ID, scenario: 'idle', transport: 'websocket' };
@@ -377,13 +413,13 @@ test(
     );
     const values: Record<string, string> = {
       run: RUN_ID,
-      scenario: '(idle|transport_compare)',
+      scenario: '(idle|login|transport_compare)',
       transport: '(bosh|websocket)',
       __rate_interval: RATE_INTERVAL,
     };
     const expected: Record<string, string[]> = {
       run: [RUN_ID],
-      scenario: ['idle', 'transport_compare'],
+      scenario: ['idle', 'login', 'transport_compare'],
       transport: ['bosh', 'websocket'],
     };
     const problems: string[] = [];

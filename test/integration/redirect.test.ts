@@ -12,8 +12,8 @@ import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { envArgs, runStarling } from '../helpers/cli.ts';
+import { hostPort, startRedirectingProsody } from '../helpers/redirecting-prosody.ts';
 
-const PLUGINS = resolve('test/fixtures/prosody');
 const USERS = 20;
 
 interface Point {
@@ -35,32 +35,6 @@ function sum(run: Run, metric: string, tags: Record<string, string> = {}): numbe
     .filter((p) => p.metric === metric && Object.entries(tags).every(([k, v]) => p.data.tags[k] === v))
     .reduce((n, p) => n + p.data.value, 0);
 }
-
-function redirecting(
-  to: (b: LocalServer) => string,
-  kind: 'see-other-host' | 'see-other-uri',
-  when: 'auth' | 'bound' = 'auth',
-  tls = false,
-): (b: LocalServer) => Promise<LocalServer> {
-  return (b) =>
-    startLocalServer({
-      kind: 'prosody',
-      users: USERS,
-      tls,
-      prosodyPlugins: {
-        dir: PLUGINS,
-        modules: ['starling_redirect'],
-        options: {
-          starling_redirect: JSON.stringify(kind),
-          starling_redirect_to: JSON.stringify(to(b)),
-          starling_redirect_when: JSON.stringify(when),
-          starling_redirect_after: '1',
-        },
-      },
-    });
-}
-
-const hostPort = (s: LocalServer): string => `127.0.0.1:${s.httpPort}`;
 
 describe('redirects (see-other-host, see-other-uri) against Prosody on loopback', () => {
   let target: LocalServer;
@@ -110,12 +84,13 @@ describe('redirects (see-other-host, see-other-uri) against Prosody on loopback'
 
   before(async () => {
     target = await startLocalServer({ kind: 'prosody', users: USERS });
+    const users = USERS;
     [byHost, byUri, draining, looping, downgrading] = await Promise.all([
-      redirecting(hostPort, 'see-other-host')(target),
-      redirecting((b) => b.websocketUrl, 'see-other-uri')(target),
-      redirecting(hostPort, 'see-other-host', 'bound')(target),
-      redirecting(() => 'self', 'see-other-host')(target),
-      redirecting((b) => b.websocketUrl, 'see-other-uri', 'auth', true)(target),
+      startRedirectingProsody({ users, kind: 'see-other-host', to: hostPort(target) }),
+      startRedirectingProsody({ users, kind: 'see-other-uri', to: target.websocketUrl }),
+      startRedirectingProsody({ users, kind: 'see-other-host', to: hostPort(target), when: 'bound' }),
+      startRedirectingProsody({ users, kind: 'see-other-host', to: 'self' }),
+      startRedirectingProsody({ users, kind: 'see-other-uri', to: target.websocketUrl, tls: true }),
     ]);
     cwd = await mkdtemp(join(tmpdir(), 'starling-redirect-'));
   });
