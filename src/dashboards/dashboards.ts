@@ -56,8 +56,8 @@ const rate = (series: string): string => `rate(${series}[${RATE_WINDOW}])`;
 const xmppCounter = (metric: string, ...extra: string[]): string =>
   selector(counterMetricName(metric), ...XMPP_SCOPE, ...extra);
 
-/** Human names of the XMPP trends, in XMPP_TRENDS order. */
-const TREND_TITLES: Record<string, string> = {
+/** Human names of the XMPP trends, in XMPP_TRENDS order (every trend: a missing one is a type error). */
+const TREND_TITLES: Record<(typeof XMPP_TRENDS)[keyof typeof XMPP_TRENDS], string> = {
   [XMPP_TRENDS.connect]: 'Connect (TCP + WebSocket handshake, or BOSH session creation)',
   [XMPP_TRENDS.auth]: 'SASL authentication',
   [XMPP_TRENDS.bind]: 'Resource bind',
@@ -66,6 +66,7 @@ const TREND_TITLES: Record<string, string> = {
   [XMPP_TRENDS.presenceDelivery]: 'Presence delivery (sender → receiver)',
   [XMPP_TRENDS.iqRtt]: 'IQ round trip (ping)',
   [XMPP_TRENDS.close]: 'Close (<close/> → transport closed)',
+  [XMPP_TRENDS.tlsHandshake]: 'TLS handshake (BOSH, each new connection)',
 };
 
 const PERCENTILE_LIST = PERCENTILES.map((p) => p.label).join(', ');
@@ -147,6 +148,7 @@ function sessionsOpen(): string {
 function overview(): DashboardSpec {
   const trends = Object.values(XMPP_TRENDS);
   const loginPhases = [
+    XMPP_TRENDS.tlsHandshake,
     XMPP_TRENDS.connect,
     XMPP_TRENDS.auth,
     XMPP_TRENDS.bind,

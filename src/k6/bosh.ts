@@ -43,6 +43,8 @@ export function boshTransport(
         .then((res) => {
           const text = typeof res.body === 'string' ? res.body : '';
           countReceived(text);
+          // Above 0 only on a request that opened a TLS connection (k6 reuses them per VU).
+          if (res.timings.tls_handshaking > 0) xmpp.tlsHandshake.add(res.timings.tls_handshaking, tags);
           return { status: res.status, body: text, error: res.error || undefined };
         });
     },

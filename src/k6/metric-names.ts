@@ -11,6 +11,12 @@ export const XMPP_TRENDS = {
   presenceDelivery: 'xmpp_presence_delivery',
   iqRtt: 'xmpp_iq_rtt',
   close: 'xmpp_close',
+  /**
+   * TLS handshake of each new BOSH connection (k6's Response.timings.tls_handshaking, when above 0), so the
+   * collector merges it across the fleet. None for WebSocket: k6/websockets does not expose the handshake
+   * (it is inside k6's ws_connecting).
+   */
+  tlsHandshake: 'xmpp_tls_handshake',
 } as const;
 
 export const XMPP_COUNTERS = {

@@ -70,6 +70,7 @@ export const xmpp = {
   presenceDelivery: latency(XMPP_TRENDS.presenceDelivery),
   iqRtt: latency(XMPP_TRENDS.iqRtt),
   close: latency(XMPP_TRENDS.close),
+  tlsHandshake: latency(XMPP_TRENDS.tlsHandshake),
   stanzasSent: counter(XMPP_COUNTERS.stanzasSent),
   stanzasReceived: counter(XMPP_COUNTERS.stanzasReceived),
   streamErrors: counter(XMPP_COUNTERS.streamErrors),

@@ -40,6 +40,7 @@ function generator(
   scenario: string,
   env: Record<string, string>,
   resultsRoot: string,
+  extraArgs: string[] = [],
 ): { done: Promise<{ code: number | null; output: string }>; child: ChildProcess } {
   const args = [
     resolve('bin/starling.js'),
@@ -50,6 +51,7 @@ function generator(
     '-q',
     '--results-root',
     resultsRoot,
+    ...extraArgs,
   ];
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -109,6 +111,9 @@ test(
       to: hostPort(server),
     });
     running.stop.push(() => redirector.stop());
+    // BOSH over https: the TLS handshake panel's data.
+    const tlsServer = await startLocalServer({ kind: 'prosody', users: 60, tls: true });
+    running.stop.push(() => tlsServer.stop());
 
     // The config file as committed, with the collector's address for the compose file's 127.0.0.1:9464.
     const configText = await readFile(PROMETHEUS_CONFIG, 'utf8');
@@ -272,6 +277,19 @@ test(
         },
         results,
       ),
+      // BOSH over https (not through the tap either): xmpp_tls_handshake.
+      generator(
+        script('login'),
+        {
+          ...common,
+          XMPP_URL: tlsServer.boshUrl,
+          VUS: '1',
+          SESSIONS_PER_VU: '2',
+          STARLING_INSTANCE: 'gen-tls',
+        },
+        results,
+        ['--ca-file', tlsServer.caFile!],
+      ),
     ];
     running.children.push(...runs.map((r) => r.child));
 
@@ -296,7 +314,9 @@ test(
     const outcomes = await Promise.all(runs.map((r) => r.done));
     loadDone = true;
     await pushing;
-    [0, 1, 2, 4].forEach((i) => assert.equal(outcomes[i]!.code, 0, `generator ${i}: ${outcomes[i]!.output}`));
+    [0, 1, 2, 4, 5].forEach((i) =>
+      assert.equal(outcomes[i]!.code, 0, `generator ${i}: ${outcomes[i]!.output}`),
+    );
     assert.equal(
       outcomes[3]!.code,
       99,
@@ -326,7 +346,9 @@ test(
         );
       }
     }
-    const boshPosts = sumOf(metrics, requests, { run_id: RUN_ID, transport: 'bosh' });
+    const boshPosts =
+      sumOf(metrics, requests, { run_id: RUN_ID, transport: 'bosh' }) -
+      sumOf(metrics, requests, { run_id: RUN_ID, transport: 'bosh', scenario: 'login' });
     const boshBodies = sumOf(metrics, counterMetricName(TAP_METRICS.frames), {
       run_id: RUN_ID,
       transport: 'bosh',

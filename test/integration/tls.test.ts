@@ -21,6 +21,8 @@ interface RunResult {
   code: number | null;
   output: string;
   metrics: Record<string, { values: Record<string, number> }>;
+  /** The run's samples (`--out json`). */
+  points: { metric: string; data: { value: number } }[];
 }
 
 async function latestMetrics(root: string): Promise<RunResult['metrics']> {
@@ -30,6 +32,8 @@ async function latestMetrics(root: string): Promise<RunResult['metrics']> {
   };
   return summary.metrics;
 }
+
+let runs = 0;
 
 /** `starling run login --engine node` with 2 VUs × 2 sessions; SSL_CERT_FILE/DIR cleared unless given. */
 async function runLogin(
@@ -45,11 +49,25 @@ async function runLogin(
     ...env,
   };
   const vars = { XMPP_URL: url, VUS: '2', SESSIONS_PER_VU: '2', DURATION: '1s' };
+  const out = join(cwd, `samples-${++runs}.json`);
   const r = await runStarling(
-    ['run', resolve('scenarios/login.ts'), '--engine', 'node', ...envArgs(vars), ...args],
+    [
+      'run',
+      resolve('scenarios/login.ts'),
+      '--engine',
+      'node',
+      '--out',
+      `json=${out}`,
+      ...envArgs(vars),
+      ...args,
+    ],
     { cwd, env: childEnv },
   );
-  return { code: r.code, output: r.output, metrics: await latestMetrics(join(cwd, 'results')) };
+  const points = (await readFile(out, 'utf8').catch(() => ''))
+    .split('\n')
+    .filter((l) => l.includes('"type":"Point"'))
+    .map((l) => JSON.parse(l) as RunResult['points'][number]);
+  return { code: r.code, output: r.output, metrics: await latestMetrics(join(cwd, 'results')), points };
 }
 
 describe('TLS against Prosody on loopback', () => {
@@ -87,10 +105,21 @@ describe('TLS against Prosody on loopback', () => {
       const r = await runLogin(urlOf(valid), ['--ca-file', valid.caFile!], cwd);
       assert.equal(r.code, 0, r.output);
       assert.equal(r.metrics.xmpp_login_success!.values.rate, 1);
+      // xmpp_tls_handshake (for the collector) holds exactly k6's non-zero TLS handshake samples.
+      const samples = (metric: string): number[] =>
+        r.points
+          .filter((p) => p.metric === metric && p.data.value > 0)
+          .map((p) => p.data.value)
+          .sort((a, b) => a - b);
       if (transport === 'bosh') {
-        assert.ok(r.metrics.http_req_tls_handshaking!.values.max! > 0, 'TLS handshakes were timed');
+        const handshakes = samples('http_req_tls_handshaking');
+        assert.ok(handshakes.length >= 2, `a TLS connection per VU at least: ${handshakes.length}`);
+        assert.deepEqual(samples('xmpp_tls_handshake'), handshakes);
         assert.equal(r.metrics.http_req_failed!.values.rate, 0);
-      } else assert.equal(r.metrics.ws_sessions!.values.count, 4);
+      } else {
+        assert.equal(r.metrics.ws_sessions!.values.count, 4);
+        assert.deepEqual(samples('xmpp_tls_handshake'), []);
+      }
     });
 
     test(`${transport}: without the CA the run fails with 'unknown authority'`, async () => {
