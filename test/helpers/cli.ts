@@ -1,5 +1,6 @@
 /** Runs the `starling` command as a child process, as a user would, and captures what it printed. */
 import { spawn } from 'node:child_process';
+import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
 export const CLI = resolve('bin/starling.js');
@@ -32,4 +33,21 @@ export function runStarling(
 /** `-e KEY=VALUE` pairs for `starling run`. */
 export function envArgs(vars: Record<string, string>): string[] {
   return Object.entries(vars).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+}
+
+/** A sample in k6's JSON output (`--out json=…`). */
+export interface JsonPoint {
+  metric: string;
+  data: { value: number; tags: Record<string, string> };
+}
+
+/** Every sample (`"type":"Point"` line) of a k6 JSON output file, optionally of one metric. */
+export async function readPoints(file: string, metric?: string): Promise<JsonPoint[]> {
+  const points: JsonPoint[] = [];
+  for (const line of (await readFile(file, 'utf8')).split('\n')) {
+    if (!line) continue;
+    const o = JSON.parse(line) as JsonPoint & { type: string };
+    if (o.type === 'Point' && (metric === undefined || o.metric === metric)) points.push(o);
+  }
+  return points;
 }

@@ -13,7 +13,7 @@ import { startCollector } from '../../src/collector/server.ts';
 import type { CollectorSummary } from '../../src/collector/summary.ts';
 import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
-import { runStarling, type CliResult } from '../helpers/cli.ts';
+import { readPoints, runStarling, type CliResult } from '../helpers/cli.ts';
 
 const VUS = 5;
 const SESSIONS_PER_VU = 10;
@@ -23,13 +23,7 @@ const runGenerator = (args: string[]): Promise<CliResult> => runStarling(args);
 
 /** Every Point of `metric` in a k6 JSON output file. */
 async function rawSamples(file: string, metric: string): Promise<number[]> {
-  const values: number[] = [];
-  for (const line of (await readFile(file, 'utf8')).split('\n')) {
-    if (!line) continue;
-    const o = JSON.parse(line) as { type: string; metric: string; data: { value: number } };
-    if (o.type === 'Point' && o.metric === metric) values.push(o.data.value);
-  }
-  return values;
+  return (await readPoints(file, metric)).map((p) => p.data.value);
 }
 
 /** HdrHistogram's definition: the value at rank ceil(p/100 · n) of the sorted samples. */
@@ -122,12 +116,9 @@ test('two engine processes into one collector: merged percentiles match all raw 
     .reduce((s, c) => s + c.value, 0);
   assert.equal(opened, 2 * VUS * SESSIONS_PER_VU);
   const rawIq = [
-    ...(await readFile(join(dir, 'gen-a.json'), 'utf8')).split('\n'),
-    ...(await readFile(join(dir, 'gen-b.json'), 'utf8')).split('\n'),
-  ]
-    .filter((l) => l.includes(`"metric":"${XMPP_COUNTERS.stanzasSent}"`) && l.includes('"type":"Point"'))
-    .map((l) => JSON.parse(l) as { data: { value: number } })
-    .reduce((s, o) => s + o.data.value, 0);
+    ...(await rawSamples(join(dir, 'gen-a.json'), XMPP_COUNTERS.stanzasSent)),
+    ...(await rawSamples(join(dir, 'gen-b.json'), XMPP_COUNTERS.stanzasSent)),
+  ].reduce((s, v) => s + v, 0);
   const mergedSent = summary.counters
     .filter((c) => c.name === XMPP_COUNTERS.stanzasSent)
     .reduce((s, c) => s + c.value, 0);

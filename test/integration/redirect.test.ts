@@ -11,21 +11,15 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
+import { envArgs, readPoints, runStarling, type JsonPoint } from '../helpers/cli.ts';
 import { hostPort, startRedirectingProsody } from '../helpers/redirecting-prosody.ts';
 
 const USERS = 20;
 
-interface Point {
-  metric: string;
-  type: string;
-  data: { value: number; tags: Record<string, string> };
-}
-
 interface Run {
   code: number | null;
   output: string;
-  points: Point[];
+  points: JsonPoint[];
   metrics: Record<string, { values: Record<string, number> }>;
 }
 
@@ -69,11 +63,7 @@ describe('redirects (see-other-host, see-other-uri) against Prosody on loopback'
       ],
       { cwd, env: { ...process.env, SSL_CERT_FILE: '', SSL_CERT_DIR: '' } },
     );
-    const points = (await readFile(out, 'utf8'))
-      .split('\n')
-      .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as Point)
-      .filter((p) => p.type === 'Point');
+    const points = await readPoints(out);
     const dir = (await readdir(root))[0]!;
     const summary = JSON.parse(await readFile(join(root, dir, 'summary.json'), 'utf8')) as Pick<
       Run,

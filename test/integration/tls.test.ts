@@ -13,7 +13,7 @@ import { formatServerUp } from '../../src/cli/server.ts';
 import { openBoshSession } from '../../src/node/bosh-session.ts';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
+import { envArgs, readPoints, runStarling, type JsonPoint } from '../helpers/cli.ts';
 
 const CLI = resolve('bin/starling.js');
 
@@ -22,7 +22,7 @@ interface RunResult {
   output: string;
   metrics: Record<string, { values: Record<string, number> }>;
   /** The run's samples (`--out json`). */
-  points: { metric: string; data: { value: number } }[];
+  points: JsonPoint[];
 }
 
 async function latestMetrics(root: string): Promise<RunResult['metrics']> {
@@ -63,10 +63,7 @@ async function runLogin(
     ],
     { cwd, env: childEnv },
   );
-  const points = (await readFile(out, 'utf8').catch(() => ''))
-    .split('\n')
-    .filter((l) => l.includes('"type":"Point"'))
-    .map((l) => JSON.parse(l) as RunResult['points'][number]);
+  const points = await readPoints(out).catch(() => []);
   return { code: r.code, output: r.output, metrics: await latestMetrics(join(cwd, 'results')), points };
 }
 
