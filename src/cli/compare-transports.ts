@@ -91,7 +91,6 @@ export const compareTransportsCommand: CommandModule<object, CompareArgs> = {
       notes: [
         'wire bytes are TCP payload counted by the engine (HTTP headers and WebSocket framing included)',
         "per-message figures are (full run − baseline run) ÷ messages delivered; per-session ones are the baseline's",
-        "the Node engine's HTTP client adds 'Connection: keep-alive' (24 bytes) to each request, which k6 does not send",
         `BOSH wait ${extra.BOSH_WAIT ?? '30'} s, order gap ${extra.BOSH_ORDER_GAP ?? 'auto (20 ms for ejabberd-family connection managers, else 0)'}`,
       ],
       transports: [],

@@ -525,6 +525,9 @@ class Hop {
       const user = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`;
       req.setHeader('Authorization', `Basic ${Buffer.from(user).toString('base64')}`);
     }
+    // Go sends no Connection field on a keep-alive request (HTTP/1.1's default) and `close` with
+    // DisableKeepAlives; Node's agent would add `Connection: keep-alive` (24 bytes k6 does not send).
+    if (pool.options.keepAlive) req.removeHeader('Connection');
     req.on('socket', (socket) => this.gotSocket(socket));
     req.on('finish', () => (this.t.wrote = performance.now()));
     req.on('response', (res) => {
