@@ -25,7 +25,7 @@ interface CollectArgs {
   resultsRoot: string;
   maxBody: string;
   interval: string;
-  tap?: string;
+  tap?: string[];
   runId?: string;
 }
 
@@ -83,8 +83,10 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       })
       .option('tap', {
         type: 'string',
+        array: true,
         describe:
-          'also proxy this ws:// (WebSocket) or http:// (BOSH) endpoint on loopback, timing and checking every frame',
+          'also proxy this ws:// (WebSocket) or http:// (BOSH) endpoint on loopback, timing and checking every frame ' +
+          '(repeat for several: their instances are tap-<transport>[-n])',
       })
       .option('run-id', {
         type: 'string',
@@ -118,20 +120,24 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
           (code === 'EADDRINUSE' ? ' (another collector running? choose --port)' : ''),
       );
     }
-    let tap: Awaited<ReturnType<typeof startTap>> | undefined;
-    if (argv.tap) {
-      if (!/^(wss?|https?):\/\//.test(argv.tap)) {
-        await collector.close();
-        throw new RunInputError(
-          `--tap ${argv.tap}: give the upstream endpoint as ws(s)://…/xmpp-websocket or http(s)://…/http-bind`,
-        );
-      }
-      const runId = argv.runId ?? `tap-${utcStamp()}`;
-      const store = collector.store;
-      tap = await startTap({
-        upstream: argv.tap,
+    const taps: Awaited<ReturnType<typeof startTap>>[] = [];
+    const upstreams = argv.tap ?? [];
+    const bad = upstreams.find((u) => !/^(wss?|https?):\/\//.test(u));
+    if (bad !== undefined) {
+      await collector.close();
+      throw new RunInputError(
+        `--tap ${bad}: give the upstream endpoint as ws(s)://…/xmpp-websocket or http(s)://…/http-bind`,
+      );
+    }
+    const runId = argv.runId ?? `tap-${utcStamp()}`;
+    const store = collector.store;
+    const instances = tapInstances(upstreams);
+    for (const [i, upstream] of upstreams.entries()) {
+      const tap = await startTap({
+        upstream,
         host: argv.host,
         runId,
+        instance: instances[i],
         intervalMs,
         log,
         // The tap's snapshots go straight into this collector's store: same merge, same outputs.
@@ -143,7 +149,10 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
           }
         },
       });
-      log(`starling: tap on ${tap.url} → ${argv.tap} (run ${runId}): point clients at the tap`);
+      taps.push(tap);
+      log(
+        `starling: tap on ${tap.url} → ${upstream} (run ${runId}, instance ${instances[i]}): point clients at the tap`,
+      );
     }
     log(
       `starling: collector on ${collector.url}: POST ${SNAPSHOT_PATH}, GET /metrics; ` +
@@ -167,7 +176,7 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       process.on('SIGTERM', stop);
     });
     log('starling: collector stopping: writing results…');
-    await tap?.close();
+    for (const tap of taps) await tap.close();
     await collector.close();
     process.exitCode = 0;
   },
@@ -243,3 +252,21 @@ export const gateCommand: CommandModule<object, GateArgs> = {
     process.exitCode = await runGate(argv.runDir, argv.threshold ?? []);
   },
 };
+
+/**
+ * Instance names for the taps' snapshots: 'tap' for one; for several, tap-websocket / tap-bosh, numbered
+ * when a transport repeats (one collector keeps producers apart by instance).
+ */
+export function tapInstances(upstreams: readonly string[]): string[] {
+  if (upstreams.length === 1) return ['tap'];
+  const transport = (u: string): string => (/^wss?:/.test(u) ? 'websocket' : 'bosh');
+  const total = new Map<string, number>();
+  for (const u of upstreams) total.set(transport(u), (total.get(transport(u)) ?? 0) + 1);
+  const seen = new Map<string, number>();
+  return upstreams.map((u) => {
+    const t = transport(u);
+    const n = (seen.get(t) ?? 0) + 1;
+    seen.set(t, n);
+    return total.get(t)! > 1 ? `tap-${t}-${n}` : `tap-${t}`;
+  });
+}

@@ -2,7 +2,7 @@
  * Tap mode (`starling collect --tap <upstream>`): a loopback proxy in front of an XMPP server that forwards
  * WebSocket (RFC 7395) or BOSH (XEP-0124/0206) traffic unchanged while it parses and times every frame in both
  * directions, checks RFC 7395 framing, and measures IQ response and message transit times. Results go out as
- * collector Snapshots (instance 'tap', vu 0) every `intervalMs` and once more, final, at close().
+ * collector Snapshots (instance 'tap' unless named, vu 0) every `intervalMs` and once more, final, at close().
  *
  * Forwarding never waits for analysis: a frame is sent on first, then parsed from a setImmediate queue; its
  * arrival time is taken before it is forwarded, so response and transit times do not include the tap's parsing.
@@ -49,7 +49,11 @@ export async function startTap(o: TapOptions): Promise<Tap> {
   const host = o.host ?? '127.0.0.1';
   const log = o.log ?? ((line: string) => void process.stderr.write(line + '\n'));
 
-  const metrics = new TapMetrics({ runId: o.runId, transport: websocket ? 'websocket' : 'bosh' });
+  const metrics = new TapMetrics({
+    runId: o.runId,
+    instance: o.instance ?? 'tap',
+    transport: websocket ? 'websocket' : 'bosh',
+  });
   const violations: FramingViolation[] = [];
   const report = (v: FramingViolation): void => {
     if (violations.length < MAX_KEPT_VIOLATIONS) violations.push(v);

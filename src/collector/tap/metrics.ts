@@ -70,7 +70,9 @@ export class TapMetrics {
   /** Current value of tap_connections. */
   connections = 0;
 
-  constructor(private readonly source: { runId: string; transport: 'websocket' | 'bosh' }) {}
+  constructor(
+    private readonly source: { runId: string; instance: string; transport: 'websocket' | 'bosh' },
+  ) {}
 
   /** The series for name + labels, created on first use; series live as long as the registry. */
   histogram(name: string, labels?: Labels): HistSeries {
@@ -124,7 +126,7 @@ export class TapMetrics {
     const snap: Snapshot = {
       version: SNAPSHOT_VERSION,
       runId: this.source.runId,
-      instance: 'tap',
+      instance: this.source.instance,
       scenario: '',
       transport: this.source.transport,
       vu: 0,

@@ -51,6 +51,8 @@ export interface TapOptions {
   /** Default 0 (any free port). */
   port?: number;
   runId: string;
+  /** The snapshots' instance, default 'tap'; two taps feeding one collector need different ones. */
+  instance?: string;
   /** Snapshot interval, default 5000 ms. */
   intervalMs?: number;
   onSnapshot: (s: Snapshot) => void;
