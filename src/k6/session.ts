@@ -85,6 +85,8 @@ class Connection implements XmppConnection {
   moving: Promise<void> | undefined;
   /** Redirects followed since the last ready session: the XMPP_FOLLOW_REDIRECTS budget is per login. */
   hops = 0;
+  /** When this login's first attempt started: xmpp_session_ready of a redirected login includes its redirects. */
+  private loginStarted: number | undefined;
   private readonly messageHandlers: ((el: XmlElement) => void)[] = [];
   private readonly presenceHandlers: ((el: XmlElement) => void)[] = [];
 
@@ -110,6 +112,7 @@ class Connection implements XmppConnection {
     setTransport(this.transport);
     const session = openSession(o, this.url, this.transport);
     this.session = session;
+    const loginStarted = (this.loginStarted ??= session.timings.started!);
     for (const fn of this.messageHandlers) session.onMessage(fn);
     for (const fn of this.presenceHandlers) session.onPresence(fn);
     let followed = false;
@@ -120,7 +123,8 @@ class Connection implements XmppConnection {
         xmpp.connect.add(t.connected! - t.started!, tags);
         xmpp.auth.add(t.authenticated! - t.connected!, tags);
         xmpp.bind.add(t.bound! - t.authenticated!, tags);
-        xmpp.sessionReady.add(t.ready! - t.started!, tags);
+        xmpp.sessionReady.add(t.ready! - loginStarted, tags);
+        this.loginStarted = undefined;
         xmpp.loginSuccess.add(1, tags);
         xmpp.sessionsOpened.add(1, tags);
         xmpp.sessionsOpen.add(++openInThisVu, tags);
@@ -136,6 +140,7 @@ class Connection implements XmppConnection {
           await session.closed;
           return this.attempt();
         }
+        this.loginStarted = undefined;
         xmpp.loginSuccess.add(0, tags);
         throw next;
       },

@@ -105,6 +105,16 @@ describe('redirects (see-other-host, see-other-uri) against Prosody on loopback'
       assert.equal(r.metrics.xmpp_login_success!.values.rate, 1);
       assert.equal(r.metrics.xmpp_clean_close!.values.rate, 1);
       assert.equal(sum(r, 'xmpp_iq_rtt') > 0, true);
+      // xmpp_session_ready runs from the first attempt, so it holds the redirected attempt too; the phases
+      // are the final session's. Straight to Prosody (no session IQ) ready = connect + auth + bind exactly.
+      const phases = sum(r, 'xmpp_connect') + sum(r, 'xmpp_auth') + sum(r, 'xmpp_bind');
+      const direct = await run('login', followedUrl, {});
+      const directPhases = sum(direct, 'xmpp_connect') + sum(direct, 'xmpp_auth') + sum(direct, 'xmpp_bind');
+      assert.equal(sum(direct, 'xmpp_session_ready'), directPhases);
+      assert.ok(
+        sum(r, 'xmpp_session_ready') >= phases + 6,
+        `ready ${sum(r, 'xmpp_session_ready')}, phases ${phases}`,
+      );
     });
   }
 
