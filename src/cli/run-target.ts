@@ -1,7 +1,7 @@
 /** Resolving what `starling run` runs, and where: the script, the engine, the environment, the results dir. */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { buildScenarios, listScenarios, SCENARIO_DIR, SCENARIO_OUT_DIR } from '../build/scenarios.ts';
@@ -13,6 +13,21 @@ export class RunInputError extends Error {
     super(message);
     this.name = 'RunInputError';
   }
+}
+
+/** `--ca-file` (run, probe): the absolute path of a readable file holding at least one PEM certificate. */
+export async function checkCaFile(file: string): Promise<string> {
+  const path = resolve(file);
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (e) {
+    throw new RunInputError(`--ca-file ${file}: cannot read it (${(e as Error).message})`);
+  }
+  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
+    throw new RunInputError(`--ca-file ${file}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
+  }
+  return path;
 }
 
 /** starling's own directory: named scenarios are found there whatever the working directory. */

@@ -3,8 +3,8 @@
  * engine; results go to results/<run-id>/.
  */
 import { spawn } from 'node:child_process';
-import { readFile, writeFile } from 'node:fs/promises';
-import { isAbsolute, join, resolve as resolvePath } from 'node:path';
+import { writeFile } from 'node:fs/promises';
+import { isAbsolute, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { MetricStore } from '../engine/metrics.ts';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
@@ -16,6 +16,7 @@ import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } f
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
 import { XMPP_COUNTERS } from '../k6/metric-names.ts';
 import {
+  checkCaFile,
   chooseEngine,
   newResultsDir,
   parseEnvPairs,
@@ -120,21 +121,6 @@ export const runCommand: CommandModule<object, RunArgs> = {
     }
   },
 };
-
-/** The absolute path of a readable file holding at least one PEM certificate. */
-async function checkCaFile(file: string): Promise<string> {
-  const path = resolvePath(file);
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (e) {
-    throw new RunInputError(`--ca-file ${file}: cannot read it (${(e as Error).message})`);
-  }
-  if (!text.includes('-----BEGIN CERTIFICATE-----')) {
-    throw new RunInputError(`--ca-file ${file}: no PEM certificate (-----BEGIN CERTIFICATE-----) in it`);
-  }
-  return path;
-}
 
 /** `--out json=<file>` (k6's syntax); other k6 outputs exist only in real k6. */
 function parseOutputs(outs: readonly string[]): string | undefined {

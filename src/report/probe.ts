@@ -11,6 +11,7 @@ export function formatProbe(r: ProbeResult, withTranscript: boolean): string {
     lines.push('');
   }
   lines.push(
+    `target ${r.url} (${r.transport})`,
     `sessions ${r.sessions}   logged in ${r.loggedIn}   messages ${r.messagesDelivered}/${r.messagesSent} delivered   ` +
       `clean closes ${r.cleanCloses}/${r.loggedIn}   in ${(r.wallMs / 1000).toFixed(1)} s`,
     `SASL: offered [${r.offeredMechanisms.join(', ')}], used ${r.mechanism ?? '-'}`,
