@@ -1,12 +1,13 @@
 /**
- * starling against Tsung on the same flow, against the same server, in one run: N sessions log in over
- * BOSH (SASL PLAIN, bind, session), ping every P seconds while they are held for H seconds, and close.
- * BOSH because it is the one XMPP transport both speak to Prosody (Debian's Tsung frames WebSocket the
- * pre-RFC 7395 way, which Prosody's mod_websocket refuses). Prints each generator's CPU seconds and peak
+ * starling against Tsung on the same flow, against the same server, in one run: N sessions log in
+ * (SASL PLAIN, bind, session), ping every P seconds while they are held for H seconds, and close.
+ * `--transport bosh` (default): both over BOSH, the one web binding both speak to Prosody (Debian's Tsung
+ * frames WebSocket the pre-RFC 7395 way, which Prosody's mod_websocket refuses). `--transport websocket`:
+ * starling over WebSocket against Tsung over plain TCP c2s, each one's own cheapest binding. Prints each generator's CPU seconds and peak
  * RSS, per session, and starling's ratio to Tsung (the project's bar: at most 0.5), with the server's CPU
  * so a saturated server shows.
  *
- *   npx tsx bench/vs-tsung.ts [--sessions 1000] [--rate 100] [--hold 20] [--ping 5] [--vus 10]
+ *   npx tsx bench/vs-tsung.ts [--sessions 1000] [--rate 100] [--hold 20] [--ping 5] [--vus 4] [--transport bosh|websocket]
  *
  * Needs Debian's tsung (`apt-get install -y tsung`). Loopback only; a throwaway Prosody.
  *
@@ -30,7 +31,8 @@ const { values: args } = parseArgs({
     rate: { type: 'string', default: '100' },
     hold: { type: 'string', default: '20' },
     ping: { type: 'string', default: '5' },
-    vus: { type: 'string', default: '10' },
+    vus: { type: 'string', default: '4' },
+    transport: { type: 'string', default: 'bosh' },
   },
 });
 const N = Number(args.sessions);
@@ -38,6 +40,9 @@ const RATE = Number(args.rate);
 const HOLD = Number(args.hold);
 const PING = Number(args.ping);
 const VUS = Number(args.vus);
+/** bosh: both over BOSH. websocket: starling over WebSocket, Tsung over plain TCP c2s (each one's own binding). */
+const TRANSPORT = args.transport as 'bosh' | 'websocket';
+if (TRANSPORT !== 'bosh' && TRANSPORT !== 'websocket') throw new Error('--transport is bosh or websocket');
 if (N % VUS !== 0) throw new Error(`--sessions ${N} must be a multiple of --vus ${VUS}`);
 /** starling's idle pings every PING from a staggered start until HOLD is up: HOLD/PING − 1 each; Tsung the same. */
 const PINGS = Math.max(0, Math.floor(HOLD / PING) - 1);
@@ -89,7 +94,11 @@ function tsungConfig(server: LocalServer, users: string, n: number): string {
 <!DOCTYPE tsung SYSTEM "/usr/share/tsung/tsung-1.0.dtd">
 <tsung loglevel="notice" dumptraffic="false" version="1.0">
   <clients><client host="localhost" use_controller_vm="true" maxusers="${n * 2}"/></clients>
-  <servers><server host="127.0.0.1" port="${server.httpPort}" type="bosh"/></servers>
+  <servers>${
+    TRANSPORT === 'bosh'
+      ? `<server host="127.0.0.1" port="${server.httpPort}" type="bosh"/>`
+      : `<server host="127.0.0.1" port="${server.c2sPort}" type="tcp"/>`
+  }</servers>
   <load>
     <arrivalphase phase="1" duration="${2 * Math.ceil(n / RATE) + 5}" unit="second">
       <users arrivalrate="${RATE}" unit="second" maxnumber="${n}"/>
@@ -200,7 +209,7 @@ async function runSize(server: LocalServer, work: string, script: string, n: num
       '--results-root',
       results,
       ...Object.entries({
-        XMPP_URL: server.boshUrl,
+        XMPP_URL: TRANSPORT === 'bosh' ? server.boshUrl : server.websocketUrl,
         XMPP_DOMAIN: server.domain,
         XMPP_MECHANISMS: 'PLAIN',
         VUS: String(VUS),
@@ -256,7 +265,11 @@ async function main(): Promise<void> {
     const a = await runSize(server, work, built!.file, small);
     const b = await runSize(server, work, built!.file, N);
     const slope = (f: (r: SizeResult) => number): number => (f(b) - f(a)) / (b.n - a.n);
-    console.log(`\nstarling (Node engine, BOSH) vs Tsung 1.7 (BOSH), same Prosody, same flow`);
+    console.log(
+      TRANSPORT === 'bosh'
+        ? `\nstarling (Node engine, BOSH) vs Tsung 1.7 (BOSH), same Prosody, same flow`
+        : `\nstarling (Node engine, WebSocket) vs Tsung 1.7 (plain TCP c2s), same Prosody, same XMPP flow`,
+    );
     console.log(`${''.padEnd(40)}${'starling'.padStart(12)}${'tsung'.padStart(12)}${'ratio'.padStart(10)}`);
     for (const r of [a, b]) {
       console.log(`${r.n} sessions`);
