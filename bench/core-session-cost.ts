@@ -1,0 +1,49 @@
+/**
+ * What the XMPP core costs without the k6 layer: the same flow as bench/vs-tsung.ts (log in at 100/s with
+ * SASL PLAIN, three pings, close) written directly against `ws` and src/xmpp through src/node, at two sizes
+ * against one throwaway Prosody. The difference from the Node engine's figure is what the k6 emulation
+ * (VU contexts, k6/websockets, metrics) costs per session.
+ *
+ *   npx tsx bench/core-session-cost.ts [--sessions 1200]
+ */
+import { parseArgs } from 'node:util';
+import { openWebSocketSession } from '../src/node/websocket-session.ts';
+import { startLocalServer, type LocalServer } from '../src/targets/index.ts';
+
+const { values: args } = parseArgs({ options: { sessions: { type: 'string', default: '1200' } } });
+const N = Number(args.sessions);
+
+/** CPU seconds this process spends on `n` sessions, start-up excluded. */
+async function cpuFor(server: LocalServer, n: number): Promise<number> {
+  const c0 = process.cpuUsage();
+  const starts: Promise<ReturnType<typeof openWebSocketSession>['session']>[] = [];
+  for (let i = 1; i <= n; i++) {
+    const acct = server.account(i);
+    const { session } = openWebSocketSession({
+      url: server.websocketUrl,
+      domain: server.domain,
+      credentials: { username: acct.username, password: acct.password },
+      mechanisms: ['PLAIN'],
+    });
+    starts.push(session.start().then(() => session));
+    if (i % 100 === 0) await new Promise((r) => setTimeout(r, 1000)); // 100 logins/s
+  }
+  const ready = await Promise.all(starts);
+  for (let k = 0; k < 3; k++) await Promise.all(ready.map((s) => s.ping()));
+  const ends = await Promise.all(ready.map((s) => s.close()));
+  if (ends.some((e) => !e.clean)) throw new Error('a session did not close cleanly');
+  const c = process.cpuUsage(c0);
+  return (c.user + c.system) / 1e6;
+}
+
+const server = await startLocalServer({ kind: 'prosody', users: N });
+try {
+  const small = await cpuFor(server, N / 4);
+  const large = await cpuFor(server, N);
+  console.log(
+    `XMPP core over ws, no k6 layer: ${N / 4} sessions ${small.toFixed(2)} s CPU, ${N} sessions ${large.toFixed(2)} s`,
+  );
+  console.log(`per additional session: ${((1000 * (large - small)) / (N - N / 4)).toFixed(2)} ms CPU`);
+} finally {
+  await server.stop();
+}
