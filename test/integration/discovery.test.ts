@@ -13,16 +13,7 @@ import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { createServerCertificate, LOCAL_SERVER_NAMES } from '../../src/targets/tls.ts';
 import { envArgs, runStarling, type CliResult } from '../helpers/cli.ts';
-
-function xrd(links: Record<string, string>): string {
-  return [
-    "<?xml version='1.0' encoding='utf-8'?>",
-    "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>",
-    ...Object.entries(links).map(([rel, href]) => `  <Link rel="${rel}" href="${href}"/>`),
-    '</XRD>',
-    '',
-  ].join('\n');
-}
+import { xrd } from '../helpers/host-meta.ts';
 
 function runLogin(args: string[], cwd: string): Promise<CliResult> {
   return runStarling(

@@ -15,18 +15,9 @@ import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { createServerCertificate, LOCAL_SERVER_NAMES } from '../../src/targets/tls.ts';
 import { runStarling, type CliResult } from '../helpers/cli.ts';
+import { xrd } from '../helpers/host-meta.ts';
 
 const SESSIONS = 5;
-
-function xrd(links: Record<string, string>): string {
-  return [
-    "<?xml version='1.0' encoding='utf-8'?>",
-    "<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'>",
-    ...Object.entries(links).map(([rel, href]) => `  <Link rel="${rel}" href="${href}"/>`),
-    '</XRD>',
-    '',
-  ].join('\n');
-}
 
 /** Serves one XRD at /.well-known/host-meta; anything else is 404. */
 function hostMeta(body: () => string): RequestListener {
