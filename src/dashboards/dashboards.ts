@@ -339,7 +339,7 @@ function overview(): DashboardSpec {
             title: 'Server redirects by kind and outcome, run so far',
             description:
               `${XMPP_COUNTERS.redirects}: see-other-uri and see-other-host redirects; outcome followed, or why not ` +
-              '(off: XMPP_FOLLOW_REDIRECTS unset; limit: hops spent; downgrade: TLS to plain text; invalid).',
+              '(off: XMPP_FOLLOW_REDIRECTS unset; limit: hops spent; downgrade: TLS to plain text; invalid; stopping: moved while the Node engine winds down on Ctrl+C).',
             queries: [
               {
                 expr: `sum by (kind, outcome) (${xmppCounter(XMPP_COUNTERS.redirects)})`,

@@ -5,6 +5,7 @@ import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { XmppSession } from '../xmpp/session.ts';
 import type { ScenarioConfig } from './config.ts';
 import { TIMING_NS, connectXmpp, type XmppConnection } from './session.ts';
+import { stopping } from './stopping.ts';
 import type { XmlElement } from '../xmpp/xml/element.ts';
 
 /**
@@ -39,13 +40,7 @@ export function delay(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
-/**
- * True once starling's Node engine asks the run to wind down (first Ctrl+C): sessions then close with
- * `<close/>` instead of being cut. Real k6 never sets it, and cuts iterations on Ctrl+C.
- */
-export function stopping(): boolean {
-  return __ENV.STARLING_STOPPING === '1';
-}
+export { stopping } from './stopping.ts';
 
 const sleepers = new Set<() => void>();
 let watcher: number | undefined;

@@ -34,7 +34,8 @@ export const XMPP_COUNTERS = {
   boshRetries: 'xmpp_bosh_retries',
   /**
    * Server redirects (see-other-uri, see-other-host), tags `kind` and `outcome`: followed, or why not — off
-   * (XMPP_FOLLOW_REDIRECTS unset), limit (hops spent), downgrade (TLS to plain), invalid (not a URL or host).
+   * (XMPP_FOLLOW_REDIRECTS unset), limit (hops spent), downgrade (TLS to plain), invalid (not a URL or host),
+   * stopping (a session moved during the Node engine's wind-down).
    */
   redirects: 'xmpp_redirects',
 } as const;

@@ -4,6 +4,7 @@
  */
 import { XmppError } from '../xmpp/errors.ts';
 import { decideRedirect } from '../xmpp/redirect.ts';
+import { stopping } from './stopping.ts';
 import type { ScramCache } from '../xmpp/sasl/scram.ts';
 import { XmppSession, type SessionEnd, type SessionTimeouts } from '../xmpp/session.ts';
 import { x, type XmlElement } from '../xmpp/xml/element.ts';
@@ -182,7 +183,13 @@ class Connection implements XmppConnection {
 
   /** A ready session ended: when its server moved it and following is allowed, log in at the new endpoint. */
   private afterReady(err: XmppError | undefined): boolean {
-    if (!err?.redirect || this.redirect(err) !== 'follow') return false;
+    if (!err?.redirect) return false;
+    if (stopping()) {
+      // A run winding down starts no new logins; the redirect is still counted.
+      xmpp.redirects.add(1, { ...this.o.tags, kind: err.redirect.kind, outcome: 'stopping' });
+      return false;
+    }
+    if (this.redirect(err) !== 'follow') return false;
     const moving: Promise<void> = this.attempt().then(
       () => this.settled(moving),
       () => this.settled(moving),

@@ -26,7 +26,8 @@ export type RedirectRefusal =
   | 'off' // following is off (XMPP_FOLLOW_REDIRECTS=0, the default)
   | 'limit' // the session already moved XMPP_FOLLOW_REDIRECTS times
   | 'downgrade' // from wss:// or https:// to ws:// or http://
-  | 'invalid'; // not a ws(s)/http(s) URL, or not a host[:port]
+  | 'invalid' // not a ws(s)/http(s) URL, or not a host[:port]
+  | 'stopping'; // a session moved while the Node engine winds the run down (Ctrl+C): no new logins
 
 export class RedirectError extends Error {
   readonly refusal: RedirectRefusal;

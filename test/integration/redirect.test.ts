@@ -166,6 +166,31 @@ describe('redirects (see-other-host, see-other-uri) against Prosody on loopback'
     assert.match(r.output, /leads from wss:\/\/ to ws:\/\/ .*a redirect never drops TLS, not followed/);
   });
 
+  test('a move during the wind-down (first Ctrl+C) is counted as stopping and starts no new login', async () => {
+    const out = join(cwd, 'stopping.json');
+    const r = await runStarling(
+      [
+        'run',
+        resolve('test/fixtures/scripts/redirect-while-stopping.ts'),
+        '--engine',
+        'node',
+        '--results-root',
+        join(cwd, 'results-stopping'),
+        '--out',
+        `json=${out}`,
+        ...envArgs({ XMPP_URL: draining.websocketUrl, STARLING_STOPPING: '1' }),
+      ],
+      { cwd },
+    );
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, /after the move: moving=false state=closed/);
+    const run: Run = { code: r.code, output: r.output, points: await readPoints(out), metrics: {} };
+    assert.equal(sum(run, 'xmpp_redirects', { kind: 'see-other-host', outcome: 'stopping' }), 1);
+    assert.equal(sum(run, 'xmpp_redirects'), 1);
+    assert.equal(sum(run, 'xmpp_sessions_opened'), 1);
+    assert.equal(sum(run, 'xmpp_session_failures', { reason: 'stream-error:see-other-host' }), 1);
+  });
+
   test('chat: sessions a draining server moves after login carry on at the other server', async () => {
     const r = await run('chat', draining.websocketUrl, {
       XMPP_FOLLOW_REDIRECTS: '1',
