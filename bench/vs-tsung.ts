@@ -15,7 +15,7 @@
  * process's cutime/cstime, /proc/self/stat), so a process's last moments are not lost between samples.
  * Peak RSS is the largest sum of VmRSS over the child's process group, sampled every 100 ms.
  */
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -43,7 +43,8 @@ const VUS = Number(args.vus);
 /** bosh: both over BOSH. websocket: starling over WebSocket, Tsung over plain TCP c2s (each one's own binding). */
 const TRANSPORT = args.transport as 'bosh' | 'websocket';
 if (TRANSPORT !== 'bosh' && TRANSPORT !== 'websocket') throw new Error('--transport is bosh or websocket');
-if (N % VUS !== 0) throw new Error(`--sessions ${N} must be a multiple of --vus ${VUS}`);
+// Both sizes (N/4 and N) split evenly over the VUs.
+if (N % (4 * VUS) !== 0) throw new Error(`--sessions ${N} must be a multiple of 4 × --vus (${4 * VUS})`);
 /** starling's idle pings every PING from a staggered start until HOLD is up: HOLD/PING − 1 each; Tsung the same. */
 const PINGS = Math.max(0, Math.floor(HOLD / PING) - 1);
 
@@ -252,7 +253,13 @@ async function runSize(server: LocalServer, work: string, script: string, n: num
   };
 }
 
+/** True when an Erlang port mapper runs (Tsung starts one and leaves it behind). */
+function epmdRunning(): boolean {
+  return spawnSync('pgrep', ['-x', 'epmd']).status === 0;
+}
+
 async function main(): Promise<void> {
+  const epmdBefore = epmdRunning();
   const work = await mkdtemp(join(tmpdir(), 'starling-vs-tsung-'));
   const server = await startLocalServer({ kind: 'prosody', users: N });
   const small = N / 4;
@@ -319,6 +326,8 @@ async function main(): Promise<void> {
     );
   } finally {
     await server.stop();
+    // Stop the epmd Tsung started, so the benchmark leaves nothing running.
+    if (!epmdBefore && epmdRunning()) spawnSync('epmd', ['-kill']);
     if (!process.env.KEEP) await rm(work, { recursive: true, force: true });
     else process.stderr.write(`kept ${work}\n`);
   }

@@ -50,6 +50,14 @@ function num(name: string, fallback: number): number {
   return n;
 }
 
+/** A count (VUS, SESSIONS_PER_VU, ACCOUNT_OFFSET): a whole number; 2.5 sessions would log in as user3.5. */
+function whole(name: string, fallback: number): number {
+  const n = num(name, fallback);
+  if (!Number.isInteger(n))
+    throw new Error(`${name}='${__ENV[name]}' is not a whole number: use e.g. ${Math.round(n)}`);
+  return n;
+}
+
 /** Accounts from XMPP_ACCOUNTS_CSV (`user,password` lines), loaded once in the init context. */
 const csvAccounts: readonly { username: string; password: string }[] | undefined = __ENV.XMPP_ACCOUNTS_CSV
   ? new SharedArray('xmpp-accounts', () =>
@@ -149,8 +157,8 @@ export function loadConfig(): ScenarioConfig {
           : parseDuration(__ENV.BOSH_ORDER_GAP),
     },
     domain: __ENV.XMPP_DOMAIN || (discoverFrom ? domainWithoutPort(discoverFrom) : 'localhost'),
-    vus: num('VUS', 10),
-    sessionsPerVu: num('SESSIONS_PER_VU', 10),
+    vus: whole('VUS', 10),
+    sessionsPerVu: whole('SESSIONS_PER_VU', 10),
     durationMs: parseDuration(__ENV.DURATION || '30s'),
     messageRate: num('MESSAGE_RATE', 0.2),
     presenceRate: num('PRESENCE_RATE', 0.1),
@@ -158,7 +166,7 @@ export function loadConfig(): ScenarioConfig {
     pingIntervalMs: parseDuration(__ENV.PING_INTERVAL || '30s'),
     mechanisms: __ENV.XMPP_MECHANISMS ? __ENV.XMPP_MECHANISMS.split(',').map((m) => m.trim()) : undefined,
     followRedirects: parseFollowRedirects(__ENV.XMPP_FOLLOW_REDIRECTS),
-    accountOffset: num('ACCOUNT_OFFSET', 0),
+    accountOffset: whole('ACCOUNT_OFFSET', 0),
     account: csv
       ? (n) => {
           const a = csv[(n - 1) % csv.length];

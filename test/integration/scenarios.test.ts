@@ -140,6 +140,21 @@ describe('scenarios through the Node engine against Prosody', () => {
     );
   });
 
+  test('a fractional SESSIONS_PER_VU fails at init with a clear error (exit 107), not as user3.5 logins', async () => {
+    const r = await runCli(
+      [
+        'run',
+        resolve('scenarios', 'login.ts'),
+        '--engine',
+        'node',
+        ...env({ XMPP_URL: server.websocketUrl, VUS: '4', SESSIONS_PER_VU: '2.5' }),
+      ],
+      cwd,
+    );
+    assert.equal(r.code, 107);
+    assert.match(r.stderr + r.stdout, /SESSIONS_PER_VU='2\.5' is not a whole number: use e\.g\. 3/);
+  });
+
   test('accounts can come from XMPP_ACCOUNTS_CSV instead of the patterns', async () => {
     const csv = join(cwd, 'accounts.csv');
     const lines = Array.from(
