@@ -12,13 +12,10 @@ import { connect as tlsConnect } from 'node:tls';
 import { UNKNOWN_AUTHORITY_CODES } from '../engine/modules/tls.ts';
 import {
   checkHostMetaSource,
-  chooseEndpoint,
   DiscoveryError,
   DISCOVERY_INSECURE_ENV,
-  hostMetaLocations,
-  parseHostMetaJson,
-  parseHostMetaXrd,
-  type HostMetaLinks,
+  HostMetaSearch,
+  type DiscoveredEndpoint,
 } from '../xmpp/discovery.ts';
 import { XmppError } from '../xmpp/errors.ts';
 import { redactFrame } from '../xmpp/redact.ts';
@@ -26,6 +23,8 @@ import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { SessionTimeouts, XmppSession } from '../xmpp/session.ts';
 import { openBoshSession } from './bosh-session.ts';
 import { openWebSocketSession, withDefaultRoots } from './websocket-session.ts';
+
+export type { DiscoveredEndpoint };
 
 export type ProbeTransport = 'websocket' | 'bosh';
 
@@ -194,14 +193,6 @@ export interface DiscoveryOptions {
   warn?: (line: string) => void;
 }
 
-export interface DiscoveredEndpoint {
-  url: string;
-  transport: ProbeTransport;
-  /** The host-meta URL the endpoint came from (after redirects). */
-  source: string;
-  links: HostMetaLinks;
-}
-
 const MAX_REDIRECTS = 5;
 const MAX_HOST_META_BYTES = 1 << 20;
 
@@ -291,74 +282,42 @@ export async function discoverEndpoint(
   transport: ProbeTransport,
   o: DiscoveryOptions = {},
 ): Promise<DiscoveredEndpoint> {
-  const allowInsecure = o.allowInsecure ?? false;
   const warn = o.warn ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const tried: string[] = [];
-  let noLink: DiscoveryError | undefined;
+  const search = new HostMetaSearch(
+    domain,
+    transport,
+    o.allowInsecure ?? false,
+    PROBE_FLAGS.discoveryInsecure,
+    warn,
+  );
   let tlsFailure: ProbeTlsError | undefined;
-  const locations = [
-    ...hostMetaLocations(domain, 'https'),
-    ...(allowInsecure ? hostMetaLocations(domain, 'http') : []),
-  ];
   try {
-    for (const loc of locations) {
+    for (const loc of search.locations) {
       let res: Fetched;
       try {
         res = await get(loc.url, loc.format === 'json' ? 'application/json' : 'application/xrd+xml', o);
       } catch (e) {
         if (e instanceof DiscoveryError) throw e;
         tlsFailure ??= certificateError(loc.url, e);
-        tried.push(`${loc.url}: ${describeFailure(e)}`);
+        search.unanswered(loc, describeFailure(e));
         continue;
       }
-      if (res.status !== 200) {
-        tried.push(`${res.url}: HTTP ${res.status}`);
-        continue;
-      }
-      const source = res.url;
-      checkHostMetaSource(source, allowInsecure);
-      if (!/^https:/i.test(source)) {
-        warn(
-          `starling: warning: host-meta from ${source} over plain HTTP (${PROBE_FLAGS.discoveryInsecure}): the endpoint it names is not authenticated`,
-        );
-      }
-      const links =
-        loc.format === 'json' ? parseHostMetaJson(res.body, source) : parseHostMetaXrd(res.body, source);
-      try {
-        const url = chooseEndpoint(links, transport, source, allowInsecure);
-        if (!isTlsUrl(url)) {
-          warn(
-            `starling: warning: ${url} (for ${transport} from ${source}) is not TLS (${PROBE_FLAGS.discoveryInsecure}): credentials go in the clear`,
-          );
-        }
-        return { url, transport, source, links };
-      } catch (e) {
-        if (!(e instanceof DiscoveryError) || e.kind !== 'no-link') throw e;
-        noLink ??= e;
-        tried.push(`${source}: no ${transport} link`);
-      }
+      const found = search.answer(loc, res);
+      if (found) return found;
     }
   } catch (e) {
     throw e instanceof DiscoveryError ? withProbeFlags(e) : e;
   }
-  if (noLink) {
-    throw withProbeFlags(
-      tried.length > 1
-        ? new DiscoveryError('no-link', `${noLink.message} (looked at: ${tried.join('; ')})`)
-        : noLink,
-    );
-  }
-  if (tlsFailure) {
+  const failure = search.failure();
+  // A missing link says more than an untrusted certificate elsewhere; the certificate, more than a 404.
+  if (failure.kind !== 'no-link' && tlsFailure) {
     throw new ProbeTlsError(
       tlsFailure.url,
       tlsFailure.code,
       `no host-meta found for ${domain}: ${tlsFailure.message}`,
     );
   }
-  const hint = allowInsecure
-    ? ''
-    : ` (http:// host-meta is not tried: ${PROBE_FLAGS.discoveryInsecure} allows it)`;
-  throw new DiscoveryError('fetch-failed', `no host-meta found for ${domain}: ${tried.join('; ')}${hint}`);
+  throw withProbeFlags(failure);
 }
 
 // ---- the probe ---------------------------------------------------------------------------------------------

@@ -214,3 +214,101 @@ export function chooseEndpoint(
     `no ${transport} endpoint discovered: ${source} has no ${ALT_CONNECTIONS[transport]} link${hint}`,
   );
 }
+
+/** An endpoint found in host-meta, and where. */
+export interface DiscoveredEndpoint {
+  url: string;
+  transport: DiscoveryTransport;
+  /** The host-meta URL the endpoint came from (after redirects). */
+  source: string;
+  links: HostMetaLinks;
+}
+
+/** What a host's fetch of one location gave: the status, the body, and the URL that answered. */
+export interface HostMetaAnswer {
+  status: number;
+  body: string;
+  url: string;
+}
+
+/**
+ * One XEP-0156 lookup, with the fetching left to the host (k6/http in a scenario's setup(), node:https in
+ * the probe): the host fetches `locations` in order and reports each outcome; the search checks, parses and
+ * chooses, warns about what is not authenticated, and says what to throw when no location gave an endpoint.
+ * `insecureSetting` names the setting that allows plain HTTP (XMPP_DISCOVERY_INSECURE=true, --discovery-insecure).
+ */
+export class HostMetaSearch {
+  readonly locations: HostMetaLocation[];
+  private readonly tried: string[] = [];
+  private noLink: DiscoveryError | undefined;
+
+  constructor(
+    readonly domain: string,
+    readonly transport: DiscoveryTransport,
+    readonly allowInsecure: boolean,
+    private readonly insecureSetting: string,
+    private readonly warn: (line: string) => void,
+  ) {
+    this.locations = [
+      ...hostMetaLocations(domain, 'https'),
+      ...(allowInsecure ? hostMetaLocations(domain, 'http') : []),
+    ];
+  }
+
+  /** `loc` gave no HTTP answer; `why` in the host's words (a TLS error, a refused connection…). */
+  unanswered(loc: HostMetaLocation, why: string): void {
+    this.tried.push(`${loc.url}: ${why}`);
+  }
+
+  /**
+   * The answer to `loc`: the endpoint, or undefined to try the next location. Throws DiscoveryError for an
+   * http:// answer without allowInsecure, a document that is not host-meta, or only a plain endpoint.
+   */
+  answer(loc: HostMetaLocation, res: HostMetaAnswer): DiscoveredEndpoint | undefined {
+    if (res.status !== 200) {
+      this.tried.push(`${res.url}: HTTP ${res.status}`);
+      return undefined;
+    }
+    // A redirect may have left HTTPS: what counts is where the answer came from.
+    const source = res.url;
+    checkHostMetaSource(source, this.allowInsecure);
+    if (!/^https:/i.test(source)) {
+      this.warn(
+        `starling: warning: host-meta from ${source} over plain HTTP (${this.insecureSetting}): the endpoint it names is not authenticated`,
+      );
+    }
+    const links =
+      loc.format === 'json' ? parseHostMetaJson(res.body, source) : parseHostMetaXrd(res.body, source);
+    let url: string;
+    try {
+      url = chooseEndpoint(links, this.transport, source, this.allowInsecure);
+    } catch (e) {
+      if (!(e instanceof DiscoveryError) || e.kind !== 'no-link') throw e;
+      this.noLink ??= e;
+      this.tried.push(`${source}: no ${this.transport} link`);
+      return undefined;
+    }
+    if (!secureEndpoint(url, this.transport)) {
+      this.warn(
+        `starling: warning: ${url} (for ${this.transport} from ${source}) is not TLS (${this.insecureSetting}): credentials go in the clear`,
+      );
+    }
+    return { url, transport: this.transport, source, links };
+  }
+
+  /** What to throw when no location gave an endpoint: a missing link before a missing document. */
+  failure(): DiscoveryError {
+    if (this.noLink) {
+      return this.tried.length > 1
+        ? new DiscoveryError('no-link', `${this.noLink.message} (looked at: ${this.tried.join('; ')})`)
+        : this.noLink;
+    }
+    const hint = this.allowInsecure
+      ? ''
+      : ` (http:// host-meta is not tried: ${this.insecureSetting} allows it)`;
+    return new DiscoveryError(
+      'fetch-failed',
+      `no host-meta found for ${this.domain}: ${this.tried.join('; ')}${hint}`,
+    );
+  }
+}

@@ -4,16 +4,13 @@
  * xmpp://127.0.0.1:<port>` discovers them in setup() (k6/http) and logs in over them.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { createServer, type Server } from 'node:https';
-import type { AddressInfo } from 'node:net';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { createServerCertificate, LOCAL_SERVER_NAMES } from '../../src/targets/tls.ts';
 import { envArgs, runStarling, type CliResult } from '../helpers/cli.ts';
-import { xrd } from '../helpers/host-meta.ts';
+import { startHostMetaServer, xrd, type HostMetaServer } from '../helpers/host-meta.ts';
 
 function runLogin(args: string[], cwd: string): Promise<CliResult> {
   return runStarling(
@@ -31,7 +28,7 @@ function runLogin(args: string[], cwd: string): Promise<CliResult> {
 
 describe('XEP-0156 discovery against Prosody (TLS) and an HTTPS host-meta', () => {
   let prosody: LocalServer;
-  let https: Server;
+  let https: HostMetaServer;
   let origin: string;
   let cwd: string;
   /** What the host-meta server answers, by path; other paths are 404. */
@@ -39,24 +36,15 @@ describe('XEP-0156 discovery against Prosody (TLS) and an HTTPS host-meta', () =
 
   before(async () => {
     prosody = await startLocalServer({ kind: 'prosody', users: 10, tls: true });
-    const caDir = dirname(prosody.caFile!);
-    const cert = await createServerCertificate(
-      { caFile: prosody.caFile!, caKeyFile: join(caDir, 'ca.key'), dir: caDir },
-      { name: 'host-meta', ...LOCAL_SERVER_NAMES },
-    );
-    https = createServer(
-      { cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) },
-      (req, res) => {
-        const doc = docs[req.url ?? ''];
-        if (!doc) {
-          res.writeHead(404).end('not found');
-          return;
-        }
-        res.writeHead(200, { 'content-type': doc.type }).end(doc.body);
-      },
-    );
-    await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
-    origin = `127.0.0.1:${(https.address() as AddressInfo).port}`;
+    https = await startHostMetaServer(prosody, (req, res) => {
+      const doc = docs[req.url ?? ''];
+      if (!doc) {
+        res.writeHead(404).end('not found');
+        return;
+      }
+      res.writeHead(200, { 'content-type': doc.type }).end(doc.body);
+    });
+    origin = https.origin;
     cwd = await mkdtemp(join(tmpdir(), 'starling-discovery-'));
   });
   after(async () => {

@@ -5,17 +5,16 @@
  * --discovery-insecure); a bad --ca-file refused before anything connects; the local default over BOSH.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http';
-import { createServer, type Server } from 'node:https';
 import { createServer as createTcpServer, type AddressInfo, type Server as TcpServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import type { ProbeResult } from '../../src/node/probe.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { createServerCertificate, LOCAL_SERVER_NAMES } from '../../src/targets/tls.ts';
 import { runStarling, type CliResult } from '../helpers/cli.ts';
-import { xrd } from '../helpers/host-meta.ts';
+import { startHostMetaServer, xrd, type HostMetaServer } from '../helpers/host-meta.ts';
 
 const SESSIONS = 5;
 
@@ -34,21 +33,10 @@ function probe(args: string[]): Promise<CliResult> {
   });
 }
 
-interface ProbeJson {
-  url: string;
-  transport: string;
-  sessions: number;
-  loggedIn: number;
-  messagesSent: number;
-  messagesDelivered: number;
-  cleanCloses: number;
-  failures: Record<string, number>;
-}
-
 /** Exit 0, and (--json) every session logged in, messaged and closed cleanly at `url` over `transport`. */
 function assertAllPassed(r: CliResult, url: string, transport: string): void {
   assert.equal(r.code, 0, r.output);
-  const j = JSON.parse(r.stdout) as ProbeJson;
+  const j = JSON.parse(r.stdout) as ProbeResult;
   assert.deepEqual(
     [
       j.url,
@@ -72,7 +60,7 @@ const untrusted = (url: string): string =>
 
 describe('starling probe over TLS, BOSH and discovery (Prosody on loopback)', { concurrency: true }, () => {
   let prosody: LocalServer;
-  let https: Server;
+  let https: HostMetaServer;
   let http: HttpServer;
   /** 127.0.0.1:<port> of the HTTPS host-meta (XRD with both links), and of the plain-HTTP one (WebSocket). */
   let origin: string;
@@ -81,13 +69,8 @@ describe('starling probe over TLS, BOSH and discovery (Prosody on loopback)', { 
 
   before(async () => {
     prosody = await startLocalServer({ kind: 'prosody', users: SESSIONS, tls: true });
-    const caDir = dirname(prosody.caFile!);
-    const cert = await createServerCertificate(
-      { caFile: prosody.caFile!, caKeyFile: join(caDir, 'ca.key'), dir: caDir },
-      { name: 'host-meta', ...LOCAL_SERVER_NAMES },
-    );
-    https = createServer(
-      { cert: await readFile(cert.certFile), key: await readFile(cert.keyFile) },
+    https = await startHostMetaServer(
+      prosody,
       hostMeta(() =>
         xrd({
           'urn:xmpp:alt-connections:xbosh': prosody.boshUrl,
@@ -98,9 +81,8 @@ describe('starling probe over TLS, BOSH and discovery (Prosody on loopback)', { 
     http = createHttpServer(
       hostMeta(() => xrd({ 'urn:xmpp:alt-connections:websocket': prosody.websocketUrl })),
     );
-    await new Promise<void>((ok) => https.listen(0, '127.0.0.1', ok));
     await new Promise<void>((ok) => http.listen(0, '127.0.0.1', ok));
-    origin = `127.0.0.1:${(https.address() as AddressInfo).port}`;
+    origin = https.origin;
     plainOrigin = `127.0.0.1:${(http.address() as AddressInfo).port}`;
     dir = await mkdtemp(join(tmpdir(), 'starling-probe-tls-'));
   });
@@ -209,7 +191,7 @@ describe('starling probe over TLS, BOSH and discovery (Prosody on loopback)', { 
   test('the local default over BOSH: --transport bosh probes the local server at its boshUrl', async () => {
     const r = await probe(['--transport', 'bosh', '--json']);
     assert.equal(r.code, 0, r.output);
-    const { url } = JSON.parse(r.stdout) as ProbeJson;
+    const { url } = JSON.parse(r.stdout) as ProbeResult;
     assert.match(url, /^http:\/\/127\.0\.0\.1:\d+\/http-bind$/);
     assert.match(
       r.stderr,

@@ -8,6 +8,8 @@ import {
   discoveryDomain,
   domainWithoutPort,
   hostMetaLocations,
+  HostMetaSearch,
+  type HostMetaLocation,
   isDiscoveryTarget,
   parseHostMeta,
   parseHostMetaJson,
@@ -130,5 +132,66 @@ describe('where to look', () => {
       { url: 'https://localhost:8443/.well-known/host-meta', format: 'xrd' },
       { url: 'https://localhost:8443/.well-known/host-meta.json', format: 'json' },
     ]);
+  });
+});
+
+describe('HostMetaSearch (the lookup both hosts share)', () => {
+  const WS = 'urn:xmpp:alt-connections:websocket';
+  const doc = (href: string): string =>
+    `<XRD xmlns='http://docs.oasis-open.org/ns/xri/xrd-1.0'><Link rel='${WS}' href='${href}'/></XRD>`;
+
+  test('locations: XRD then JSON over HTTPS, and over HTTP only when allowed', () => {
+    const strict = new HostMetaSearch('example.org', 'websocket', false, 'X=true', () => {});
+    assert.deepEqual(
+      strict.locations.map((l) => l.url),
+      ['https://example.org/.well-known/host-meta', 'https://example.org/.well-known/host-meta.json'],
+    );
+    const lax = new HostMetaSearch('example.org', 'websocket', true, 'X=true', () => {});
+    assert.equal(lax.locations.length, 4);
+    assert.equal(lax.locations[2]!.url, 'http://example.org/.well-known/host-meta');
+  });
+
+  test('a 404, then an answer: the endpoint and where it came from', () => {
+    const s = new HostMetaSearch('example.org', 'websocket', false, 'X=true', () => {});
+    const [xrdLoc, jsonLoc] = s.locations as [HostMetaLocation, HostMetaLocation];
+    assert.equal(s.answer(xrdLoc, { status: 404, body: '', url: xrdLoc.url }), undefined);
+    const found = s.answer(jsonLoc, {
+      status: 200,
+      body: JSON.stringify({ links: [{ rel: WS, href: 'wss://x.example/ws' }] }),
+      url: jsonLoc.url,
+    });
+    assert.equal(found?.url, 'wss://x.example/ws');
+    assert.equal(found?.source, jsonLoc.url);
+  });
+
+  test('a plain host-meta and a plain endpoint are used when allowed, each with a warning naming the setting', () => {
+    const warnings: string[] = [];
+    const s = new HostMetaSearch('example.org', 'websocket', true, 'X=true', (w) => warnings.push(w));
+    const plain = s.locations[2]!;
+    const found = s.answer(plain, { status: 200, body: doc('ws://x.example/ws'), url: plain.url });
+    assert.equal(found?.url, 'ws://x.example/ws');
+    assert.deepEqual(warnings, [
+      `starling: warning: host-meta from ${plain.url} over plain HTTP (X=true): the endpoint it names is not authenticated`,
+      `starling: warning: ws://x.example/ws (for websocket from ${plain.url}) is not TLS (X=true): credentials go in the clear`,
+    ]);
+  });
+
+  test('failure: a missing link is reported before missing documents, with every URL looked at', () => {
+    const s = new HostMetaSearch('example.org', 'bosh', false, 'X=true', () => {});
+    const [xrdLoc, jsonLoc] = s.locations as [HostMetaLocation, HostMetaLocation];
+    s.answer(xrdLoc, { status: 200, body: doc('wss://x.example/ws'), url: xrdLoc.url });
+    s.unanswered(jsonLoc, 'ECONNRESET');
+    const e = s.failure();
+    assert.equal(e.kind, 'no-link');
+    assert.match(
+      e.message,
+      /looked at: https:\/\/example\.org\/\.well-known\/host-meta: no bosh link; .*json: ECONNRESET\)$/,
+    );
+    const none = new HostMetaSearch('example.org', 'bosh', false, 'X=true', () => {});
+    none.unanswered(none.locations[0]!, 'ECONNREFUSED');
+    assert.equal(
+      none.failure().message,
+      'no host-meta found for example.org: https://example.org/.well-known/host-meta: ECONNREFUSED (http:// host-meta is not tried: X=true allows it)',
+    );
   });
 });
