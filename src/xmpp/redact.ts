@@ -10,3 +10,16 @@ export function redactFrame(frame: string): string {
     return `${open}[redacted]${close}`;
   });
 }
+
+/**
+ * `scheme://user:password@host` → `scheme://user:***@host`, everywhere in `text` (Go's net/http writes URLs in its
+ * errors this way, so k6's messages read the same). A password can sit in any URL a user gives (a BOSH endpoint
+ * behind basic auth); every URL starling prints or stores goes through here first. The password runs to the last
+ * `@` before the path, as URL parsers read it, so an unescaped `@` in it is masked too. Userinfo without a password
+ * (`user@host`) is left as it is: it is a name, not a secret.
+ */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:'"<>]*):([^\s/?#'"<>]*)@/gi;
+
+export function maskUrlPasswords(text: string): string {
+  return text.replace(URL_PASSWORD, (_m, scheme: string, user: string) => `${scheme}${user}:***@`);
+}
