@@ -15,6 +15,8 @@ export interface BoshSettings {
   wait?: number;
   /** Least gap between back-to-back requests (BOSH_ORDER_GAP, default auto), see BoshTransport. */
   orderGapMs?: number | 'auto';
+  /** HTTP timeout of the session creation request: the XMPP connect timeout (BoshOptions.createTimeoutMs). */
+  createTimeoutMs?: number;
 }
 
 export function boshTransport(
@@ -29,6 +31,7 @@ export function boshTransport(
     crypto: k6Crypto,
     wait: settings.wait,
     orderGapMs: settings.orderGapMs,
+    createTimeoutMs: settings.createTimeoutMs,
     onRetry: () => xmpp.boshRetries.add(1, tags),
     post: (body, timeoutMs) => {
       countRequest();

@@ -6,6 +6,7 @@ import { XmppError } from '../xmpp/errors.ts';
 import { decideRedirect } from '../xmpp/redirect.ts';
 import { stopping } from './stopping.ts';
 import type { ScramCache } from '../xmpp/sasl/scram.ts';
+import { creationTimeout } from '../xmpp/bosh.ts';
 import { XmppSession, type SessionEnd, type SessionTimeouts } from '../xmpp/session.ts';
 import { x, type XmlElement } from '../xmpp/xml/element.ts';
 import { k6Clock } from './clock.ts';
@@ -208,7 +209,9 @@ let followLogged = false;
 function openSession(o: XmppConnectOptions, url: string, transport: TransportName): XmppSession {
   const tags = o.tags;
   const host =
-    transport === 'bosh' ? boshTransport(url, o.domain, o.bosh ?? {}, tags) : webSocketTransport(url, tags);
+    transport === 'bosh'
+      ? boshTransport(url, o.domain, { createTimeoutMs: creationTimeout(o.timeouts), ...o.bosh }, tags)
+      : webSocketTransport(url, tags);
   const session = new XmppSession({
     domain: o.domain,
     credentials: { username: o.username, password: o.password },

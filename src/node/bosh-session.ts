@@ -1,6 +1,6 @@
 /** Runs an XmppSession over BOSH with Node's fetch (keep-alive by default): for tests, tools and the CLI, not k6. */
 import { Agent, request } from 'node:https';
-import { BoshTransport, type BoshOptions } from '../xmpp/bosh.ts';
+import { BoshTransport, creationTimeout, type BoshOptions } from '../xmpp/bosh.ts';
 import { XmppSession, type SessionOptions } from '../xmpp/session.ts';
 import { nodeClock } from './clock.ts';
 import { nodeCrypto } from './crypto.ts';
@@ -93,6 +93,7 @@ export function openBoshSession(o: BoshSessionOptions): BoshSession {
     wait: o.wait,
     hold: o.hold,
     httpTimeoutMs: o.httpTimeoutMs,
+    createTimeoutMs: creationTimeout(o.timeouts),
     maxRetries: o.maxRetries,
     onRetry: o.onRetry,
     orderGapMs: o.orderGapMs,

@@ -38,7 +38,13 @@ export function openWebSocketSession(o: WebSocketSessionOptions): WebSocketSessi
   socket.on('message', (data, isBinary) => {
     if (isBinary) {
       // RFC 7395 §3.2: XMPP frames are text messages.
-      session.transportError('binary WebSocket message received: RFC 7395 requires text frames');
+      session.transportFailed(
+        new XmppError(
+          'transport-error',
+          undefined,
+          'binary WebSocket message received: RFC 7395 requires text frames',
+        ),
+      );
       return;
     }
     session.transportFrame(data.toString());

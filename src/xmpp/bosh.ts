@@ -10,6 +10,7 @@
 import type { Clock, TimerHandle } from './clock.ts';
 import type { CryptoProvider } from './crypto.ts';
 import { XmppError } from './errors.ts';
+import { DEFAULT_TIMEOUTS } from './session.ts';
 import { CLOSE_FRAME } from './framing.ts';
 import { NS } from './namespaces.ts';
 import { escapeAttr, x, type XmlElement } from './xml/element.ts';
@@ -49,6 +50,12 @@ export interface BoshOptions {
    * server (empty body) before the client gives up on it. Default `wait` + 10 s.
    */
   httpTimeoutMs?: number;
+  /**
+   * HTTP timeout (ms) of the session creation request, which a connection manager answers at once (it holds
+   * none): the session's connect timeout, so a server that never answers is given up on then, request and all
+   * (k6 cannot abort a request; only its timeout ends it). Default: `httpTimeoutMs`.
+   */
+  createTimeoutMs?: number;
   /** Times one request may be re-sent with the same rid after a network failure or `type='error'`. */
   maxRetries?: number;
   /**
@@ -63,6 +70,14 @@ export interface BoshOptions {
 }
 
 export const BOSH_DEFAULTS = { wait: 30, hold: 1, marginMs: 10_000, maxRetries: 3, orderGapMs: 20 } as const;
+
+/**
+ * The creation request's HTTP timeout for a session with these timeouts: just past the XMPP connect timeout, so
+ * a silent server is reported as `timeout:connect` (the phase) and the request ends a second later.
+ */
+export function creationTimeout(timeouts: { connect?: number } | undefined): number {
+  return (timeouts?.connect ?? DEFAULT_TIMEOUTS.connect) + 1000;
+}
 
 /** XEP-0124 §17.3: the legacy HTTP status codes of older connection managers, as binding conditions. */
 const LEGACY_STATUS: Record<number, string> = {
@@ -80,6 +95,7 @@ interface InFlight {
   rid: number;
   body: string;
   tries: number;
+  timeoutMs: number;
 }
 
 /**
@@ -162,7 +178,7 @@ export class BoshTransport {
       'xmlns:xmpp': NS.xbosh,
     };
     this.nextToHandle = this.rid;
-    this.dispatch(this.rid, bodyOpen(attrs, true));
+    this.dispatch(this.rid, bodyOpen(attrs, true), this.o.createTimeoutMs ?? this.httpTimeoutMs);
   }
 
   // ---- FrameTransport (what the session calls) -------------------------------------------------------
@@ -303,15 +319,15 @@ export class BoshTransport {
     return rid;
   }
 
-  private dispatch(rid: number, body: string): void {
-    const req: InFlight = { rid, body, tries: 0 };
+  private dispatch(rid: number, body: string, timeoutMs = this.httpTimeoutMs): void {
+    const req: InFlight = { rid, body, tries: 0, timeoutMs };
     this.inflight.set(rid, req);
     this.post(req);
   }
 
   private post(req: InFlight): void {
     this.requestCount++;
-    this.o.post(req.body, this.httpTimeoutMs).then(
+    this.o.post(req.body, req.timeoutMs).then(
       (res) => this.onResponse(req, res),
       (e: unknown) => this.onResponse(req, { status: 0, body: '', error: String(e) }),
     );

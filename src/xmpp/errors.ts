@@ -15,13 +15,14 @@ export type FailureKind =
   | 'see-other-uri' // server asked us to reconnect elsewhere (RFC 7395 §3.6.1)
   | 'stream-closed' // server sent <close/> before the session was ready
   | 'timeout' // phase in the condition: timeout:connect, timeout:auth, timeout:bind, …
-  | 'transport-closed' // the WebSocket closed before the stream was closed
+  | 'transport-closed' // the transport closed before the stream was closed; the close code as condition (1006, …)
   | 'transport-error' // the transport failed to connect or errored
   | 'subprotocol-missing' // handshake completed without the `xmpp` subprotocol (RFC 7395 §3.1)
   | 'framing-violation' // a frame that is not one standalone XML document, or a wrong framing element
   | 'unexpected-stanza' // a well-formed frame that is not what the state machine allows
   | 'bosh-terminate' // BOSH body type='terminate' with a condition (item-not-found, …), or a legacy HTTP error
   | 'bosh-config' // BOSH settings that cannot work (wait at or above the HTTP timeout)
+  | 'client-error' // a bug of starling's own while handling a transport event: counted, never thrown into the VU
   | 'closed'; // API call on a closed session
 
 export class XmppError extends Error {

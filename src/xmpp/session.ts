@@ -256,8 +256,14 @@ export class XmppSession {
     this.dispatch(el);
   }
 
-  transportError(message: string): void {
-    this.transportFailed(new XmppError('transport-error', undefined, `transport error: ${message}`));
+  /**
+   * The transport broke and can carry no more frames (refused, reset, a failed TLS handshake): nothing more is
+   * written to it, not even `<close/>`. `transport-error`, or `transport-error:<condition>` when the host knows more.
+   */
+  transportError(message: string, condition?: string): void {
+    if (this.state === 'closed') return;
+    this.transportOpen = false;
+    this.transportFailed(new XmppError('transport-error', condition, `transport error: ${message}`));
   }
 
   /** A typed failure detected by the host (e.g. a handshake its WebSocket library refused). */
@@ -267,7 +273,12 @@ export class XmppSession {
     this.fail(err, false);
   }
 
-  transportClosed(code: number | undefined, reason = ''): void {
+  /**
+   * The transport is closed. Unless both `<close/>` were exchanged (or a failure was already counted), the session
+   * died under us: `transport-closed:<code>` (`transport-closed` when the transport gave no code). `detail` is
+   * what the host knows of why (a WebSocket error event's text).
+   */
+  transportClosed(code: number | undefined, reason = '', detail?: string): void {
     if (this.state === 'closed') return;
     this.transportOpen = false;
     if (!this.initiator) this.initiator = 'transport';
@@ -276,8 +287,9 @@ export class XmppSession {
       const where = this.state === 'connecting' ? 'before it opened' : `while ${this.state}`;
       this.failure = new XmppError(
         'transport-closed',
-        undefined,
-        `the transport closed ${where} (code ${code ?? 'none'}${reason ? `, '${reason}'` : ''}) without an XMPP <close/>`,
+        code === undefined ? undefined : String(code),
+        `the transport closed ${where} (code ${code ?? 'none'}${reason ? `, '${reason}'` : ''}) without an XMPP <close/>` +
+          (detail ? `: ${detail}` : ''),
       );
     }
     this.finish(code, reason);
@@ -363,9 +375,18 @@ export class XmppSession {
     return this.idPrefix + (++this.nextId).toString(36);
   }
 
+  /**
+   * Never writes to a dead transport. A host whose send throws anyway (a socket that closed before its event
+   * reached us) fails the session as a transport error instead of throwing into the caller's event handler.
+   */
   private write(frame: string): void {
+    if (!this.transportOpen) return;
     this.o.onFrame?.('out', frame);
-    this.o.transport.send(frame);
+    try {
+      this.o.transport.send(frame);
+    } catch (e) {
+      this.transportError(`sending a frame failed: ${e instanceof Error ? e.message : String(e)}`, 'send');
+    }
   }
 
   private openStream(): void {
@@ -729,7 +750,12 @@ export class XmppSession {
       if (phase === 'close' || this.state === 'closing') {
         this.failure ??= err;
         this.closeTransport();
-      } else this.fail(err, false);
+      } else {
+        this.fail(err, false);
+        // A transport still connecting has no closing handshake to wait for: the session ends now, so its
+        // failure counts when it happened even though the host's socket lingers (k6 cannot abort a handshake).
+        if (phase === 'connect') this.finish(undefined, err.reason);
+      }
     }, ms);
   }
 
@@ -739,6 +765,7 @@ export class XmppSession {
   }
 
   private finish(code: number | undefined, reason: string): void {
+    if (this.state === 'closed') return;
     this.disarm();
     this.state = 'closed';
     this.timings.closed = this.o.clock.now();

@@ -4,20 +4,54 @@ import { describe, test } from 'node:test';
 import { nodeClock } from '../../src/node/clock.ts';
 import { nodeCrypto } from '../../src/node/crypto.ts';
 import type { XmppError } from '../../src/xmpp/errors.ts';
-import { XmppSession } from '../../src/xmpp/session.ts';
+import { XmppSession, type SessionTimeouts } from '../../src/xmpp/session.ts';
+import { FEATURES_BIND, FEATURES_SASL, SERVER_OPEN } from '../helpers/fake-server.ts';
 
-function memorySession() {
+function memorySession(o: { timeouts?: Partial<SessionTimeouts>; send?: (frame: string) => void } = {}) {
   const sent: string[] = [];
   const closes: number[] = [];
   const session = new XmppSession({
     domain: 'localhost',
     credentials: { username: 'alice', password: 'pw' },
+    mechanisms: ['PLAIN'],
     clock: nodeClock,
     crypto: nodeCrypto,
-    timeouts: { close: 50 },
-    transport: { send: (f) => sent.push(f), close: (code) => closes.push(code ?? 1000) },
+    timeouts: { close: 50, ...o.timeouts },
+    transport: {
+      send: (f) => {
+        o.send?.(f);
+        sent.push(f);
+      },
+      close: (code) => closes.push(code ?? 1000),
+    },
   });
   return { session, sent, closes };
+}
+
+/** A session logged in as alice@localhost/r1 over the in-memory transport, the server's frames fed by hand. */
+async function readySession(o: Parameters<typeof memorySession>[0] = {}) {
+  const m = memorySession(o);
+  const ready = m.session.start();
+  m.session.transportOpened('xmpp');
+  m.session.transportFrame(SERVER_OPEN);
+  m.session.transportFrame(FEATURES_SASL);
+  await waitFor(() => m.sent.some((f) => f.startsWith('<auth')));
+  m.session.transportFrame("<success xmlns='urn:ietf:params:xml:ns:xmpp-sasl'/>");
+  await waitFor(() => m.sent.filter((f) => f.startsWith('<open')).length === 2); // the restart
+  m.session.transportFrame(SERVER_OPEN);
+  m.session.transportFrame(FEATURES_BIND);
+  await waitFor(() => m.sent.some((f) => f.includes('xmpp-bind')));
+  const id = /id='([^']+)'/.exec(m.sent.at(-1)!)![1];
+  m.session.transportFrame(
+    `<iq xmlns='jabber:client' type='result' id='${id}'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><jid>alice@localhost/r1</jid></bind></iq>`,
+  );
+  assert.equal(await ready, 'alice@localhost/r1');
+  return m;
+}
+
+async function waitFor(done: () => boolean): Promise<void> {
+  for (let i = 0; i < 100 && !done(); i++) await new Promise((r) => setTimeout(r, 5));
+  assert.ok(done(), 'condition not reached');
 }
 
 describe('XmppSession', () => {
@@ -56,7 +90,71 @@ describe('XmppSession', () => {
     session.transportOpened('xmpp');
     session.transportClosed(1006, 'gone');
     const err = await started;
-    assert.equal(err.reason, 'transport-closed');
+    assert.equal(err.reason, 'transport-closed:1006');
     assert.match(err.message, /code 1006, 'gone'/);
+  });
+
+  test('a transport that dies under a ready session: transport-closed:<code>, the error text kept, nothing written after', async () => {
+    const { session, sent } = await readySession();
+    const before = sent.length;
+    session.transportClosed(1006, '', 'websocket: close 1006 (abnormal closure): unexpected EOF');
+    const end = await session.closed;
+    assert.equal(end.error?.reason, 'transport-closed:1006');
+    assert.match(
+      end.error!.message,
+      /while ready \(code 1006\) without an XMPP <close\/>: websocket: close 1006/,
+    );
+    assert.equal(end.clean, false);
+    assert.equal(end.initiator, 'transport');
+    assert.equal(sent.length, before, 'no <close/> to a dead transport');
+    assert.throws(() => session.send('<presence/>'), /cannot send: session is closed/);
+  });
+
+  test('a transport error marks the transport dead: no <close/> is written to it, the session ends on its close', async () => {
+    const { session, sent, closes } = await readySession();
+    const before = sent.length;
+    session.transportError('connection reset');
+    assert.equal(sent.length, before, 'nothing written after the transport failed');
+    assert.deepEqual(closes, [1000], 'the host is asked to close its side');
+    assert.equal(session.state, 'closing');
+    session.transportClosed(1006);
+    const end = await session.closed;
+    assert.equal(end.error?.reason, 'transport-error', 'the first failure is the one counted');
+    assert.equal(end.error?.message, 'transport error: connection reset');
+  });
+
+  test('a host whose send throws fails the session as transport-error:send instead of throwing', async () => {
+    let broken = false;
+    const { session, closes } = await readySession({
+      send: () => {
+        if (broken) throw new Error('InvalidStateError');
+      },
+    });
+    broken = true;
+    session.sendPresence(); // the throw stays inside the session
+    assert.equal(session.failure?.reason, 'transport-error:send');
+    assert.match(session.failure!.message, /sending a frame failed: InvalidStateError/);
+    assert.deepEqual(closes, [1000]);
+    session.transportClosed(undefined);
+    assert.equal((await session.closed).error?.reason, 'transport-error:send');
+  });
+
+  test('timeout:connect ends the session at the connect timeout, without waiting for a transport that never opened', async () => {
+    const { session, closes } = memorySession({ timeouts: { connect: 30, close: 5000 } });
+    const t0 = Date.now();
+    const started = session.start().then(
+      () => assert.fail('start should fail'),
+      (e: unknown) => e as XmppError,
+    );
+    assert.equal((await started).reason, 'timeout:connect');
+    const end = await session.closed;
+    assert.ok(
+      Date.now() - t0 < 1000,
+      `ended ${Date.now() - t0} ms after start, not after the 5 s close timeout`,
+    );
+    assert.equal(end.error?.reason, 'timeout:connect');
+    assert.deepEqual(closes, [1000], 'the host is told to give the socket up');
+    session.transportOpened('xmpp'); // a handshake that completes late changes nothing
+    assert.equal(session.state, 'closed');
   });
 });
