@@ -1,5 +1,5 @@
 /** Runs the `starling` command as a child process, as a user would, and captures what it printed. */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 
@@ -11,22 +11,32 @@ export interface CliResult {
   stderr: string;
   /** stdout and stderr interleaved as they arrived. */
   output: string;
+  /** The signal that ended the process, when one did (null when it exited by itself). */
+  signal?: NodeJS.Signals | null;
 }
 
-export function runStarling(
-  args: readonly string[],
-  opts: { cwd?: string; env?: NodeJS.ProcessEnv } = {},
-): Promise<CliResult> {
+export interface RunStarlingOptions {
+  cwd?: string;
+  env?: NodeJS.ProcessEnv;
+  /** Start the CLI as the leader of its own process group, so `process.kill(-pid)` reaches all it starts. */
+  detached?: boolean;
+  /** Called once the process is spawned: measure it, signal it, or set a deadline on it. */
+  onSpawn?: (child: ChildProcess) => void;
+}
+
+export function runStarling(args: readonly string[], opts: RunStarlingOptions = {}): Promise<CliResult> {
   return new Promise((done) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       cwd: opts.cwd,
       env: opts.env ?? process.env,
       stdio: ['ignore', 'pipe', 'pipe'],
+      detached: opts.detached ?? false,
     });
     const r: CliResult = { code: null, stdout: '', stderr: '', output: '' };
     child.stdout.on('data', (d: Buffer) => ((r.stdout += d), (r.output += d)));
     child.stderr.on('data', (d: Buffer) => ((r.stderr += d), (r.output += d)));
-    child.on('close', (code) => done({ ...r, code }));
+    child.on('close', (code, signal) => done({ ...r, code, signal }));
+    opts.onSpawn?.(child);
   });
 }
 
