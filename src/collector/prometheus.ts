@@ -97,8 +97,17 @@ export const COLLECTOR_METRICS = {
   snapshots: 'starling_collector_snapshots_total',
   /** {run_id}: snapshots dropped as repeats of a seq already merged. */
   duplicates: 'starling_collector_duplicate_snapshots_total',
-  /** {reason}: snapshots refused (invalid, unauthorized, too-large, unsupported-media-type). */
+  /**
+   * {reason}: snapshots refused (invalid, unauthorized, too-large, unsupported-media-type, run-finished, and the
+   * limits max-runs, max-series, max-memory).
+   */
   rejected: 'starling_collector_rejected_snapshots_total',
+  /** Runs held in memory (finished runs are written and dropped, so their series leave /metrics too). */
+  runs: 'starling_collector_runs',
+  /** Estimated bytes of the run data held (what --max-memory bounds). */
+  memoryBytes: 'starling_collector_memory_bytes',
+  /** {reason}: runs written to results/ and dropped from memory (final, idle, requested, room). */
+  finishedRuns: 'starling_collector_finished_runs_total',
   /** {run_id}: producers (instance + VU) seen. */
   producers: 'starling_collector_producers',
   /** {run_id}: producers that sent their final snapshot. */
@@ -225,6 +234,22 @@ export function renderMetrics(store: CollectorStore): string {
   perRun(COLLECTOR_METRICS.finalProducers, 'gauge', 'Producers that sent their final snapshot', (r) =>
     r.finalProducers(),
   );
+  family(COLLECTOR_METRICS.runs, 'gauge', 'Runs held in memory').lines.push(
+    `${COLLECTOR_METRICS.runs} ${formatValue(runs.length)}`,
+  );
+  family(COLLECTOR_METRICS.memoryBytes, 'gauge', 'Estimated bytes of the run data held in memory').lines.push(
+    `${COLLECTOR_METRICS.memoryBytes} ${formatValue(store.estimatedBytes)}`,
+  );
+  const finished = family(
+    COLLECTOR_METRICS.finishedRuns,
+    'counter',
+    'Runs written out and dropped from memory',
+  );
+  for (const [reason, n] of [...store.evicted].sort()) {
+    finished.lines.push(
+      `${COLLECTOR_METRICS.finishedRuns}${labelText([['reason', reason]])} ${formatValue(n)}`,
+    );
+  }
   const rejected = family(COLLECTOR_METRICS.rejected, 'counter', 'Snapshots refused, by reason');
   for (const [reason, n] of [...store.rejected].sort()) {
     rejected.lines.push(`${COLLECTOR_METRICS.rejected}${labelText([['reason', reason]])} ${formatValue(n)}`);

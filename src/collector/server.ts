@@ -4,14 +4,19 @@
  * - `POST /v1/snapshots`: one Snapshot as JSON → 202 (`{"status":"accepted"|"duplicate"}`); 401 without the
  *   bearer token when one is configured; 415 unless `Content-Type: application/json`; 413 over `maxBodyBytes`
  *   (the body is not read further and the connection is closed); 400 `{"error","field"}` for a body that is
- *   not a valid Snapshot.
+ *   not a valid Snapshot; 400 `{"error","field","cap":"max-series","limit"}` past a run's series limit; 409
+ *   `{"error","field":"runId"}` for a run already finished; 429 `{"error","field","cap","limit"}` with
+ *   Retry-After when the run or memory limit is reached and no run can be finished to make room.
  * - `GET /metrics`: Prometheus text format (see prometheus.ts). `GET /healthz`. `GET /v1/runs`: runs as JSON.
  *
- * Outputs go to `<resultsRoot>/<runId>/` (HDR logs, collector-summary.json, merged.json): on `finish()`, on
- * `close()`, and by themselves `autoFinishMs` after every producer of a run has sent its final snapshot (a
- * long-lived collector, e.g. in Kubernetes, sees many runs and is never stopped between them).
+ * A run is finished — written to `<resultsRoot>/<runId>/` (HDR logs, collector-summary.json, merged.json), then
+ * dropped from memory — `autoFinishMs` after every producer sent its final snapshot with nothing since, after
+ * `runIdleTimeoutMs` without any snapshot, early when a new run needs its room and every producer of it sent
+ * its final snapshot, on `finish()` and on `close()`. A long-lived collector (in Kubernetes, say) sees many runs
+ * and is never stopped between them: this is what keeps its memory flat.
  */
 import { createHash, timingSafeEqual } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -19,10 +24,23 @@ import { join } from 'node:path';
 import { SNAPSHOT_PATH } from './contract.ts';
 import { writeHlogs } from './hlog.ts';
 import { CONTENT_TYPE, renderMetrics } from './prometheus.ts';
-import { CollectorStore, SnapshotError } from './store.ts';
+import {
+  CapacityError,
+  CollectorStore,
+  DEFAULT_LIMITS,
+  RunFinishedError,
+  SnapshotError,
+  type FinishReason,
+  type IngestResult,
+  type RunState,
+} from './store.ts';
 import { COLLECTOR_SUMMARY_FILE, collectorSummary, MERGED_FILE, mergedRun } from './summary.ts';
 
 export const DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024;
+/** A run is finished this long after every producer sent its final snapshot (nothing since). */
+export const DEFAULT_FINISH_DELAY_MS = 10_000;
+/** A run with no snapshot for this long is finished: a generator that died never sends its final one. */
+export const DEFAULT_RUN_IDLE_TIMEOUT_MS = 10 * 60_000;
 
 export interface CollectorOptions {
   /** Default 127.0.0.1: only this machine can send snapshots unless you say otherwise. */
@@ -37,8 +55,22 @@ export interface CollectorOptions {
   resultsRoot?: string;
   /** Per-interval histogram width, ms (default 5000). */
   intervalMs?: number;
-  /** Write a run's outputs this long after all its producers sent `final: true` (default 10 s; 0: never). */
+  /**
+   * Finish a run this long after all its producers sent `final: true` and nothing came since (default 10 s;
+   * 0: never by itself, the owner calls finish() or close(), as `starling run --collect` does).
+   */
   autoFinishMs?: number;
+  /**
+   * Finish a run that got no snapshot for this long (default 10 min; 0: never). When autoFinishMs is 0 the
+   * owner finishes runs, and this defaults to 0 too.
+   */
+  runIdleTimeoutMs?: number;
+  /** Runs held in memory at once (default 100). */
+  maxRuns?: number;
+  /** Series one run may have (default 10,000). */
+  maxSeriesPerRun?: number;
+  /** Estimated bytes of run data held at once (default 512 MiB). */
+  maxBytes?: number;
   log?: (line: string) => void;
 }
 
@@ -46,7 +78,12 @@ export interface Collector {
   url: string;
   port: number;
   store: CollectorStore;
-  /** Writes the HDR logs, collector-summary.json and merged.json of one run, or of every run. */
+  /**
+   * Merges a snapshot from this process (the tap) as a POST would be: when a limit is reached it first
+   * finishes runs that can be, and throws the store's errors otherwise.
+   */
+  ingest(snapshot: unknown): Promise<IngestResult>;
+  /** Finishes one run, or every run: writes its HDR logs, collector-summary.json and merged.json, then drops it. */
   finish(runId?: string): Promise<void>;
   /** Stops listening, then finishes every run. */
   close(): Promise<void>;
@@ -105,13 +142,22 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
   const host = opts.host ?? '127.0.0.1';
   const maxBody = opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
   const resultsRoot = opts.resultsRoot ?? 'results';
-  const autoFinishMs = opts.autoFinishMs ?? 10_000;
+  const autoFinishMs = opts.autoFinishMs ?? DEFAULT_FINISH_DELAY_MS;
+  const idleMs = opts.runIdleTimeoutMs ?? (autoFinishMs > 0 ? DEFAULT_RUN_IDLE_TIMEOUT_MS : 0);
   const log = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const store = new CollectorStore({ intervalMs: opts.intervalMs ?? 5000 });
+  const store = new CollectorStore({
+    intervalMs: opts.intervalMs ?? 5000,
+    maxRuns: opts.maxRuns ?? DEFAULT_LIMITS.maxRuns,
+    maxSeriesPerRun: opts.maxSeriesPerRun ?? DEFAULT_LIMITS.maxSeriesPerRun,
+    maxBytes: opts.maxBytes ?? DEFAULT_LIMITS.maxBytes,
+    // Merging into a run whose results are on disk would overwrite them with part of the data.
+    finishedOnDisk: (runId) => existsSync(join(resultsRoot, runId, MERGED_FILE)),
+  });
   const expectedAuth = opts.token ? sha256(`Bearer ${opts.token}`) : undefined;
   const autoFinish = new Map<string, NodeJS.Timeout>();
-  const writing = new Map<string, Promise<void>>();
-  let invalidLogged = 0;
+  /** Runs being written out, by id: one write per run. */
+  const finishing = new Map<string, Promise<void>>();
+  let refusalsLogged = 0;
 
   const authorized = (header: string | undefined): boolean =>
     expectedAuth === undefined || (header !== undefined && timingSafeEqual(sha256(header), expectedAuth));
@@ -128,6 +174,130 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
   };
 
   const tooLarge = { error: `body larger than ${maxBody} bytes`, field: 'body' };
+
+  const logRefusal = (message: string): void => {
+    if (refusalsLogged > 20) return;
+    refusalsLogged++;
+    log(
+      refusalsLogged <= 20
+        ? `starling: collector: refused a snapshot: ${message}`
+        : 'starling: collector: further refusals are only counted (starling_collector_rejected_snapshots_total)',
+    );
+  };
+
+  const writeRun = async (run: RunState): Promise<void> => {
+    const dir = join(resultsRoot, run.runId);
+    await mkdir(dir, { recursive: true });
+    const hlogs = await writeHlogs(run, dir);
+    await writeFile(join(dir, COLLECTOR_SUMMARY_FILE), `${JSON.stringify(collectorSummary(run), null, 2)}\n`);
+    await writeFile(join(dir, MERGED_FILE), `${JSON.stringify(mergedRun(run))}\n`);
+    log(
+      `starling: collector: wrote ${dir}/ (${run.snapshots} snapshots from ${run.instances().length} instances, ` +
+        `${hlogs.length} HDR logs, ${COLLECTOR_SUMMARY_FILE}, ${MERGED_FILE}); run finished (${run.finishing}), ` +
+        'dropped from memory',
+    );
+  };
+
+  /**
+   * Writes a run out, then drops it from memory. It takes no new data from the start, so nothing merged while
+   * writing is lost. If writing fails the run stays in memory, still finished, and the next try writes it.
+   */
+  const finishRun = (runId: string, reason: FinishReason): Promise<void> => {
+    const inFlight = finishing.get(runId);
+    if (inFlight) return inFlight;
+    const run = store.beginFinish(runId, reason);
+    if (!run) return Promise.resolve();
+    const timer = autoFinish.get(runId);
+    if (timer) clearTimeout(timer);
+    autoFinish.delete(runId);
+    const done = writeRun(run)
+      .then(() => store.evict(runId))
+      .finally(() => finishing.delete(runId));
+    finishing.set(runId, done);
+    return done;
+  };
+
+  const finishInBackground = (runId: string, reason: FinishReason): void => {
+    finishRun(runId, reason).catch((err: unknown) =>
+      log(
+        `starling: collector: writing ${join(resultsRoot, runId)}/: ${String(err)} (kept in memory, retried)`,
+      ),
+    );
+  };
+
+  const scheduleAutoFinish = (runId: string): void => {
+    if (autoFinishMs <= 0) return;
+    const pending = autoFinish.get(runId);
+    if (pending) clearTimeout(pending);
+    autoFinish.delete(runId);
+    const run = store.run(runId);
+    if (!run?.allFinal() || run.finishing) return;
+    const timer = setTimeout(() => {
+      autoFinish.delete(runId);
+      finishInBackground(runId, 'final');
+    }, autoFinishMs);
+    timer.unref();
+    autoFinish.set(runId, timer);
+  };
+
+  const idle = (run: RunState, now: number): boolean => idleMs > 0 && now - run.lastSnapshotAt >= idleMs;
+
+  /** Finishes idle runs, and retries runs whose write failed. */
+  const sweep = (): void => {
+    const now = Date.now();
+    for (const run of store.runs()) {
+      if (finishing.has(run.runId)) continue;
+      if (run.finishing) finishInBackground(run.runId, run.finishing);
+      else if (idle(run, now)) finishInBackground(run.runId, 'idle');
+    }
+  };
+  const sweeper = idleMs > 0 ? setInterval(sweep, Math.min(30_000, Math.max(50, idleMs / 4))) : undefined;
+  sweeper?.unref();
+
+  /**
+   * A limit is reached: finishes now every run that is done (all producers final, its finish delay cut
+   * short), idle, or already finishing. Returns how many runs left memory.
+   */
+  const makeRoom = async (): Promise<number> => {
+    const now = Date.now();
+    const done = store.runs().filter((r) => r.finishing !== undefined || r.allFinal() || idle(r, now));
+    await Promise.allSettled(
+      done.map((r) => finishRun(r.runId, r.finishing ?? (r.allFinal() ? 'room' : 'idle'))),
+    );
+    return done.filter((r) => store.run(r.runId) === undefined).length;
+  };
+
+  /** Seconds until a run may be finished by itself (at least 1; 60 when none will be). */
+  const retryAfter = (): number => {
+    const now = Date.now();
+    let soonest = Number.POSITIVE_INFINITY;
+    for (const run of store.runs()) {
+      if (run.allFinal() && autoFinishMs > 0)
+        soonest = Math.min(soonest, run.lastSnapshotAt + autoFinishMs - now);
+      if (idleMs > 0) soonest = Math.min(soonest, run.lastSnapshotAt + idleMs - now);
+    }
+    return Number.isFinite(soonest) ? Math.min(3600, Math.max(1, Math.ceil(soonest / 1000))) : 60;
+  };
+
+  const ingest = async (snapshot: unknown): Promise<IngestResult> => {
+    let result: IngestResult;
+    try {
+      result = store.ingest(snapshot);
+    } catch (err) {
+      if (!(err instanceof CapacityError && err.retryable && (await makeRoom()) > 0)) {
+        if (err instanceof CapacityError) store.reject(err.cap);
+        throw err;
+      }
+      try {
+        result = store.ingest(snapshot);
+      } catch (again) {
+        if (again instanceof CapacityError) store.reject(again.cap);
+        throw again;
+      }
+    }
+    scheduleAutoFinish(result.runId);
+    return result;
+  };
 
   const postSnapshot = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     let early:
@@ -174,58 +344,27 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
       return;
     }
     try {
-      const result = store.ingest(parsed);
+      const result = await ingest(parsed);
       json(res, 202, { status: result.status });
-      scheduleAutoFinish(result.runId);
     } catch (err) {
-      if (!(err instanceof SnapshotError)) throw err;
-      if (invalidLogged++ < 20) log(`starling: collector: refused a snapshot: ${err.message}`);
-      json(res, 400, { error: err.message, field: err.field });
+      if (err instanceof SnapshotError) {
+        logRefusal(err.message);
+        json(res, 400, { error: err.message, field: err.field });
+      } else if (err instanceof RunFinishedError) {
+        logRefusal(err.message);
+        json(res, 409, { error: err.message, field: err.field });
+      } else if (err instanceof CapacityError) {
+        logRefusal(err.message);
+        const body = { error: err.message, field: err.field, cap: err.cap, limit: err.limit };
+        if (err.retryable) json(res, 429, body, { 'Retry-After': String(retryAfter()) });
+        else json(res, 400, body);
+      } else throw err;
     }
   };
 
-  const scheduleAutoFinish = (runId: string): void => {
-    if (autoFinishMs <= 0) return;
-    const pending = autoFinish.get(runId);
-    if (pending) clearTimeout(pending);
-    autoFinish.delete(runId);
-    if (!store.run(runId)?.allFinal()) return;
-    const timer = setTimeout(() => {
-      autoFinish.delete(runId);
-      finish(runId).catch((err: unknown) => log(`starling: collector: writing ${runId}: ${String(err)}`));
-    }, autoFinishMs);
-    timer.unref();
-    autoFinish.set(runId, timer);
-  };
-
-  const writeRun = async (runId: string): Promise<void> => {
-    const run = store.run(runId);
-    if (!run) return;
-    const dir = join(resultsRoot, runId);
-    await mkdir(dir, { recursive: true });
-    const hlogs = await writeHlogs(run, dir);
-    await writeFile(join(dir, COLLECTOR_SUMMARY_FILE), `${JSON.stringify(collectorSummary(run), null, 2)}\n`);
-    await writeFile(join(dir, MERGED_FILE), `${JSON.stringify(mergedRun(run))}\n`);
-    log(
-      `starling: collector: wrote ${dir}/ (${run.snapshots} snapshots from ${run.instances().length} instances, ` +
-        `${hlogs.length} HDR logs, ${COLLECTOR_SUMMARY_FILE}, ${MERGED_FILE})`,
-    );
-  };
-
-  /** One write at a time per run: the latest call's data wins. */
   const finish = async (runId?: string): Promise<void> => {
     const ids = runId === undefined ? store.runs().map((r) => r.runId) : [runId];
-    await Promise.all(
-      ids.map((id) => {
-        const next = (writing.get(id) ?? Promise.resolve()).then(() => writeRun(id));
-        const settled = next.catch(() => undefined);
-        writing.set(id, settled);
-        void settled.then(() => {
-          if (writing.get(id) === settled) writing.delete(id);
-        });
-        return next;
-      }),
-    );
+    await Promise.all(ids.map((id) => finishRun(id, store.run(id)?.finishing ?? 'requested')));
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -268,6 +407,8 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
               duplicates: r.duplicates,
               rejected: r.rejected,
               series: r.seriesCount,
+              estimatedBytes: r.estimatedBytes,
+              finishing: r.finishing ?? null,
             })),
           );
         }
@@ -304,6 +445,7 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
     closing ??= (async () => {
       for (const t of autoFinish.values()) clearTimeout(t);
       autoFinish.clear();
+      if (sweeper) clearInterval(sweeper);
       const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const force = setTimeout(() => server.closeAllConnections(), 2000);
@@ -314,5 +456,5 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
     return closing;
   };
 
-  return { url, port, store, finish, close };
+  return { url, port, store, ingest, finish, close };
 }

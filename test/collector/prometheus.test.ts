@@ -79,12 +79,20 @@ describe('/metrics text', () => {
       '# HELP starling_collector_final_producers Producers that sent their final snapshot',
       '# TYPE starling_collector_final_producers gauge',
       'starling_collector_final_producers{run_id="r1"} 1',
+      '# HELP starling_collector_finished_runs_total Runs written out and dropped from memory',
+      '# TYPE starling_collector_finished_runs_total counter',
+      '# HELP starling_collector_memory_bytes Estimated bytes of the run data held in memory',
+      '# TYPE starling_collector_memory_bytes gauge',
+      `starling_collector_memory_bytes ${store.estimatedBytes}`,
       '# HELP starling_collector_producers Producers (instance + VU) seen',
       '# TYPE starling_collector_producers gauge',
       'starling_collector_producers{run_id="r1"} 2',
       '# HELP starling_collector_rejected_snapshots_total Snapshots refused, by reason',
       '# TYPE starling_collector_rejected_snapshots_total counter',
       'starling_collector_rejected_snapshots_total{reason="unauthorized"} 1',
+      '# HELP starling_collector_runs Runs held in memory',
+      '# TYPE starling_collector_runs gauge',
+      'starling_collector_runs 1',
       '# HELP starling_collector_snapshots_total Snapshots merged',
       '# TYPE starling_collector_snapshots_total counter',
       'starling_collector_snapshots_total{run_id="r1"} 2',
@@ -175,6 +183,32 @@ describe('/metrics text', () => {
       'starling_xmpp_stream_errors_total{run_id="a",scenario="chat",transport="websocket",condition="a\\"b\\\\c\\nd"} 1',
       'starling_xmpp_stream_errors_total{run_id="b",scenario="chat",transport="websocket",condition="a\\"b\\\\c\\nd"} 1',
     ]);
+  });
+
+  test('an evicted run leaves /metrics: its series and its per-run collector series are gone', () => {
+    const store = new CollectorStore();
+    for (const runId of ['kept', 'gone']) {
+      store.ingest(
+        snapshot({
+          runId,
+          final: true,
+          histograms: [{ name: 'xmpp_connect', hdr: encode([1000]) }],
+          counters: [{ name: 'xmpp_sessions_opened', delta: 1 }],
+        }),
+      );
+    }
+    assert.match(renderMetrics(store), /run_id="gone"/);
+    store.beginFinish('gone', 'final');
+    store.evict('gone');
+    const text = renderMetrics(store);
+    assert.doesNotMatch(text, /run_id="gone"/);
+    assert.match(text, /^starling_xmpp_connect_seconds_count\{run_id="kept",[^}]*\} 1$/m);
+    assert.match(text, /^starling_collector_runs 1$/m);
+    assert.match(text, /^starling_collector_finished_runs_total\{reason="final"\} 1$/m);
+    assert.match(
+      text,
+      new RegExp(`^starling_collector_memory_bytes ${store.run('kept')!.estimatedBytes}$`, 'm'),
+    );
   });
 
   test('rendering again after new data reflects it (the per-series cache follows merges)', () => {

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,6 +11,15 @@ import type { CollectorSummary, MergedRun } from '../../src/collector/summary.ts
 import { encode, post, producerHistogram, snapshot } from './fixtures.ts';
 
 const JSON_TYPE = { 'content-type': 'application/json' };
+
+/** Polls until `check` holds (every 20 ms, at most 5 s). */
+async function until(check: () => boolean | Promise<boolean>, what: string): Promise<void> {
+  for (let i = 0; i < 250; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  assert.fail(`timed out waiting for ${what}`);
+}
 
 describe('collector HTTP service', () => {
   let root: string;
@@ -217,6 +226,62 @@ describe('collector HTTP service', () => {
     assert.ok(logs.some((l) => l.startsWith(`starling: collector: wrote ${dir}/`)));
   });
 
+  test('a written run is dropped from memory and from /metrics; a late snapshot for it gets 409', async () => {
+    await until(() => collector.store.run('auto') === undefined, 'run auto to be evicted');
+    assert.ok(
+      logs.includes(
+        `starling: collector: wrote ${join(root, 'auto')}/ (2 snapshots from 1 instances, 1 HDR logs, ` +
+          'collector-summary.json, merged.json); run finished (final), dropped from memory',
+      ),
+      logs.join('\n'),
+    );
+    const metrics = await (await fetch(`${collector.url}/metrics`)).text();
+    assert.doesNotMatch(metrics, /run_id="auto"/);
+    assert.match(metrics, /^starling_collector_finished_runs_total\{reason="final"\} 1$/m);
+    const runs = (await (await fetch(`${collector.url}/v1/runs`)).json()) as { runId: string }[];
+    assert.ok(!runs.some((r) => r.runId === 'auto'));
+
+    const late = await post(ingest, JSON.stringify(snapshot({ runId: 'auto', vu: 3, final: true })), auth);
+    assert.equal(late.status, 409);
+    assert.deepEqual(JSON.parse(late.body), {
+      error:
+        'run auto is finished (every producer sent its final snapshot) and its results are written: it takes ' +
+        'no more snapshots. Give a new run a new STARLING_RUN_ID; if a generator of this run reports after the ' +
+        'others finished, raise --finish-delay',
+      field: 'runId',
+    });
+    assert.equal(collector.store.run('auto'), undefined, 'the late snapshot did not re-open the run');
+  });
+
+  test('400 naming the field for a counter that would overflow; the run keeps its exact value', async () => {
+    const c = (delta: number) => ({ name: 'xmpp_stanzas_sent', labels: { kind: 'message' }, delta });
+    assert.equal(
+      (await post(ingest, JSON.stringify(snapshot({ runId: 'big', counters: [c(2 ** 53 - 2)] })), auth))
+        .status,
+      202,
+    );
+    const r = await post(
+      ingest,
+      JSON.stringify(snapshot({ runId: 'big', seq: 1, counters: [c(1), c(1)] })),
+      auth,
+    );
+    assert.equal(r.status, 400);
+    assert.deepEqual(JSON.parse(r.body), {
+      error:
+        'counters[1].delta: would take xmpp_stanzas_sent{kind="message"} to 9007199254740992, past 2^53 − 1 ' +
+        '(9007199254740991), where sums stop being exact (a producer adding a wrong value?)',
+      field: 'counters[1].delta',
+    });
+    const twice = await post(
+      ingest,
+      JSON.stringify(snapshot({ runId: 'big', seq: 2, counters: [c(1e308), c(1e308)] })),
+      auth,
+    );
+    assert.equal(twice.status, 400);
+    assert.equal(JSON.parse(twice.body).field, 'counters[0].delta');
+    assert.equal([...collector.store.run('big')!.counters.values()][0]!.value, 2 ** 53 - 2);
+  });
+
   test('finish(runId) writes one run on demand', async () => {
     await post(
       ingest,
@@ -229,6 +294,8 @@ describe('collector HTTP service', () => {
       merged.counters.map((c) => [c.name, c.value]),
       [['xmpp_bosh_retries', 2]],
     );
+    assert.equal(collector.store.run('manual'), undefined);
+    assert.deepEqual(collector.store.finishedRun('manual')?.reason, 'requested');
   });
 });
 
@@ -254,5 +321,170 @@ describe('collector without a token', () => {
       await c.close();
       await rm(root, { recursive: true, force: true });
     }
+  });
+});
+
+describe('collector limits and finishing', () => {
+  let root: string;
+  const logs: string[] = [];
+  const started: Collector[] = [];
+  const start = async (opts: Parameters<typeof startCollector>[0]) => {
+    const c = await startCollector({ resultsRoot: root, log: (l) => logs.push(l), ...opts });
+    started.push(c);
+    return { c, ingest: `${c.url}${SNAPSHOT_PATH}` };
+  };
+  before(async () => {
+    root = await mkdtemp(join(tmpdir(), 'starling-collector-limits-'));
+  });
+  after(async () => {
+    for (const c of started) await c.close().catch(() => {});
+    await rm(root, { recursive: true, force: true });
+  });
+  const body = (over: Parameters<typeof snapshot>[0]) => JSON.stringify(snapshot(over));
+
+  test('at --max-runs a new run gets 429 and Retry-After; a run whose producers all finished makes room', async () => {
+    const { c, ingest } = await start({ maxRuns: 1, autoFinishMs: 60_000, runIdleTimeoutMs: 0 });
+    assert.equal((await post(ingest, body({ runId: 'first' }))).status, 202);
+    const refused = await post(ingest, body({ runId: 'second' }));
+    assert.equal(refused.status, 429);
+    // No run will finish by itself (no idle timeout, 'first' not final): a minute.
+    assert.equal(refused.headers['retry-after'], '60');
+    assert.deepEqual(JSON.parse(refused.body), {
+      error:
+        'the collector holds 1 run, its limit (--max-runs 1), and none has finished: run second must wait ' +
+        'until one does (retry later), or raise --max-runs',
+      field: 'runId',
+      cap: 'max-runs',
+      limit: 1,
+    });
+    assert.equal(c.store.rejected.get('max-runs'), 1);
+
+    // 'first' is done but inside its finish delay: the new run does not wait for it.
+    assert.equal((await post(ingest, body({ runId: 'first', seq: 1, final: true }))).status, 202);
+    assert.equal((await post(ingest, body({ runId: 'second' }))).status, 202);
+    assert.deepEqual(
+      c.store.runs().map((r) => r.runId),
+      ['second'],
+    );
+    assert.equal(c.store.rejected.get('max-runs'), 1, 'the admitted retry is not counted as refused');
+    assert.deepEqual((await readdir(join(root, 'first'))).sort(), [
+      'collector-summary.json',
+      'hdr',
+      'merged.json',
+    ]);
+    assert.ok(
+      logs.some(
+        (l) =>
+          l.includes(`wrote ${join(root, 'first')}/`) &&
+          l.endsWith('run finished (room), dropped from memory'),
+      ),
+    );
+  });
+
+  test('Retry-After counts down to the soonest idle timeout', async () => {
+    const { ingest } = await start({ maxRuns: 1, runIdleTimeoutMs: 30_000 });
+    assert.equal((await post(ingest, body({ runId: 'busy' }))).status, 202);
+    const refused = await post(ingest, body({ runId: 'next' }));
+    assert.equal(refused.status, 429);
+    assert.equal(refused.headers['retry-after'], '30');
+  });
+
+  test('past --max-series a snapshot gets 400 naming the cap, the metric and the flag; known series merge', async () => {
+    const { c, ingest } = await start({ maxSeriesPerRun: 2 });
+    const counter = (kind: string) => ({ name: 'xmpp_stanzas_sent', labels: { kind }, delta: 1 });
+    assert.equal((await post(ingest, body({ runId: 'labels', counters: [counter('message')] }))).status, 202);
+    const r = await post(
+      ingest,
+      body({
+        runId: 'labels',
+        seq: 1,
+        histograms: [{ name: 'xmpp_connect', hdr: encode([1000]) }],
+        counters: [counter('message'), counter('iq')],
+      }),
+    );
+    assert.equal(r.status, 400);
+    assert.equal(r.headers['retry-after'], undefined);
+    assert.deepEqual(JSON.parse(r.body), {
+      error:
+        'counters[1]: run labels has 1 series and this snapshot adds 2, past its limit (--max-series 2): ' +
+        'xmpp_stanzas_sent{kind="iq"} is refused. A label with unbounded values (an id, a timestamp)? ' +
+        'Otherwise raise --max-series',
+      field: 'counters[1]',
+      cap: 'max-series',
+      limit: 2,
+    });
+    assert.equal(
+      (await post(ingest, body({ runId: 'labels', seq: 1, counters: [counter('message')] }))).status,
+      202,
+    );
+    assert.equal([...c.store.run('labels')!.counters.values()][0]!.value, 2);
+  });
+
+  test('past --max-memory a new run gets 429 naming the budget', async () => {
+    const { ingest } = await start({ maxBytes: 256 * 1024 });
+    const h = (name: string) => ({ name, hdr: encode([1000]) });
+    assert.equal((await post(ingest, body({ runId: 'heavy', histograms: [h('xmpp_connect')] }))).status, 202);
+    const r = await post(ingest, body({ runId: 'light', histograms: [h('xmpp_connect')] }));
+    assert.equal(r.status, 429);
+    assert.deepEqual(JSON.parse(r.body), {
+      error:
+        'the collector holds 0.2 MiB of run data and xmpp_connect, a new series of run light, would take it past ' +
+        'its limit (--max-memory 0.3 MiB): retry once a run finishes, or raise --max-memory',
+      field: 'histograms[0]',
+      cap: 'max-memory',
+      limit: 256 * 1024,
+    });
+  });
+
+  test('a run idle past --run-idle-timeout is written and dropped; its late snapshot gets 409', async () => {
+    const { c, ingest } = await start({ autoFinishMs: 0, runIdleTimeoutMs: 150 });
+    assert.equal(
+      (
+        await post(
+          ingest,
+          body({ runId: 'quiet', histograms: [{ name: 'xmpp_connect', hdr: encode([1000]) }] }),
+        )
+      ).status,
+      202,
+    );
+    await until(() => c.store.run('quiet') === undefined, 'run quiet to be evicted');
+    assert.deepEqual((await readdir(join(root, 'quiet'))).sort(), [
+      'collector-summary.json',
+      'hdr',
+      'merged.json',
+    ]);
+    assert.deepEqual(c.store.finishedRun('quiet')?.reason, 'idle');
+    const late = await post(ingest, body({ runId: 'quiet', seq: 1 }));
+    assert.equal(late.status, 409);
+    assert.match(JSON.parse(late.body).error, /raise --run-idle-timeout$/);
+  });
+
+  test('a run whose merged.json is already on disk is not overwritten: 409', async () => {
+    await mkdir(join(root, 'done'), { recursive: true });
+    await writeFile(join(root, 'done', 'merged.json'), '{}');
+    const { c, ingest } = await start({});
+    const r = await post(ingest, body({ runId: 'done' }));
+    assert.equal(r.status, 409);
+    assert.deepEqual(JSON.parse(r.body), {
+      error:
+        'run done is finished (its merged.json was already written, by this collector or an earlier one) and ' +
+        'its results are written: it takes no more snapshots. Give a new run a new STARLING_RUN_ID',
+      field: 'runId',
+    });
+    assert.equal(c.store.run('done'), undefined);
+    assert.equal(await readFile(join(root, 'done', 'merged.json'), 'utf8'), '{}');
+  });
+
+  test('a run whose results cannot be written stays in memory, finished, until a write succeeds', async () => {
+    const blocked = join(root, 'not-a-dir');
+    await writeFile(blocked, '');
+    const c = await startCollector({ resultsRoot: blocked, log: () => {} });
+    const ingest = `${c.url}${SNAPSHOT_PATH}`;
+    assert.equal((await post(ingest, body({ runId: 'stuck' }))).status, 202);
+    await assert.rejects(c.finish('stuck'), /ENOTDIR/);
+    assert.equal(c.store.run('stuck')?.finishing, 'requested');
+    assert.equal((await post(ingest, body({ runId: 'stuck', seq: 1 }))).status, 409);
+    await assert.rejects(c.close(), /ENOTDIR/);
+    assert.equal(c.store.run('stuck')?.finishing, 'requested');
   });
 });

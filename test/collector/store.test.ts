@@ -1,7 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { Snapshot } from '../../src/collector/contract.ts';
-import { CollectorStore, SnapshotError } from '../../src/collector/store.ts';
+import * as hdr from 'hdr-histogram-js';
+import { HDR_CONFIG, type Snapshot } from '../../src/collector/contract.ts';
+import {
+  CapacityError,
+  CollectorStore,
+  MAX_EXACT,
+  MEMORY_COST,
+  RunFinishedError,
+  SnapshotError,
+} from '../../src/collector/store.ts';
 import { encode, latencies, producerHistogram, rng, snapshot } from './fixtures.ts';
 
 const T0 = 1_700_000_000_000;
@@ -263,6 +271,18 @@ describe('validation', () => {
       /≥ 0/,
     ],
     [
+      'a counter delta past 2^53 − 1 (the 1e308 that overflowed to Infinity)',
+      (s) => ({ ...s, counters: [{ name: 'xmpp_stanzas_sent', delta: 1e308 }] }),
+      'counters[0].delta',
+      /^must be a finite number ≥ 0 and ≤ 2\^53 − 1 \(9007199254740991\), got number 1e\+308$/,
+    ],
+    [
+      'a gauge past ±(2^53 − 1)',
+      (s) => ({ ...s, gauges: [{ name: 'xmpp_sessions_open', value: -1e300 }] }),
+      'gauges[0].value',
+      /^must be a finite number within ±\(2\^53 − 1\) \(9007199254740991\), got number -1e\+300$/,
+    ],
+    [
       'a NaN-like gauge',
       (s) => ({ ...s, gauges: [{ name: 'xmpp_sessions_open', value: 'NaN' }] }),
       'gauges[0].value',
@@ -295,17 +315,275 @@ describe('validation', () => {
     assert.equal(run.rejected, 1);
     assert.equal(run.producers.size, 0);
   });
+});
 
-  test('a run is capped at maxSeriesPerRun series', () => {
+describe('range checks: merged values stay exact, never Infinity', () => {
+  const sent = (delta: number, kind = 'message') => ({ name: 'xmpp_stanzas_sent', labels: { kind }, delta });
+
+  test('a counter sum past 2^53 − 1 is refused naming the entry, and nothing of the snapshot merges', () => {
+    const store = new CollectorStore();
+    store.ingest(snapshot({ seq: 0, counters: [sent(MAX_EXACT - 10)] }));
+    assert.throws(
+      () =>
+        store.ingest(
+          snapshot({
+            seq: 1,
+            histograms: [{ name: 'xmpp_connect', hdr: encode([1000]) }],
+            counters: [sent(3, 'iq'), sent(11)],
+          }),
+        ),
+      (err: unknown) =>
+        err instanceof SnapshotError &&
+        err.field === 'counters[1].delta' &&
+        err.message ===
+          'counters[1].delta: would take xmpp_stanzas_sent{kind="message"} to 9007199254740992, past 2^53 − 1 ' +
+            '(9007199254740991), where sums stop being exact (a producer adding a wrong value?)',
+    );
+    const run = run1(store);
+    assert.deepEqual(
+      [...run.counters.values()].map((c) => [c.labels['kind'], c.value]),
+      [['message', MAX_EXACT - 10]],
+    );
+    assert.equal(run.histograms.size, 0);
+    assert.equal(run.rejected, 1);
+    assert.equal(store.rejected.get('invalid'), 1);
+    // Up to the bound is fine, and the refused seq was not consumed.
+    assert.equal(store.ingest(snapshot({ seq: 1, counters: [sent(10)] })).status, 'accepted');
+    assert.equal([...run.counters.values()][0]!.value, MAX_EXACT);
+  });
+
+  test('two entries of one series in one snapshot are summed before the check', () => {
+    const store = new CollectorStore();
+    const half = 2 ** 52;
+    assert.throws(
+      () => store.ingest(snapshot({ counters: [sent(half), sent(half)] })),
+      (err: unknown) => err instanceof SnapshotError && err.field === 'counters[1].delta',
+    );
+    assert.equal(run1(store).counters.size, 0);
+  });
+
+  test('a gauge summed across producers past 2^53 − 1 is refused naming the entry', () => {
+    const store = new CollectorStore();
+    const open = (value: number) => [{ name: 'xmpp_sessions_open', value }];
+    store.ingest(snapshot({ instance: 'a', gauges: open(2 ** 52) }));
+    // The same producer replacing its reading is fine; a second one adding as much is not.
+    assert.equal(
+      store.ingest(snapshot({ instance: 'a', seq: 1, gauges: open(2 ** 52 + 1) })).status,
+      'accepted',
+    );
+    assert.throws(
+      () => store.ingest(snapshot({ instance: 'b', gauges: open(2 ** 52) })),
+      (err: unknown) =>
+        err instanceof SnapshotError &&
+        err.field === 'gauges[0].value' &&
+        err.reason ===
+          'would take xmpp_sessions_open, summed across producers, to 9007199254740992, past ±(2^53 − 1) ' +
+            '(9007199254740991), where sums stop being exact',
+    );
+    assert.equal([...run1(store).gauges.values()][0]!.value, 2 ** 52 + 1);
+  });
+
+  test('a histogram whose merged sample count would pass 2^53 − 1 is refused naming its hdr', () => {
+    const big = hdr.build({ ...HDR_CONFIG, bitBucketSize: 64, useWebAssembly: false });
+    big.recordValueWithCount(1000, 2 ** 52);
+    const entry = { name: 'xmpp_connect', hdr: hdr.encodeIntoCompressedBase64(big) };
+    const store = new CollectorStore();
+    store.ingest(snapshot({ seq: 0, histograms: [entry] }));
+    assert.throws(
+      () => store.ingest(snapshot({ seq: 1, histograms: [entry] })),
+      (err: unknown) =>
+        err instanceof SnapshotError &&
+        err.field === 'histograms[0].hdr' &&
+        err.reason ===
+          'would take the sample count of xmpp_connect to 9007199254740992, past 2^53 − 1 (9007199254740991), ' +
+            'where counts stop being exact',
+    );
+  });
+});
+
+describe('limits', () => {
+  const c = (id: string) => ({ name: 'xmpp_stanzas_sent', labels: { id }, delta: 1 });
+
+  test('a run is capped at maxSeriesPerRun series: the entry past it is named, and retrying will not help', () => {
     const store = new CollectorStore({ maxSeriesPerRun: 3 });
-    const c = (id: string) => ({ name: 'xmpp_stanzas_sent', labels: { id }, delta: 1 });
     store.ingest(snapshot({ seq: 0, counters: [c('1'), c('2')] }));
     assert.throws(
       () => store.ingest(snapshot({ seq: 1, counters: [c('1'), c('3'), c('4')] })),
-      (err: unknown) => err instanceof SnapshotError && err.field === 'counters[2]',
+      (err: unknown) =>
+        err instanceof CapacityError &&
+        err.cap === 'max-series' &&
+        err.limit === 3 &&
+        err.field === 'counters[2]' &&
+        !err.retryable &&
+        err.message ===
+          'counters[2]: run run-1 has 2 series and this snapshot adds 2, past its limit (--max-series 3): ' +
+            'xmpp_stanzas_sent{id="4"} is refused. A label with unbounded values (an id, a timestamp)? ' +
+            'Otherwise raise --max-series',
     );
     assert.equal(run1(store).counters.size, 2);
-    // The refused seq was not consumed: it can be sent again once fixed.
-    assert.equal(store.ingest(snapshot({ seq: 1, counters: [c('1')] })).status, 'accepted');
+    assert.equal(run1(store).rejected, 1);
+    // The refused seq was not consumed: it can be sent again once fixed; existing series still merge.
+    assert.equal(store.ingest(snapshot({ seq: 1, counters: [c('1'), c('3')] })).status, 'accepted');
+    assert.equal(store.ingest(snapshot({ seq: 2, counters: [c('1'), c('2'), c('3')] })).status, 'accepted');
+  });
+
+  test('at maxRuns a new run is refused (retryable) until one is evicted; its own runs still merge', () => {
+    const store = new CollectorStore({ maxRuns: 2 });
+    store.ingest(snapshot({ runId: 'a', counters: [c('1')] }));
+    store.ingest(snapshot({ runId: 'b', counters: [c('1')] }));
+    assert.throws(
+      () => store.ingest(snapshot({ runId: 'c', counters: [c('1')] })),
+      (err: unknown) =>
+        err instanceof CapacityError &&
+        err.cap === 'max-runs' &&
+        err.limit === 2 &&
+        err.field === 'runId' &&
+        err.retryable &&
+        err.message ===
+          'the collector holds 2 runs, its limit (--max-runs 2), and none has finished: run c must wait until ' +
+            'one does (retry later), or raise --max-runs',
+    );
+    // Invalid snapshots for a run that has no room are counted, without creating it.
+    assert.throws(() => store.ingest(snapshot({ runId: 'd', version: 9 as 1 })), SnapshotError);
+    assert.deepEqual(
+      store.runs().map((r) => r.runId),
+      ['a', 'b'],
+    );
+    assert.equal(store.ingest(snapshot({ runId: 'a', seq: 1, counters: [c('2')] })).status, 'accepted');
+    store.beginFinish('a', 'final');
+    store.evict('a');
+    assert.equal(store.ingest(snapshot({ runId: 'c', counters: [c('1')] })).status, 'accepted');
+  });
+
+  test('the memory budget refuses new runs, producers and series past it (retryable); known series still merge', () => {
+    const seriesCost = MEMORY_COST.run + MEMORY_COST.producer + MEMORY_COST.histogramSeries;
+    // Room for exactly one run with one histogram of one distinct value.
+    const store = new CollectorStore({ maxBytes: seriesCost + MEMORY_COST.hotEntry });
+    const h = (name: string) => ({ name, hdr: encode([1000]) });
+    store.ingest(snapshot({ runId: 'a', histograms: [h('xmpp_connect')] }));
+    assert.equal(store.estimatedBytes, seriesCost + MEMORY_COST.hotEntry);
+    assert.throws(
+      () => store.ingest(snapshot({ runId: 'a', seq: 1, histograms: [h('xmpp_connect'), h('xmpp_auth')] })),
+      (err: unknown) =>
+        err instanceof CapacityError &&
+        err.cap === 'max-memory' &&
+        err.field === 'histograms[1]' &&
+        err.retryable &&
+        /^the collector holds 0\.2 MiB of run data and xmpp_auth, a new series of run a, would take it past its limit \(--max-memory 0\.2 MiB\): retry once a run finishes, or raise --max-memory$/.test(
+          err.message,
+        ),
+    );
+    assert.throws(
+      () => store.ingest(snapshot({ runId: 'b', counters: [c('1')] })),
+      (err: unknown) => err instanceof CapacityError && err.cap === 'max-memory' && err.field === 'runId',
+    );
+    assert.throws(
+      () => store.ingest(snapshot({ runId: 'a', instance: 'pod-b', histograms: [h('xmpp_connect')] })),
+      (err: unknown) => err instanceof CapacityError && err.cap === 'max-memory' && err.field === 'instance',
+    );
+    assert.equal(
+      store.ingest(snapshot({ runId: 'a', seq: 1, histograms: [h('xmpp_connect')] })).status,
+      'accepted',
+    );
+    assert.equal(run1Of(store, 'a').histograms.size, 1);
+  });
+
+  test('estimatedBytes follows merges and freezes, and goes back to 0 when every run is evicted', () => {
+    const store = new CollectorStore({ intervalMs: 1000 });
+    const random = rng(7);
+    for (let seq = 0; seq < 20; seq++) {
+      store.ingest(
+        snapshot({
+          runId: seq % 2 === 0 ? 'a' : 'b',
+          seq,
+          intervalStartMs: T0 + seq * 1000,
+          intervalEndMs: T0 + seq * 1000 + 1000,
+          histograms: [{ name: 'xmpp_connect', hdr: encode(latencies(random, 200)) }],
+          counters: [c('1')],
+        }),
+      );
+    }
+    const [a, b] = [run1Of(store, 'a'), run1Of(store, 'b')];
+    assert.equal(store.estimatedBytes, a.estimatedBytes + b.estimatedBytes);
+    const s = [...a.histograms.values()][0]!;
+    const frozenChars = [...s.frozen.values()].reduce((n, t) => n + t.length, 0);
+    const hotEntries = [...s.hot.values()].reduce((n, m) => n + m.size, 0);
+    assert.equal(
+      a.estimatedBytes,
+      MEMORY_COST.run +
+        MEMORY_COST.histogramSeries +
+        MEMORY_COST.scalarSeries +
+        MEMORY_COST.producer +
+        hotEntries * MEMORY_COST.hotEntry +
+        s.frozen.size * MEMORY_COST.frozenInterval +
+        frozenChars,
+    );
+    for (const id of ['a', 'b']) {
+      store.beginFinish(id, 'requested');
+      store.evict(id);
+    }
+    assert.equal(store.estimatedBytes, 0);
+    assert.deepEqual([...store.evicted], [['requested', 2]]);
   });
 });
+
+describe('finished runs', () => {
+  const h = [{ name: 'xmpp_connect', hdr: encode([1000]) }];
+
+  test('a finishing run acknowledges retried seqs but refuses new data; once evicted, it refuses everything', () => {
+    const store = new CollectorStore({ now: () => T0 });
+    store.ingest(snapshot({ seq: 0, final: true, histograms: h }));
+    assert.equal(store.beginFinish('run-1', 'final'), run1(store));
+    assert.deepEqual(store.ingest(snapshot({ seq: 0, final: true, histograms: h })), {
+      status: 'duplicate',
+      runId: 'run-1',
+    });
+    const refused = (err: unknown) =>
+      err instanceof RunFinishedError &&
+      err.field === 'runId' &&
+      err.message ===
+        'run run-1 is finished (every producer sent its final snapshot) and its results are written: it takes ' +
+          'no more snapshots. Give a new run a new STARLING_RUN_ID; if a generator of this run reports after ' +
+          'the others finished, raise --finish-delay';
+    assert.throws(() => store.ingest(snapshot({ seq: 1, histograms: h })), refused);
+    store.evict('run-1');
+    assert.equal(store.run('run-1'), undefined);
+    assert.deepEqual(store.finishedRun('run-1'), { reason: 'final', atMs: T0 });
+    assert.throws(() => store.ingest(snapshot({ seq: 0, final: true, histograms: h })), refused);
+    assert.throws(() => store.ingest(snapshot({ seq: 2, instance: 'late', histograms: h })), refused);
+    assert.equal(store.rejected.get('run-finished'), 3);
+    assert.equal(store.run('run-1'), undefined, 'a refused snapshot does not bring the run back');
+  });
+
+  test('idle and on-disk runs are refused with their own hint', () => {
+    const store = new CollectorStore({ finishedOnDisk: (id) => id === 'old' });
+    store.ingest(snapshot({ runId: 'quiet' }));
+    store.beginFinish('quiet', 'idle');
+    store.evict('quiet');
+    assert.throws(
+      () => store.ingest(snapshot({ runId: 'quiet', seq: 1 })),
+      (err: unknown) =>
+        err instanceof RunFinishedError &&
+        err.message.endsWith(
+          '(no snapshot came for the idle timeout (--run-idle-timeout)) and its results are written: it ' +
+            'takes no more snapshots. Give a new run a new STARLING_RUN_ID; if its generators pause for ' +
+            'longer, raise --run-idle-timeout',
+        ),
+    );
+    assert.throws(
+      () => store.ingest(snapshot({ runId: 'old' })),
+      (err: unknown) =>
+        err instanceof RunFinishedError &&
+        err.message ===
+          'run old is finished (its merged.json was already written, by this collector or an earlier one) and ' +
+            'its results are written: it takes no more snapshots. Give a new run a new STARLING_RUN_ID',
+    );
+    assert.equal(store.run('old'), undefined);
+  });
+});
+
+function run1Of(store: CollectorStore, runId: string) {
+  const run = store.run(runId);
+  assert.ok(run, `${runId} exists`);
+  return run;
+}
