@@ -6,7 +6,12 @@
  * Parsing and validation are the engine's own (src/engine/thresholds.ts): the same messages, the same exit code
  * 104. A metric's type comes from what the run holds: histograms are Trends (times in ms, as in k6), counters
  * carrying the `outcome` label are Rates, other counters Counters, gauges Gauges; an XMPP metric the run never
- * reported (no stream errors, say) is still known by its type from src/k6/metric-names.ts and is empty.
+ * reported (no stream errors, say) is still known by its type from src/k6/metric-names.ts.
+ *
+ * Unlike k6, a threshold with nothing to measure fails rather than passes, so a run that did nothing never
+ * passes a gate: a Trend, Rate or Gauge without samples, a per-second rate over no time, any threshold of a run
+ * that recorded nothing at all, and a value merged.json holds as null or not a number. A Counter's `count`
+ * without samples is 0 (producers send no zero deltas: no stream error is a count of 0).
  */
 import { MetricDefinitionError, MetricStore, goTrimSpace, parseSubmetricTags } from '../engine/metrics.ts';
 import type { MetricType } from '../engine/runtime.ts';
@@ -19,9 +24,9 @@ import {
   type ThresholdExpression,
 } from '../engine/thresholds.ts';
 import { XMPP_METRICS } from '../k6/metric-names.ts';
-import { addSparse, decodeSparse, newHistogram } from './histogram.ts';
-import { RATE_OUTCOME_LABEL } from './store.ts';
-import type { MergedRun } from './summary.ts';
+import { addSparse, decodeSparse, HdrDecodeError, newHistogram } from './histogram.ts';
+import { RATE_OUTCOME_LABEL, seriesName } from './store.ts';
+import type { MergedRun, MergedScalar } from './summary.ts';
 
 /** Exit code when a threshold fails (k6 ThresholdsHaveFailed). */
 export const GATE_FAILED_EXIT_CODE = 99;
@@ -30,11 +35,13 @@ export interface GateRow {
   /** The threshold's key as configured, e.g. `xmpp_session_ready{transport:bosh}`. */
   metric: string;
   threshold: string;
-  /** The aggregated value compared (ms for time trends); undefined when there is none (an empty Rate passes). */
+  /** The aggregated value compared (ms for time trends); undefined when there is none, and the row fails. */
   value: number | undefined;
   /** `value` as printed, with its unit. */
   display: string;
   ok: boolean;
+  /** Why there is no value, naming the metric (printed under the table). */
+  note?: string;
 }
 
 export interface GateResult {
@@ -95,32 +102,73 @@ function round(v: number, digits: number): string {
   return String(Number(v.toFixed(digits)));
 }
 
-/** The value a threshold compares and how to print it. */
+type Aggregate = { value: number; display: string } | { value: undefined; display: string; note: string };
+
+function noSamples(key: string, runId: string, what: string): Aggregate {
+  return {
+    value: undefined,
+    display: 'no samples',
+    note: `${key} has no samples: ${what} in run ${runId}, so its thresholds fail`,
+  };
+}
+
+/** A merged counter or gauge value that is not a finite number (a collector before range checks wrote null). */
+function notANumber(key: string, field: string, s: MergedScalar): Aggregate {
+  return {
+    value: undefined,
+    display: 'not a number',
+    note:
+      `${key}: merged.json's ${field} (${seriesName(s.name, s.labels ?? {})}) is ${JSON.stringify(s.value) ?? 'missing'}, ` +
+      'not a finite number (an overflow in the collector that wrote it?), so its thresholds fail',
+  };
+}
+
+/** The value a threshold compares and how to print it, or why there is none. */
 function aggregate(
   merged: MergedRun,
   type: MetricType,
+  key: string,
   metric: string,
   tags: Record<string, string>,
   expr: ThresholdExpression,
-): { value: number | undefined; display: string } {
+): Aggregate {
+  const runId = merged.runId;
+  const scalars = (list: MergedScalar[], field: string): { sum: number } | { bad: Aggregate } => {
+    let sum = 0;
+    for (const [i, s] of list.entries()) {
+      if (!matches(s, metric, tags)) continue;
+      if (typeof s.value !== 'number' || !Number.isFinite(s.value)) {
+        return { bad: notANumber(key, `${field}[${i}].value`, s) };
+      }
+      sum += s.value;
+    }
+    return { sum };
+  };
   switch (type) {
     case 'trend': {
       const h = newHistogram();
       let bytes = false;
-      for (const s of merged.histograms) {
+      for (const [i, s] of merged.histograms.entries()) {
         if (!matches(s, metric, tags)) continue;
-        addSparse(h, decodeSparse(s.hdr));
+        try {
+          addSparse(h, decodeSparse(s.hdr));
+        } catch (err) {
+          if (!(err instanceof HdrDecodeError)) throw err;
+          return {
+            value: undefined,
+            display: 'unreadable',
+            note: `${key}: merged.json's histograms[${i}].hdr cannot be read (${err.message}), so its thresholds fail`,
+          };
+        }
         bytes = s.unit === 'bytes';
       }
+      if (h.totalCount === 0) return noSamples(key, runId, 'no value was recorded for it');
       const div = bytes ? 1 : 1000;
       const unit = bytes ? 'B' : 'ms';
-      const empty = h.totalCount === 0;
-      const at = (p: number): number => (empty ? 0 : h.getValueAtPercentile(p) / div);
+      const at = (p: number): number => h.getValueAtPercentile(p) / div;
       const v =
         expr.method === 'avg'
-          ? empty
-            ? 0
-            : h.mean / div
+          ? h.mean / div
           : expr.method === 'min'
             ? at(0)
             : expr.method === 'max'
@@ -131,31 +179,52 @@ function aggregate(
       return { value: v, display: `${round(v, 3)}${unit}` };
     }
     case 'counter': {
-      const count = merged.counters.filter((c) => matches(c, metric, tags)).reduce((n, c) => n + c.value, 0);
+      const total = scalars(merged.counters, 'counters');
+      if ('bad' in total) return total.bad;
+      const count = total.sum;
       if (expr.method === 'count') return { value: count, display: round(count, 3) };
       const seconds =
         merged.startMs !== null && merged.endMs !== null ? (merged.endMs - merged.startMs) / 1000 : 0;
-      if (seconds <= 0) return { value: undefined, display: 'no data' };
+      if (!(seconds > 0)) {
+        return {
+          value: undefined,
+          display: 'no duration',
+          note: `${key}: run ${runId} spans no time, so a rate per second is undefined and its thresholds fail`,
+        };
+      }
       const rate = count / seconds;
       return { value: rate, display: `${round(rate, 3)}/s` };
     }
     case 'rate': {
       let trues = 0;
       let total = 0;
-      for (const c of merged.counters) {
+      for (const [i, c] of merged.counters.entries()) {
         if (!matches(c, metric, tags)) continue;
         const outcome = c.labels[RATE_OUTCOME_LABEL];
+        if (outcome !== 'true' && outcome !== 'false') continue;
+        if (typeof c.value !== 'number' || !Number.isFinite(c.value)) {
+          return notANumber(key, `counters[${i}].value`, c);
+        }
         if (outcome === 'true') trues += c.value;
-        if (outcome === 'true' || outcome === 'false') total += c.value;
+        total += c.value;
       }
-      if (total === 0) return { value: undefined, display: 'no data' };
+      if (total === 0) return noSamples(key, runId, 'no true or false was recorded for it');
       return { value: trues / total, display: `${round((100 * trues) / total, 2)}% (${trues}/${total})` };
     }
     case 'gauge': {
-      const v = merged.gauges.filter((g) => matches(g, metric, tags)).reduce((n, g) => n + g.value, 0);
-      return { value: v, display: round(v, 3) };
+      if (!merged.gauges.some((g) => matches(g, metric, tags))) {
+        return noSamples(key, runId, 'no reading of it was recorded');
+      }
+      const total = scalars(merged.gauges, 'gauges');
+      if ('bad' in total) return total.bad;
+      return { value: total.sum, display: round(total.sum, 3) };
     }
   }
+}
+
+/** Whether a run holds no latency sample and no counter: no session was attempted, or nothing reached us. */
+function recordedNothing(merged: MergedRun): boolean {
+  return merged.counters.length === 0 && merged.histograms.every((h) => h.count === 0);
 }
 
 /**
@@ -173,15 +242,40 @@ export function evaluateGate(merged: MergedRun, config: unknown): GateResult {
     }
   }
   ThresholdSet.create(config, registry);
+  const nothing = recordedNothing(merged);
   const rows: GateRow[] = [];
   for (const { key, thresholds } of parseThresholds(config)) {
     const { metric, criteria } = parseMetricSelector(key);
     const tags = criteria === undefined ? {} : parseSubmetricTags(goTrimSpace(criteria));
     const type = types.get(metric) as MetricType;
     for (const t of thresholds) {
-      const { value, display } = aggregate(merged, type, metric, tags, t.expr);
-      const ok = value === undefined ? true : compareThreshold(value, t.expr.operator, t.expr.value);
-      rows.push({ metric: key, threshold: t.source, value, display, ok });
+      if (nothing) {
+        rows.push({
+          metric: key,
+          threshold: t.source,
+          value: undefined,
+          display: 'no samples',
+          ok: false,
+          note:
+            `run ${merged.runId} recorded nothing (no latency sample, no counter): no session was attempted, ` +
+            'or no generator reached the collector, so no threshold can pass',
+        });
+        continue;
+      }
+      const a = aggregate(merged, type, key, metric, tags, t.expr);
+      if (a.value === undefined) {
+        rows.push({
+          metric: key,
+          threshold: t.source,
+          value: undefined,
+          display: a.display,
+          ok: false,
+          note: a.note,
+        });
+      } else {
+        const ok = compareThreshold(a.value, t.expr.operator, t.expr.value);
+        rows.push({ metric: key, threshold: t.source, value: a.value, display: a.display, ok });
+      }
     }
   }
   return { rows, ok: rows.every((r) => r.ok) };
@@ -202,7 +296,14 @@ export function formatGateTable(result: GateResult, runId: string): string {
     failed === 0
       ? `all ${result.rows.length} thresholds passed on the merged data of run ${runId}`
       : `${failed} of ${result.rows.length} thresholds failed on the merged data of run ${runId}`;
-  return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line), '', verdict, ''].join(
-    '\n',
-  );
+  const notes = [...new Set(result.rows.flatMap((r) => (r.note === undefined ? [] : [r.note])))];
+  return [
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...body.map(line),
+    '',
+    ...notes,
+    verdict,
+    '',
+  ].join('\n');
 }

@@ -96,11 +96,141 @@ describe('evaluateGate on merged data', () => {
     assert.equal(result.rows[2]!.value, 121_006 / 7 / 1000);
   });
 
-  test('an empty rate passes, as in k6', () => {
-    const merged = fleetRun();
-    const result = evaluateGate(merged, { xmpp_clean_close: ['rate>0.99'] });
+  test('a threshold on a metric without samples fails, naming it (unlike k6, where it passes)', () => {
+    const result = evaluateGate(fleetRun(), {
+      xmpp_clean_close: ['rate>0.99'],
+      xmpp_message_delivery: ['p(95)<1000', 'max<5000'],
+      'xmpp_sessions_open{transport:nope}': ['value<1'],
+      'xmpp_session_ready{scenario:login}': ['avg<1'],
+    });
+    const none = (metric: string, threshold: string, note: string) => ({
+      metric,
+      threshold,
+      value: undefined,
+      display: 'no samples',
+      ok: false,
+      note,
+    });
     assert.deepEqual(result.rows, [
-      { metric: 'xmpp_clean_close', threshold: 'rate>0.99', value: undefined, display: 'no data', ok: true },
+      none(
+        'xmpp_clean_close',
+        'rate>0.99',
+        'xmpp_clean_close has no samples: no true or false was recorded for it in run fleet, so its thresholds fail',
+      ),
+      none(
+        'xmpp_message_delivery',
+        'p(95)<1000',
+        'xmpp_message_delivery has no samples: no value was recorded for it in run fleet, so its thresholds fail',
+      ),
+      none(
+        'xmpp_message_delivery',
+        'max<5000',
+        'xmpp_message_delivery has no samples: no value was recorded for it in run fleet, so its thresholds fail',
+      ),
+      none(
+        'xmpp_sessions_open{transport:nope}',
+        'value<1',
+        'xmpp_sessions_open{transport:nope} has no samples: no reading of it was recorded in run fleet, so its ' +
+          'thresholds fail',
+      ),
+      none(
+        'xmpp_session_ready{scenario:login}',
+        'avg<1',
+        'xmpp_session_ready{scenario:login} has no samples: no value was recorded for it in run fleet, so its ' +
+          'thresholds fail',
+      ),
+    ]);
+    assert.equal(result.ok, false);
+  });
+
+  test('every threshold of a run that recorded nothing fails, even a count that would be 0', () => {
+    const store = new CollectorStore();
+    // VUs that never opened a session still report their open-sessions gauge: that is not a sample of anything.
+    store.ingest(snapshot({ runId: 'idle', gauges: [{ name: 'xmpp_sessions_open', value: 0 }] }));
+    const result = evaluateGate(mergedRun(store.run('idle')!), {
+      xmpp_session_failures: ['count==0'],
+      xmpp_session_ready: ['p(99)<500'],
+    });
+    const note =
+      'run idle recorded nothing (no latency sample, no counter): no session was attempted, or no generator ' +
+      'reached the collector, so no threshold can pass';
+    assert.deepEqual(
+      result.rows.map((r) => [r.metric, r.display, r.ok, r.note]),
+      [
+        ['xmpp_session_failures', 'no samples', false, note],
+        ['xmpp_session_ready', 'no samples', false, note],
+      ],
+    );
+  });
+
+  test('a null or non-numeric value in merged.json fails its thresholds by name, never reads as 0', () => {
+    const merged = fleetRun();
+    const sent = merged.counters.findIndex((c) => c.name === 'xmpp_stanzas_sent');
+    // What a collector without range checks wrote after two `delta: 1e308`: Infinity, serialized as null.
+    merged.counters[sent] = { ...merged.counters[sent]!, value: null as unknown as number };
+    const login = merged.counters.findIndex((c) => c.name === 'xmpp_login_success');
+    merged.counters[login] = { ...merged.counters[login]!, value: 'NaN' as unknown as number };
+    merged.gauges[0] = { ...merged.gauges[0]!, value: null as unknown as number };
+    merged.histograms[0] = { ...merged.histograms[0]!, hdr: 'AAAA' };
+    const result = evaluateGate(merged, {
+      xmpp_stanzas_sent: ['count<1e300', 'rate>0'],
+      xmpp_login_success: ['rate>0.5'],
+      xmpp_sessions_open: ['value>=0'],
+      xmpp_session_ready: ['p(99)<1e9'],
+    });
+    assert.deepEqual(
+      result.rows.map((r) => [r.threshold, r.display, r.ok, r.note]),
+      [
+        [
+          'count<1e300',
+          'not a number',
+          false,
+          `xmpp_stanzas_sent: merged.json's counters[${sent}].value (xmpp_stanzas_sent{kind="message"}) is null, ` +
+            'not a finite number (an overflow in the collector that wrote it?), so its thresholds fail',
+        ],
+        [
+          'rate>0',
+          'not a number',
+          false,
+          `xmpp_stanzas_sent: merged.json's counters[${sent}].value (xmpp_stanzas_sent{kind="message"}) is null, ` +
+            'not a finite number (an overflow in the collector that wrote it?), so its thresholds fail',
+        ],
+        [
+          'rate>0.5',
+          'not a number',
+          false,
+          `xmpp_login_success: merged.json's counters[${login}].value (xmpp_login_success{outcome="true"}) is ` +
+            '"NaN", not a finite number (an overflow in the collector that wrote it?), so its thresholds fail',
+        ],
+        [
+          'value>=0',
+          'not a number',
+          false,
+          "xmpp_sessions_open: merged.json's gauges[0].value (xmpp_sessions_open) is null, not a finite number " +
+            '(an overflow in the collector that wrote it?), so its thresholds fail',
+        ],
+        [
+          'p(99)<1e9',
+          'unreadable',
+          false,
+          "xmpp_session_ready: merged.json's histograms[0].hdr cannot be read (not an HdrHistogram V2 compressed " +
+            'histogram (bad cookie)), so its thresholds fail',
+        ],
+      ],
+    );
+  });
+
+  test('a per-second rate over a run that spans no time fails', () => {
+    const merged = { ...fleetRun(), endMs: T0 };
+    assert.deepEqual(evaluateGate(merged, { xmpp_stanzas_sent: ['rate>=0'] }).rows, [
+      {
+        metric: 'xmpp_stanzas_sent',
+        threshold: 'rate>=0',
+        value: undefined,
+        display: 'no duration',
+        ok: false,
+        note: 'xmpp_stanzas_sent: run fleet spans no time, so a rate per second is undefined and its thresholds fail',
+      },
     ]);
   });
 
@@ -186,6 +316,24 @@ describe('starling gate', () => {
     );
   });
 
+  test('exits 99 for a metric without samples, saying so under the table', async () => {
+    const { code, out } = await capture(['xmpp_clean_close: rate>0.99', 'xmpp_session_ready: p(99)<150']);
+    assert.equal(code, 99);
+    assert.equal(
+      out,
+      [
+        'metric              threshold  value       ok',
+        '------------------  ---------  ----------  --',
+        'xmpp_clean_close    rate>0.99  no samples  ✗',
+        'xmpp_session_ready  p(99)<150  100.031ms   ✓',
+        '',
+        'xmpp_clean_close has no samples: no true or false was recorded for it in run fleet, so its thresholds fail',
+        '1 of 2 thresholds failed on the merged data of run fleet',
+        '',
+      ].join('\n'),
+    );
+  });
+
   test('exits 0 when every threshold holds', async () => {
     const { code, out } = await capture(['xmpp_session_ready: p(99)<150', 'xmpp_login_success: rate>=0.99']);
     assert.equal(code, 0);
@@ -239,5 +387,13 @@ describe('starling gate', () => {
     const invalid = gate('-t', 'nope_metric: count<1');
     assert.equal(invalid.status, 104);
     assert.match(invalid.stderr, /no metric name "nope_metric" found/);
+    const empty = gate('-t', 'xmpp_message_delivery: p(95)<1000');
+    assert.equal(empty.status, 99);
+    assert.ok(
+      empty.stdout.includes(
+        '\nxmpp_message_delivery has no samples: no value was recorded for it in run fleet',
+      ),
+      empty.stdout,
+    );
   });
 });
