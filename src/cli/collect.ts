@@ -12,7 +12,13 @@ import {
   GATE_FAILED_EXIT_CODE,
   thresholdsFromFlags,
 } from '../collector/gate.ts';
-import { startCollector, type Collector } from '../collector/server.ts';
+import {
+  DEFAULT_FINISH_DELAY_MS,
+  DEFAULT_RUN_IDLE_TIMEOUT_MS,
+  startCollector,
+  type Collector,
+} from '../collector/server.ts';
+import { DEFAULT_LIMITS } from '../collector/store.ts';
 import { startTap } from '../collector/tap/index.ts';
 import { MergedRunError, readMergedRun } from '../collector/summary.ts';
 import { parseK6Duration, ThresholdConfigError } from '../engine/thresholds.ts';
@@ -27,31 +33,61 @@ interface CollectArgs {
   interval: string;
   tap?: string[];
   runId?: string;
+  finishDelay: string;
+  runIdleTimeout: string;
+  maxRuns: number;
+  maxSeries: number;
+  maxMemory: string;
 }
 
-const SIZE_UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, kib: 1024, m: 1024 ** 2, mib: 1024 ** 2 };
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+};
 
-/** `4194304`, `512KiB`, `4MiB` (K and M are binary too). */
-export function parseByteSize(s: string): number {
+/** `4194304`, `512KiB`, `4MiB`, `1GiB` (K, M and G are binary too). */
+export function parseByteSize(s: string, flag = '--max-body'): number {
   const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(s);
   const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
   if (!m || unit === undefined || Number(m[1]) <= 0) {
-    throw new RunInputError(`--max-body expects a size such as 4194304, 512KiB or 4MiB, got '${s}'`);
+    throw new RunInputError(`${flag} expects a size such as 4194304, 512KiB or 4MiB, got '${s}'`);
   }
   return Number(m[1]) * unit;
 }
 
-function parseInterval(s: string): number {
+/** A whole number of ms from a k6 duration (`5s`, `500ms`, `10m`); 0 only where `zero` says what it means. */
+export function parseDurationFlag(s: string, flag: string, zero?: string): number {
   let ms: number;
   try {
     ms = parseK6Duration(s);
   } catch (err) {
-    throw new RunInputError(`--interval expects a duration such as 5s or 500ms: ${(err as Error).message}`);
+    throw new RunInputError(`${flag} expects a duration such as 5s, 500ms or 10m: ${(err as Error).message}`);
   }
-  if (!Number.isInteger(ms) || ms <= 0) {
-    throw new RunInputError(`--interval must be a whole number of milliseconds above 0, got '${s}'`);
+  if (!Number.isInteger(ms) || ms < 0 || (ms === 0 && zero === undefined)) {
+    throw new RunInputError(
+      `${flag} must be a whole number of milliseconds above 0${zero ? ` (or 0: ${zero})` : ''}, got '${s}'`,
+    );
   }
   return ms;
+}
+
+/** A count flag (`--max-runs`, `--max-series`): a whole number above 0. */
+export function parseCountFlag(n: number, flag: string): number {
+  if (!(Number.isSafeInteger(n) && n > 0)) {
+    throw new RunInputError(`${flag} must be a whole number above 0, got ${n}`);
+  }
+  return n;
+}
+
+/** `10m`, `90s`: how a default in ms reads as a flag value. */
+function durationText(ms: number): string {
+  return ms % 60_000 === 0 ? `${ms / 60_000}m` : `${ms / 1000}s`;
 }
 
 export const collectCommand: CommandModule<object, CollectArgs> = {
@@ -91,6 +127,35 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       .option('run-id', {
         type: 'string',
         describe: "run id the tap's snapshots belong to (default: tap-<UTC timestamp>)",
+      })
+      .option('finish-delay', {
+        type: 'string',
+        default: durationText(DEFAULT_FINISH_DELAY_MS),
+        describe:
+          'write a run out and drop it from memory this long after every producer sent its final snapshot ' +
+          '(0: only on idle timeout or stop)',
+      })
+      .option('run-idle-timeout', {
+        type: 'string',
+        default: durationText(DEFAULT_RUN_IDLE_TIMEOUT_MS),
+        describe: 'write a run out and drop it from memory after this long without a snapshot (0: never)',
+      })
+      .option('max-runs', {
+        type: 'number',
+        default: DEFAULT_LIMITS.maxRuns,
+        describe:
+          'runs held in memory at once; past it a new run gets 429 unless a finished one can make room',
+      })
+      .option('max-series', {
+        type: 'number',
+        default: DEFAULT_LIMITS.maxSeriesPerRun,
+        describe: 'series (metric × labels) one run may have; past it a snapshot adding more gets 400',
+      })
+      .option('max-memory', {
+        type: 'string',
+        default: `${DEFAULT_LIMITS.maxBytes / 1024 ** 2}MiB`,
+        describe:
+          'estimated run data held at once (MiB, GiB); past it new runs, producers and series get 429 until a run finishes',
       }) as unknown as Argv<CollectArgs>,
   handler: async (argv) => {
     if (!Number.isInteger(argv.port) || argv.port < 0 || argv.port > 65535) {
@@ -98,7 +163,16 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
     }
     const token = argv.token || process.env[COLLECTOR_TOKEN_ENV] || undefined;
     const maxBodyBytes = parseByteSize(argv.maxBody);
-    const intervalMs = parseInterval(argv.interval);
+    const intervalMs = parseDurationFlag(argv.interval, '--interval');
+    const autoFinishMs = parseDurationFlag(
+      argv.finishDelay,
+      '--finish-delay',
+      'only on idle timeout or stop',
+    );
+    const runIdleTimeoutMs = parseDurationFlag(argv.runIdleTimeout, '--run-idle-timeout', 'never');
+    const maxRuns = parseCountFlag(argv.maxRuns, '--max-runs');
+    const maxSeriesPerRun = parseCountFlag(argv.maxSeries, '--max-series');
+    const maxBytes = parseByteSize(argv.maxMemory, '--max-memory');
     const log = (line: string): void => {
       process.stderr.write(`${line}\n`);
     };
@@ -111,6 +185,11 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
         maxBodyBytes,
         resultsRoot: argv.resultsRoot,
         intervalMs,
+        autoFinishMs,
+        runIdleTimeoutMs,
+        maxRuns,
+        maxSeriesPerRun,
+        maxBytes,
         log,
       });
     } catch (err) {
@@ -130,7 +209,6 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       );
     }
     const runId = argv.runId ?? `tap-${utcStamp()}`;
-    const store = collector.store;
     const instances = tapInstances(upstreams);
     for (const [i, upstream] of upstreams.entries()) {
       const tap = await startTap({
@@ -140,13 +218,11 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
         instance: instances[i],
         intervalMs,
         log,
-        // The tap's snapshots go straight into this collector's store: same merge, same outputs.
+        // The tap's snapshots go straight into this collector: same merge, same limits, same outputs.
         onSnapshot: (snap) => {
-          try {
-            store.ingest(snap);
-          } catch (err) {
+          collector.ingest(snap).catch((err: unknown) => {
             log(`starling: tap snapshot rejected: ${(err as Error).message}`);
-          }
+          });
         },
       });
       taps.push(tap);
@@ -158,6 +234,12 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
       `starling: collector on ${collector.url}: POST ${SNAPSHOT_PATH}, GET /metrics; ` +
         `${token ? 'bearer token required' : `no token required (set --token or ${COLLECTOR_TOKEN_ENV})`}; ` +
         `results → ${argv.resultsRoot}/<run-id>/. Ctrl+C writes them and stops.`,
+    );
+    log(
+      `starling: collector: a run is written and dropped from memory ` +
+        `${autoFinishMs > 0 ? `${argv.finishDelay} after its final snapshots, ` : ''}` +
+        `${runIdleTimeoutMs > 0 ? `after ${argv.runIdleTimeout} without a snapshot, ` : ''}or at stop; ` +
+        `limits: --max-runs ${maxRuns}, --max-series ${maxSeriesPerRun} (a run), --max-memory ${argv.maxMemory}`,
     );
     await new Promise<void>((resolve) => {
       const stop = (): void => {
