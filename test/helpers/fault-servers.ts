@@ -62,25 +62,41 @@ export interface EndlessRate {
   /** Milliseconds between chunks (default 5). */
   everyMs?: number;
   /**
-   * Safety net, not part of the fault: stop writing (still without an end) after this many bytes per connection
-   * (default 512 MiB), so a client that buffers without a cap costs the test host a bounded amount of memory.
+   * Safety net, not part of the fault: the server stops writing (still without an end) once it has written this
+   * many bytes over all its connections (default 1 GiB), so a client that buffers without a cap costs the test
+   * host a bounded amount of memory however many sessions it runs.
    */
-  maxBytes?: number;
+  maxTotalBytes?: number;
 }
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
 
-/** Calls `write` every `everyMs` until `stop()` or the byte cap, skipping a tick while `backlog()` is above 1 MiB. */
-function pace(rate: EndlessRate, write: (chunk: string) => void, backlog: () => number): () => void {
+/** Bytes one endless server may still write, shared by its connections. */
+interface Budget {
+  left: number;
+}
+
+function budgetOf(rate: EndlessRate): Budget {
+  return { left: rate.maxTotalBytes ?? 1024 * MiB };
+}
+
+/**
+ * Calls `write` every `everyMs` until `stop()` or the budget is spent, skipping a tick while `backlog()` (bytes
+ * written but not yet taken by the client) is above 1 MiB.
+ */
+function pace(
+  rate: EndlessRate,
+  budget: Budget,
+  write: (chunk: string) => void,
+  backlog: () => number,
+): () => void {
   const chunk = 'a'.repeat(rate.chunkBytes ?? 64 * KiB);
-  const cap = rate.maxBytes ?? 512 * MiB;
-  let sent = 0;
   const timer = setInterval(() => {
     if (backlog() > MiB) return;
-    if (sent >= cap) return clearInterval(timer);
+    if (budget.left < chunk.length) return clearInterval(timer);
     write(chunk);
-    sent += chunk.length;
+    budget.left -= chunk.length;
   }, rate.everyMs ?? 5);
   return () => clearInterval(timer);
 }
@@ -118,12 +134,14 @@ async function startHttpServer(
  * chunks at a bounded rate, until the client goes away.
  */
 export function startEndlessBoshBody(rate: EndlessRate = {}): Promise<PurposeBuiltServer> {
+  const budget = budgetOf(rate);
   return startHttpServer((req, res) => {
     void requestBody(req).then(() => {
       res.writeHead(200, { 'Content-Type': 'text/xml; charset=utf-8' });
       res.write(`<body xmlns='${HTTPBIND}' sid='endless' wait='30' requests='2' hold='1' ver='1.6'>`);
       const stop = pace(
         rate,
+        budget,
         (chunk) => res.write(chunk),
         () => res.writableLength,
       );
@@ -151,12 +169,14 @@ function webSocketServer(fake: FakeServer): FaultWebSocketServer {
  * 64 KiB fragments without FIN, at a bounded rate, until the client closes.
  */
 export async function startEndlessWebSocketMessage(rate: EndlessRate = {}): Promise<FaultWebSocketServer> {
+  const budget = budgetOf(rate);
   const fake = await startFakeServer({
     onFrame: (conn, _frame, n) => {
       if (n !== 0) return;
       const ws = conn.ws;
       const stop = pace(
         rate,
+        budget,
         (chunk) => {
           if (ws.readyState === WebSocket.OPEN) ws.send(chunk, { fin: false });
         },
@@ -360,6 +380,8 @@ export interface PreparedFault {
   /** Who answers: 'prosody', 'ejabberd', or the purpose-built server. */
   target: string;
   steps: TimedStep[];
+  /** Connections the purpose-built server accepted (none for a real server or nothing listening). */
+  accepted?: () => number;
   /** Stops the server, whatever state the fault left it in. Safe to call twice. */
   close(): Promise<void>;
 }
@@ -410,6 +432,7 @@ export async function prepareFault(plan: FaultPlan): Promise<PreparedFault> {
     url: loopbackUrl(server.port, transport),
     target: `${fault} server`,
     steps: [],
+    accepted: server.accepted,
     close: () => (closing ??= server.close()),
   };
 }

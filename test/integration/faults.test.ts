@@ -151,12 +151,15 @@ function observed(r: MeasuredRun): string {
 }
 
 /** What the run did that the case does not allow; empty when the case holds. */
-function violations(c: Case, r: MeasuredRun): string[] {
+function violations(c: Case, r: MeasuredRun, accepted: number | undefined): string[] {
   const v: string[] = [];
   const check = (ok: boolean, what: string): void => {
     if (!ok) v.push(what);
   };
   for (const s of r.steps) check(!s.error, `fault step ${s.what}: ${s.error}`);
+  // A purpose-built server met every session, so the fault was what they saw.
+  if (accepted !== undefined)
+    check(accepted >= SESSIONS, `the ${c.fault} server accepted ${accepted} connections`);
   check(r.code === c.exit, `exit ${r.code}, expected ${c.exit}`);
   check(r.runJson !== undefined, 'run.json written');
   check(r.summary !== undefined, 'summary.json written');
@@ -253,7 +256,11 @@ describe(
         }
         t.diagnostic(observed(r));
         // Every broken expectation at once, so one run shows all that a fix still has to do.
-        assert.deepEqual(violations(c, r), [], `${caseName(c)}: ${observed(r)}\n${r.output.slice(-3000)}`);
+        assert.deepEqual(
+          violations(c, r, fault.accepted?.()),
+          [],
+          `${caseName(c)}: ${observed(r)}\n${r.output.slice(-3000)}`,
+        );
       });
     }
   },
