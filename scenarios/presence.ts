@@ -4,12 +4,15 @@
  */
 import { loadConfig, setupEndpoint, withEndpoint, type EndpointData } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
-import { closeAll, countTimed, every, flushFinal, openSessions, settle } from '../src/k6/flows.ts';
-import { sendTimedPresence } from '../src/k6/session.ts';
+import { sendTimedPresence } from '../src/k6/delivery.ts';
+import { closeAll, every, flushFinal, openSessions, settleDeliveries } from '../src/k6/flows.ts';
 
 const cfg = loadConfig();
 
-export const options = sessionScenarioOptions('presence', cfg, { xmpp_presence_delivery: ['p(95)<1000'] });
+export const options = sessionScenarioOptions('presence', cfg, {
+  xmpp_presence_delivery: ['p(95)<1000'],
+  xmpp_presence_loss: ['rate==0'],
+});
 
 /** The endpoint: XMPP_URL, or what XEP-0156 discovery finds when XMPP_URL is xmpp://<domain> (printed). */
 export function setup(): EndpointData {
@@ -18,13 +21,12 @@ export function setup(): EndpointData {
 
 export default async function (data: EndpointData): Promise<void> {
   const sessions = await openSessions(withEndpoint(cfg, data));
-  const seen = countTimed(sessions, 'presence');
   let sent = 0;
   await every(sessions, 1000 / cfg.presenceRate, cfg.durationMs, (s) => {
     const peer = sessions[(s.index + 1) % sessions.length]!;
     sendTimedPresence(s.session, peer.jid, `status ${sent++}`);
   });
-  await settle(() => seen.received >= sent);
+  await settleDeliveries();
   await closeAll(sessions);
   await flushFinal();
 }

@@ -248,6 +248,22 @@ function overview(): DashboardSpec {
             unit: 's',
             width: 8,
           },
+          {
+            kind: 'stat',
+            title: 'Stanzas lost',
+            description:
+              `${XMPP_RATES.messageLoss} and ${XMPP_RATES.presenceLoss}: share of timed stanzas not received by their ` +
+              'addressee within XMPP_LOSS_WINDOW (or before its session ended), over the run so far. A lost stanza has ' +
+              'no latency, so only this panel shows it.',
+            queries: [
+              { expr: ratio(XMPP_RATES.messageLoss), legend: '{{transport}} messages' },
+              { expr: ratio(XMPP_RATES.presenceLoss), legend: '{{transport}} presences' },
+            ],
+            unit: 'percentunit',
+            width: 8,
+            min: 0,
+            max: 1,
+          },
         ],
       },
       {

@@ -510,6 +510,47 @@ export interface XmppTableOptions {
  * breakdowns are shown; without it, values come from `data` (p50 = med; missing columns print '-').
  * Returns '' when no XMPP metric was observed.
  */
+/**
+ * What a reader must not miss, in words: no session logged in (and why), and what was lost. A rate with no
+ * samples prints as 0% in the tables, which reads like a pass.
+ */
+function xmppVerdicts(data: SummaryData, store: MetricStore | undefined): string[] {
+  const lines: string[] = [];
+  const value = (name: string, key: string): number | undefined => data.metrics[name]?.values[key];
+  const attempts =
+    (value(XMPP_RATES.loginSuccess, 'passes') ?? 0) + (value(XMPP_RATES.loginSuccess, 'fails') ?? 0);
+  const opened = value(XMPP_COUNTERS.sessionsOpened, 'count') ?? 0;
+  if (data.metrics[XMPP_COUNTERS.sessionsOpened] !== undefined && opened === 0) {
+    if (attempts === 0) lines.push('no session was attempted: nothing was measured');
+    else {
+      const failures = store?.get(XMPP_COUNTERS.sessionFailures);
+      const reasons =
+        failures?.sink.type === 'counter'
+          ? [...(failures.sink.tagBreakdown('reason')?.values ?? [])]
+              .sort((a, b) => b[1] - a[1])
+              .slice(0, 3)
+              .map(([reason, n]) => `${reason} ×${n}`)
+          : [];
+      lines.push(
+        `no session logged in: all ${attempts} logins failed${reasons.length > 0 ? ` (${reasons.join(', ')})` : ''}`,
+      );
+    }
+  }
+  for (const [name, what] of [
+    [XMPP_RATES.messageLoss, 'messages'],
+    [XMPP_RATES.presenceLoss, 'directed presences'],
+  ] as const) {
+    const lost = value(name, 'passes');
+    const delivered = value(name, 'fails');
+    if (lost === undefined || delivered === undefined || lost + delivered === 0) continue;
+    lines.push(
+      `${what}: ${lost + delivered} sent, ${delivered} delivered, ${lost} lost` +
+        (lost > 0 ? ' (not received within XMPP_LOSS_WINDOW, or the addressee session ended first)' : ''),
+    );
+  }
+  return lines;
+}
+
 export function xmppTable(data: SummaryData, store?: MetricStore, opts: XmppTableOptions = {}): string {
   const indent = opts.indent ?? ' ';
   const timeUnit = data.options.summaryTimeUnit;
@@ -517,8 +558,11 @@ export function xmppTable(data: SummaryData, store?: MetricStore, opts: XmppTabl
   const out: string[] = [];
   const dur = (v: number | undefined) => (v === undefined ? '-' : humanizeDuration(v, timeUnit));
 
+  for (const line of xmppVerdicts(data, store)) out.push(`${indent}${line}`);
+
   const trends = Object.values(XMPP_TRENDS).filter(present);
   if (trends.length > 0) {
+    if (out.length > 0) out.push('');
     const rows = [['latency', 'count', 'p50', 'p90', 'p99', 'max']];
     for (const name of trends) {
       const m = store?.get(name);

@@ -30,6 +30,7 @@ import {
 import { parseDuration } from './config.ts';
 import type { Labels } from './hdr.ts';
 import { SnapshotRecorder } from './snapshot.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
 
 /** This generator's name in the collector (k6-operator: the pod name). */
 export const INSTANCE_ENV = 'STARLING_INSTANCE';
@@ -177,5 +178,7 @@ async function send(final: boolean): Promise<void> {
 function lost(why: string): void {
   if (lossLogged) return;
   lossLogged = true;
-  console.warn(`starling collector (VU ${__VU}): ${why}; further losses in this VU are only counted`);
+  console.warn(
+    `starling collector (VU ${__VU}): ${maskUrlPasswords(why)}; further losses in this VU are only counted`,
+  );
 }

@@ -4,6 +4,7 @@ import type { BoshSettings } from './bosh.ts';
 import { discoverEndpoints } from './discovery.ts';
 import type { TransportName } from './session.ts';
 import { discoveryDomain, domainWithoutPort, isDiscoveryTarget } from '../xmpp/discovery.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { parseFollowRedirects } from '../xmpp/redirect.ts';
 
 export interface ScenarioConfig {
@@ -58,18 +59,49 @@ function whole(name: string, fallback: number): number {
   return n;
 }
 
+/** VUS and SESSIONS_PER_VU: a run of zero sessions would measure nothing and pass every threshold. */
+function atLeastOne(name: string, fallback: number): number {
+  const n = whole(name, fallback);
+  if (n < 1) throw new Error(`${name}=${n}: the run would open no session; use 1 or more`);
+  return n;
+}
+
 /** Accounts from XMPP_ACCOUNTS_CSV (`user,password` lines), loaded once in the init context. */
 const csvAccounts: readonly { username: string; password: string }[] | undefined = __ENV.XMPP_ACCOUNTS_CSV
   ? new SharedArray('xmpp-accounts', () =>
-      open(__ENV.XMPP_ACCOUNTS_CSV!)
-        .split(/\r?\n/)
-        .filter((l) => l.trim() !== '' && !l.startsWith('#'))
-        .map((l) => {
-          const i = l.indexOf(',');
-          return { username: l.slice(0, i).trim(), password: l.slice(i + 1).trim() };
-        }),
+      parseAccountsCsv(open(__ENV.XMPP_ACCOUNTS_CSV!), __ENV.XMPP_ACCOUNTS_CSV!),
     )
   : undefined;
+
+/**
+ * `user,password` per line; blank lines and lines starting with `#` are skipped. The password is everything after
+ * the first comma (it may hold commas). A line that is not `user,password` is refused with its number and never
+ * echoed: it may be a password.
+ */
+export function parseAccountsCsv(text: string, file: string): { username: string; password: string }[] {
+  const accounts: { username: string; password: string }[] = [];
+  const lines = text.split(/\r?\n/);
+  lines.forEach((line, i) => {
+    if (line.trim() === '' || line.trimStart().startsWith('#')) return;
+    const comma = line.indexOf(',');
+    const where = `XMPP_ACCOUNTS_CSV ${file} line ${i + 1}`;
+    if (comma < 0) throw new Error(`${where} has no comma: each line must be user,password`);
+    const username = line.slice(0, comma).trim();
+    const password = line.slice(comma + 1).trim();
+    if (username === '')
+      throw new Error(`${where} has no user before its comma: each line must be user,password`);
+    if (password === '')
+      throw new Error(`${where} has no password after its comma: each line must be user,password`);
+    accounts.push({ username, password });
+  });
+  if (accounts.length === 0) {
+    throw new Error(
+      `XMPP_ACCOUNTS_CSV ${file} holds no account (${lines.length} lines, all blank or comments): ` +
+        'write one user,password per line, or drop XMPP_ACCOUNTS_CSV to use XMPP_USER_PATTERN',
+    );
+  }
+  return accounts;
+}
 
 /** The transport for `url`: XMPP_TRANSPORT when set (and consistent with the URL), else the URL's scheme. */
 export function resolveTransport(url: string, requested: string | undefined): TransportName {
@@ -100,10 +132,15 @@ function flag(name: string): boolean {
   return raw === 'true' || raw === '1' || raw === 'yes';
 }
 
-/** What setup() hands every VU: the endpoint to connect to (discovered, or XMPP_URL as given). */
+/**
+ * What setup() hands every VU: the endpoint discovered, or XMPP_URL as given. setup() data is printed in k6's
+ * summary (data.setup_data), so a URL's password never goes in it: a configured URL travels masked for the
+ * record, and the VUs keep their own from __ENV.
+ */
 export interface EndpointData {
   url: string;
   transport: TransportName;
+  discovered: boolean;
 }
 
 /**
@@ -111,15 +148,15 @@ export interface EndpointData {
  * found); else XMPP_URL as configured.
  */
 export function setupEndpoint(cfg: ScenarioConfig): EndpointData {
-  if (!cfg.discover) return { url: cfg.url, transport: cfg.transport };
+  if (!cfg.discover) return { url: maskUrlPasswords(cfg.url), transport: cfg.transport, discovered: false };
   const found = discoverEndpoints(cfg.discover.domain, cfg.transport, cfg.discover.allowInsecure);
-  console.log(`discovered ${found.url} for ${found.transport} from ${found.source}`);
-  return { url: found.url, transport: found.transport };
+  console.log(`discovered ${maskUrlPasswords(found.url)} for ${found.transport} from ${found.source}`);
+  return { url: found.url, transport: found.transport, discovered: true };
 }
 
-/** cfg with the endpoint setup() passed in its data (k6 gives the default function setup's return value). */
+/** cfg with the endpoint setup() discovered (k6 gives the default function setup's return value). */
 export function withEndpoint(cfg: ScenarioConfig, data: EndpointData | undefined): ScenarioConfig {
-  if (!data || !data.url) {
+  if (!data?.discovered) {
     if (cfg.discover)
       throw new Error('XMPP endpoint discovery needs setup() data: export setup() from the scenario');
     return cfg;
@@ -157,8 +194,8 @@ export function loadConfig(): ScenarioConfig {
           : parseDuration(__ENV.BOSH_ORDER_GAP),
     },
     domain: __ENV.XMPP_DOMAIN || (discoverFrom ? domainWithoutPort(discoverFrom) : 'localhost'),
-    vus: whole('VUS', 10),
-    sessionsPerVu: whole('SESSIONS_PER_VU', 10),
+    vus: atLeastOne('VUS', 10),
+    sessionsPerVu: atLeastOne('SESSIONS_PER_VU', 10),
     durationMs: parseDuration(__ENV.DURATION || '30s'),
     messageRate: num('MESSAGE_RATE', 0.2),
     presenceRate: num('PRESENCE_RATE', 0.1),
@@ -168,11 +205,7 @@ export function loadConfig(): ScenarioConfig {
     followRedirects: parseFollowRedirects(__ENV.XMPP_FOLLOW_REDIRECTS),
     accountOffset: whole('ACCOUNT_OFFSET', 0),
     account: csv
-      ? (n) => {
-          const a = csv[(n - 1) % csv.length];
-          if (!a) throw new Error('XMPP_ACCOUNTS_CSV has no accounts');
-          return a;
-        }
+      ? (n) => csv[(n - 1) % csv.length]!
       : (n) => ({
           username: userPattern.replace('{n}', String(n)),
           password: passwordPattern.replace('{n}', String(n)),

@@ -1,12 +1,13 @@
 /** The few named steps scenarios are written in: open sessions, act periodically, close them all. */
 import exec from 'k6/execution';
 import { XmppError } from '../xmpp/errors.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { XmppSession } from '../xmpp/session.ts';
 import type { ScenarioConfig } from './config.ts';
-import { TIMING_NS, connectXmpp, type XmppConnection } from './session.ts';
+import { pendingDeliveries, lossWindow } from './delivery.ts';
+import { connectXmpp, type XmppConnection } from './session.ts';
 import { stopping } from './stopping.ts';
-import type { XmlElement } from '../xmpp/xml/element.ts';
 
 /**
  * The VU's last collector snapshot (`final: true`): call it at the end of the default function, after
@@ -41,6 +42,7 @@ export function delay(ms: number): Promise<void> {
 }
 
 export { stopping } from './stopping.ts';
+export { pendingDeliveries } from './delivery.ts';
 
 const sleepers = new Set<() => void>();
 let watcher: number | undefined;
@@ -101,7 +103,7 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
         if (!(e instanceof XmppError)) throw e;
         if (!loginFailureLogged) {
           loginFailureLogged = true;
-          console.warn(`login of ${acct.username} failed: ${e.message}`);
+          console.warn(`login of ${acct.username} failed: ${maskUrlPasswords(e.message)}`);
         }
         // The failure is counted when the session has ended (closed resolves within the close timeout): wait
         // for it, so a VU whose logins all failed does not send its final snapshot before they are counted.
@@ -144,23 +146,18 @@ export async function every(
   );
 }
 
-/** Counts stanzas carrying our timing element received by these sessions (delivery bookkeeping). */
-export function countTimed(sessions: OpenSession[], kind: 'message' | 'presence'): { received: number } {
-  const counter = { received: 0 };
-  const count = (el: XmlElement): void => {
-    if (el.getChild('t', TIMING_NS)) counter.received++;
-  };
-  for (const s of sessions) {
-    if (kind === 'message') s.connection.onMessage(count);
-    else s.connection.onPresence(count);
-  }
-  return counter;
-}
-
-/** Waits until `done()` or `maxMs`, polling every 50 ms: lets in-flight stanzas land before closing. */
+/** Waits until `done()` or `maxMs`, polling every 50 ms. */
 export async function settle(done: () => boolean, maxMs = 5000): Promise<void> {
   const deadline = Date.now() + maxMs;
   while (!done() && Date.now() < deadline) await delay(50);
+}
+
+/**
+ * Waits until every timed stanza this VU sent has arrived or been counted lost (at most the loss window and a
+ * sweep), so closing the sessions does not turn stanzas still in flight into losses.
+ */
+export function settleDeliveries(): Promise<void> {
+  return settle(() => pendingDeliveries() === 0, lossWindow() + 1500);
 }
 
 /** Closes every session cleanly (`<close/>`, then WebSocket close 1000 or BOSH terminate) and waits for all. */

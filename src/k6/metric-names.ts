@@ -43,6 +43,13 @@ export const XMPP_COUNTERS = {
 export const XMPP_RATES = {
   loginSuccess: 'xmpp_login_success',
   cleanClose: 'xmpp_clean_close',
+  /**
+   * One sample per timed chat message once its fate is known: 1 lost (not received by its addressee within
+   * XMPP_LOSS_WINDOW, or its addressee's session ended first), 0 delivered. passes = lost, fails = delivered.
+   */
+  messageLoss: 'xmpp_message_loss',
+  /** The same for timed directed presence. */
+  presenceLoss: 'xmpp_presence_loss',
 } as const;
 
 /**

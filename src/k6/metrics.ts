@@ -81,5 +81,7 @@ export const xmpp = {
   redirects: counter(XMPP_COUNTERS.redirects),
   loginSuccess: rate(XMPP_RATES.loginSuccess),
   cleanClose: rate(XMPP_RATES.cleanClose),
+  messageLoss: rate(XMPP_RATES.messageLoss),
+  presenceLoss: rate(XMPP_RATES.presenceLoss),
   sessionsOpen: gauge(XMPP_GAUGES.sessionsOpen),
 };

@@ -1,10 +1,15 @@
 /** k6 options shared by the scenarios: one iteration per VU that holds its sessions for the whole test. */
 import type { ScenarioConfig } from './config.ts';
 
-/** Thresholds every scenario starts from: logins succeed and sessions close cleanly. */
+/**
+ * Thresholds every scenario starts from: logins succeed, sessions close cleanly, and at least one session opened.
+ * A Rate with no samples passes in k6, so a run in which no session ever got ready would pass on the two rates
+ * alone; the count of opened sessions cannot be empty-and-passing (an empty Counter's count is 0 at the end).
+ */
 export const BASE_THRESHOLDS: Record<string, string[]> = {
   xmpp_login_success: ['rate>0.99'],
   xmpp_clean_close: ['rate>0.99'],
+  xmpp_sessions_opened: ['count>0'],
 };
 
 export function sessionScenarioOptions(

@@ -3,17 +3,19 @@
  * same XMPP metrics. Many sessions per VU share the VU's event loop.
  */
 import { XmppError } from '../xmpp/errors.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { decideRedirect } from '../xmpp/redirect.ts';
 import { stopping } from './stopping.ts';
 import type { ScramCache } from '../xmpp/sasl/scram.ts';
 import { creationTimeout } from '../xmpp/bosh.ts';
 import { XmppSession, type SessionEnd, type SessionTimeouts } from '../xmpp/session.ts';
-import { x, type XmlElement } from '../xmpp/xml/element.ts';
+import type { XmlElement } from '../xmpp/xml/element.ts';
+import { addresseeEnded, noteArrival } from './delivery.ts';
 import { k6Clock } from './clock.ts';
 import { k6Crypto } from './crypto.ts';
 import { boshTransport, type BoshSettings } from './bosh.ts';
 import { periodicFlush, setTransport } from './collector.ts';
-import { xmpp, type RecordedMetric } from './metrics.ts';
+import { xmpp } from './metrics.ts';
 import { webSocketTransport } from './websocket.ts';
 
 export type TransportName = 'websocket' | 'bosh';
@@ -24,9 +26,6 @@ export interface HostTransport {
   close(code?: number, reason?: string): void;
   start(session: XmppSession): void;
 }
-
-/** Namespace of the timestamp element that carries the sender's clock for delivery latency. */
-export const TIMING_NS = 'urn:x-starling:timing:0';
 
 export interface XmppConnectOptions {
   transport: TransportName;
@@ -46,17 +45,6 @@ export interface XmppConnectOptions {
 }
 
 let openInThisVu = 0;
-
-/** A child element carrying the sender's send time (ms), for delivery latency measured by the receiver. */
-export function timingElement(now = Date.now()): XmlElement {
-  return x('t', { xmlns: TIMING_NS, ms: String(now) });
-}
-
-/** Records delivery latency when a received stanza carries our timing element. */
-function recordDelivery(el: XmlElement, trend: RecordedMetric, tags?: Record<string, string>): void {
-  const ms = el.getChild('t', TIMING_NS)?.attr('ms');
-  if (ms !== undefined) trend.add(Date.now() - Number(ms), tags);
-}
 
 /**
  * A login to one account, and the session it holds now. When the server redirects it (see-other-uri,
@@ -172,7 +160,7 @@ class Connection implements XmppConnection {
     if (decision.outcome === 'followed') {
       if (!followLogged) {
         followLogged = true;
-        console.log(decision.message);
+        console.log(maskUrlPasswords(decision.message));
       }
       this.hops++;
       this.url = decision.target.url;
@@ -226,8 +214,8 @@ function openSession(o: XmppConnectOptions, url: string, transport: TransportNam
       (dir === 'out' ? xmpp.stanzasSent : xmpp.stanzasReceived).add(1, { ...tags, kind }),
   });
   host.start(session);
-  session.onMessage((el) => recordDelivery(el, xmpp.messageDelivery, tags));
-  session.onPresence((el) => recordDelivery(el, xmpp.presenceDelivery, tags));
+  session.onMessage((el) => noteArrival(el, 'message', session, tags));
+  session.onPresence((el) => noteArrival(el, 'presence', session, tags));
   return session;
 }
 
@@ -249,6 +237,7 @@ function recordEnd(
   followed: boolean,
 ): void {
   const wasReady = session.timings.ready !== undefined;
+  if (session.jid !== undefined) addresseeEnded(session.jid);
   if (wasReady) {
     if (!followed) xmpp.cleanClose.add(end.clean ? 1 : 0, tags);
     xmpp.sessionsClosed.add(1, tags);
@@ -263,18 +252,6 @@ function recordEnd(
     if (err.kind === 'stream-error')
       xmpp.streamErrors.add(1, { ...tags, condition: err.condition ?? 'undefined-condition' });
   }
-}
-
-/** Sends a chat message stamped with the send time; the peer's session records xmpp_message_delivery. */
-export function sendTimedMessage(session: XmppSession, to: string, body: string): string {
-  return session.sendMessage({ to, body, extra: [timingElement()] });
-}
-
-/** Sends presence (directed when `to` is given) stamped with the send time, for xmpp_presence_delivery. */
-export function sendTimedPresence(session: XmppSession, to?: string, status?: string): void {
-  const p = x('presence', { xmlns: 'jabber:client', to }, timingElement());
-  if (status !== undefined) p.append(x('status', {}, status));
-  session.send(p);
 }
 
 /** IQ ping recorded in xmpp_iq_rtt; failures are counted, not thrown. */

@@ -177,6 +177,66 @@ describe('scenarios through the Node engine against Prosody', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /pass10[1-9]/, 'no password in the output');
   });
 
+  test('a CSV line that is not user,password fails at init with its line number, never echoing it (exit 107)', async () => {
+    const csv = join(cwd, 'broken.csv');
+    await writeFile(csv, '# user,password\nuser1,pass1\n\nuser2pass2-secret\n');
+    const r = await runCli(
+      ['run', resolve('scenarios/login.ts'), '--engine', 'node', ...env({ XMPP_ACCOUNTS_CSV: csv })],
+      cwd,
+    );
+    assert.equal(r.code, 107, r.stderr + r.stdout);
+    assert.match(
+      r.stderr,
+      new RegExp(`XMPP_ACCOUNTS_CSV ${csv} line 4 has no comma: each line must be user,password`),
+    );
+    assert.doesNotMatch(
+      r.stdout + r.stderr,
+      /pass2-secret/,
+      'the line (a password, perhaps) is never printed',
+    );
+  });
+
+  test('a CSV of comments and blank lines fails at init: no account, no run (exit 107)', async () => {
+    const csv = join(cwd, 'empty.csv');
+    await writeFile(csv, '# user,password\n\n# none yet\n');
+    const r = await runCli(
+      ['run', resolve('scenarios/login.ts'), '--engine', 'node', ...env({ XMPP_ACCOUNTS_CSV: csv })],
+      cwd,
+    );
+    assert.equal(r.code, 107, r.stderr + r.stdout);
+    assert.match(
+      r.stderr,
+      /XMPP_ACCOUNTS_CSV .*empty\.csv holds no account \(4 lines, all blank or comments\)/,
+    );
+  });
+
+  test('SESSIONS_PER_VU=0 fails at init: a run of no sessions measures nothing (exit 107)', async () => {
+    const r = await runCli(
+      ['run', resolve('scenarios/chat.ts'), '--engine', 'node', ...env({ SESSIONS_PER_VU: '0' })],
+      cwd,
+    );
+    assert.equal(r.code, 107, r.stderr + r.stdout);
+    assert.match(r.stderr, /SESSIONS_PER_VU=0: the run would open no session; use 1 or more/);
+  });
+
+  test('a run in which every login fails exits 99 and says why', async () => {
+    const r = await runCli(
+      [
+        'run',
+        resolve('scenarios/login.ts'),
+        '--engine',
+        'node',
+        ...env({ XMPP_PASSWORD_PATTERN: 'wrong{n}', VUS: '2', SESSIONS_PER_VU: '3' }),
+      ],
+      cwd,
+    );
+    assert.equal(r.code, 99, r.stderr + r.stdout);
+    assert.match(r.stdout, /no session logged in: all 6 logins failed \(auth-failed:not-authorized ×6\)/);
+    const m = r.summary!.metrics;
+    assert.equal(m.xmpp_sessions_opened!.values.count, 0);
+    assert.equal(m.xmpp_login_success!.values.rate, 0);
+  });
+
   test('an impossible threshold fails the run with exit 99', async () => {
     const r = await runCli(
       [

@@ -1,0 +1,129 @@
+/**
+ * Timed stanzas in k6: the sender stamps each message or presence with its send time and a key, this VU's
+ * ledger expects it at its addressee, and the receiving session records the delivery latency and settles the
+ * expectation. Every timed stanza ends as one sample of `xmpp_message_loss` / `xmpp_presence_loss`: 0 delivered
+ * within XMPP_LOSS_WINDOW (default 10 s), 1 lost (late, or its addressee's session ended first).
+ */
+import exec from 'k6/execution';
+import type { XmppSession } from '../xmpp/session.ts';
+import { x, type XmlElement } from '../xmpp/xml/element.ts';
+import { parseDuration } from './config.ts';
+import { DeliveryLedger, type TimedKind } from './ledger.ts';
+import { xmpp } from './metrics.ts';
+
+/** Namespace of the timing element that carries the sender's clock (ms) and the ledger key. */
+export const TIMING_NS = 'urn:x-starling:timing:0';
+
+/** XMPP_LOSS_WINDOW: how long a timed stanza may take and still count as delivered. */
+export const LOSS_WINDOW_ENV = 'XMPP_LOSS_WINDOW';
+const DEFAULT_LOSS_WINDOW_MS = 10_000;
+
+function lossWindowMs(): number {
+  const raw = __ENV[LOSS_WINDOW_ENV];
+  if (raw === undefined || raw === '') return DEFAULT_LOSS_WINDOW_MS;
+  const ms = parseDuration(raw);
+  if (!(ms > 0)) throw new Error(`${LOSS_WINDOW_ENV}='${raw}' must be a positive duration, e.g. 10s`);
+  return ms;
+}
+
+const ledger = new DeliveryLedger({
+  windowMs: lossWindowMs(),
+  now: () => Date.now(),
+  settled: (kind, lost, tags) =>
+    (kind === 'message' ? xmpp.messageLoss : xmpp.presenceLoss).add(lost ? 1 : 0, tags),
+});
+let keySeq = 0;
+/** Sweeps the window once a second while anything is pending, and not at all otherwise (no open timer at the end). */
+let sweeper: number | undefined;
+
+function expect(kind: TimedKind, to: string, tags?: Record<string, string>): string {
+  // Unique across VUs, so a stanza that reaches another VU's session can never settle this VU's expectation.
+  const key = `${exec.vu.idInTest}.${(++keySeq).toString(36)}`;
+  ledger.expect(key, kind, to, tags);
+  sweeper ??= setInterval(() => {
+    ledger.sweep();
+    stopSweeperWhenIdle();
+  }, 1000);
+  return key;
+}
+
+function stopSweeperWhenIdle(): void {
+  if (ledger.size > 0 || sweeper === undefined) return;
+  clearInterval(sweeper);
+  sweeper = undefined;
+}
+
+/** Sends `build(timing)` stamped and expected at `to`; an unsent stanza is withdrawn, not counted. */
+function sendExpected(
+  session: XmppSession,
+  kind: TimedKind,
+  to: string,
+  send: (timing: XmlElement) => void,
+  tags?: Record<string, string>,
+): void {
+  const key = expect(kind, to, tags);
+  try {
+    send(x('t', { xmlns: TIMING_NS, ms: String(Date.now()), k: key }));
+  } catch (e) {
+    ledger.withdraw(key);
+    stopSweeperWhenIdle();
+    throw e;
+  }
+}
+
+/** Sends a chat message stamped with the send time; the peer's session records xmpp_message_delivery. */
+export function sendTimedMessage(session: XmppSession, to: string, body: string): string {
+  let id = '';
+  sendExpected(session, 'message', to, (t) => (id = session.sendMessage({ to, body, extra: [t] })));
+  return id;
+}
+
+/**
+ * Sends presence directed to `to`, stamped with the send time, for xmpp_presence_delivery and
+ * xmpp_presence_loss. Broadcast presence (no `to`) has no one addressee to expect it: it is not timed.
+ */
+export function sendTimedPresence(session: XmppSession, to: string, status?: string): void {
+  sendExpected(session, 'presence', to, (t) => {
+    const p = x('presence', { xmlns: 'jabber:client', to }, t);
+    if (status !== undefined) p.append(x('status', {}, status));
+    session.send(p);
+  });
+}
+
+/**
+ * A stanza reached `session`: when it carries a timing element, records its delivery latency and settles its
+ * expectation. Latency is recorded for every timed arrival, late ones included: it is what the stanza took.
+ */
+export function noteArrival(
+  el: XmlElement,
+  kind: TimedKind,
+  session: XmppSession,
+  tags?: Record<string, string>,
+): void {
+  const t = el.getChild('t', TIMING_NS);
+  if (t === undefined) return;
+  const ms = t.attr('ms');
+  if (ms !== undefined)
+    (kind === 'message' ? xmpp.messageDelivery : xmpp.presenceDelivery).add(Date.now() - Number(ms), tags);
+  const key = t.attr('k');
+  if (key !== undefined) {
+    ledger.received(key, session.jid);
+    stopSweeperWhenIdle();
+  }
+}
+
+/** The session bound to `jid` ended: what was on its way to it is lost. */
+export function addresseeEnded(jid: string): void {
+  ledger.recipientEnded(jid);
+  stopSweeperWhenIdle();
+}
+
+/** Timed stanzas of this VU still on their way. */
+export function pendingDeliveries(): number {
+  return ledger.size;
+}
+
+/** The loss window in force (XMPP_LOSS_WINDOW), ms. */
+export function lossWindow(): number {
+  return ledger.windowMs;
+}

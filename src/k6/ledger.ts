@@ -1,0 +1,92 @@
+/**
+ * Delivery accounting for timed stanzas: every message or presence a scenario sends with a timing element is
+ * expected by the session it is addressed to, and ends either delivered (it arrived within the window) or lost
+ * (it did not arrive within the window, or its addressee's session ended first). A load test that does not count
+ * what never arrived passes while the server drops stanzas. Pure bookkeeping: no k6 import, the caller supplies
+ * the clock and what to do with each outcome.
+ */
+
+export type TimedKind = 'message' | 'presence';
+
+export interface LedgerOptions {
+  /** How long after sending a stanza may still arrive and count as delivered (ms). */
+  windowMs: number;
+  now: () => number;
+  /** Called once per expectation when it settles. */
+  settled: (kind: TimedKind, lost: boolean, tags: Record<string, string> | undefined) => void;
+}
+
+interface Expectation {
+  kind: TimedKind;
+  /** The addressee as sent: a full JID, or a bare JID that any of its resources may receive. */
+  to: string;
+  sentAt: number;
+  tags: Record<string, string> | undefined;
+}
+
+export class DeliveryLedger {
+  /** In send order (a Map keeps insertion order), so the window sweep stops at the first young one. */
+  private readonly pending = new Map<string, Expectation>();
+  private readonly o: LedgerOptions;
+
+  constructor(o: LedgerOptions) {
+    this.o = o;
+  }
+
+  get size(): number {
+    return this.pending.size;
+  }
+
+  get windowMs(): number {
+    return this.o.windowMs;
+  }
+
+  /** `key` (unique among what this ledger holds) is about to be sent to `to`. */
+  expect(key: string, kind: TimedKind, to: string, tags?: Record<string, string>): void {
+    this.pending.set(key, { kind, to, sentAt: this.o.now(), tags });
+  }
+
+  /** The stanza was never sent after all (its session refused it): it is neither delivered nor lost. */
+  withdraw(key: string): void {
+    this.pending.delete(key);
+  }
+
+  /**
+   * A timed stanza with `key` arrived at the session bound to `receiver`. Settles it as delivered when it is
+   * pending and addressed to that session; returns whether it did. A late arrival (already counted lost), a
+   * duplicate, or a stanza for another session settles nothing.
+   */
+  received(key: string, receiver: string | undefined): boolean {
+    const e = this.pending.get(key);
+    if (e === undefined || receiver === undefined || !addressedTo(e.to, receiver)) return false;
+    this.pending.delete(key);
+    const lost = this.o.now() - e.sentAt > this.o.windowMs;
+    this.o.settled(e.kind, lost, e.tags);
+    return !lost;
+  }
+
+  /** The session bound to `jid` ended: what is still on its way to that JID can no longer arrive there. */
+  recipientEnded(jid: string): void {
+    for (const [key, e] of this.pending) {
+      if (e.to !== jid) continue;
+      this.pending.delete(key);
+      this.o.settled(e.kind, true, e.tags);
+    }
+  }
+
+  /** Settles as lost everything sent longer than the window ago. */
+  sweep(): void {
+    const oldest = this.o.now() - this.o.windowMs;
+    for (const [key, e] of this.pending) {
+      if (e.sentAt >= oldest) return;
+      this.pending.delete(key);
+      this.o.settled(e.kind, true, e.tags);
+    }
+  }
+}
+
+/** A full JID is received by that resource only; a bare JID by any resource of the account. */
+function addressedTo(to: string, receiver: string): boolean {
+  if (to === receiver) return true;
+  return !to.includes('/') && receiver.startsWith(`${to}/`);
+}

@@ -1,0 +1,80 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { DeliveryLedger, type TimedKind } from '../../src/k6/ledger.ts';
+
+/** A ledger on a hand-moved clock that records every settlement. */
+function ledger(windowMs = 1000) {
+  const clock = { t: 0 };
+  const settled: [TimedKind, 'lost' | 'delivered', string | undefined][] = [];
+  const l = new DeliveryLedger({
+    windowMs,
+    now: () => clock.t,
+    settled: (kind, lost, tags) => settled.push([kind, lost ? 'lost' : 'delivered', tags?.scenario]),
+  });
+  return { l, clock, settled };
+}
+
+describe('DeliveryLedger', () => {
+  test('a stanza received by its addressee within the window is delivered, once', () => {
+    const { l, clock, settled } = ledger();
+    l.expect('1.a', 'message', 'bob@localhost/r1', { scenario: 'chat' });
+    clock.t = 999;
+    assert.equal(l.received('1.a', 'bob@localhost/r1'), true);
+    assert.equal(l.received('1.a', 'bob@localhost/r1'), false, 'a duplicate settles nothing');
+    assert.deepEqual(settled, [['message', 'delivered', 'chat']]);
+    assert.equal(l.size, 0);
+  });
+
+  test('received after the window, it is lost (its latency is the caller’s to record)', () => {
+    const { l, clock, settled } = ledger();
+    l.expect('k', 'presence', 'bob@localhost/r1');
+    clock.t = 1001;
+    assert.equal(l.received('k', 'bob@localhost/r1'), false);
+    assert.deepEqual(settled, [['presence', 'lost', undefined]]);
+  });
+
+  test('the sweep settles as lost exactly what is older than the window, oldest first, and keeps the rest', () => {
+    const { l, clock, settled } = ledger();
+    l.expect('a', 'message', 'x@localhost/1');
+    clock.t = 400;
+    l.expect('b', 'message', 'x@localhost/1');
+    clock.t = 1001;
+    l.sweep();
+    assert.deepEqual(settled, [['message', 'lost', undefined]]);
+    assert.equal(l.size, 1);
+    assert.equal(l.received('b', 'x@localhost/1'), true);
+  });
+
+  test('a stanza that reaches another session settles nothing; a bare JID is received by any of its resources', () => {
+    const { l, settled } = ledger();
+    l.expect('full', 'message', 'bob@localhost/r1');
+    l.expect('bare', 'message', 'bob@localhost');
+    assert.equal(l.received('full', 'bob@localhost/r2'), false);
+    assert.equal(l.received('full', 'carol@localhost/r1'), false);
+    assert.equal(l.received('bare', 'bob@localhost/r2'), true);
+    assert.equal(l.received('unknown', 'bob@localhost/r1'), false);
+    assert.deepEqual(settled, [['message', 'delivered', undefined]]);
+    assert.equal(l.size, 1);
+  });
+
+  test('when the addressee’s session ends, what was on its way to it is lost at once', () => {
+    const { l, settled } = ledger(60_000);
+    l.expect('1', 'message', 'bob@localhost/r1');
+    l.expect('2', 'presence', 'carol@localhost/r1');
+    l.expect('3', 'message', 'bob@localhost/r1');
+    l.recipientEnded('bob@localhost/r1');
+    assert.deepEqual(settled, [
+      ['message', 'lost', undefined],
+      ['message', 'lost', undefined],
+    ]);
+    assert.equal(l.size, 1);
+  });
+
+  test('a withdrawn stanza (never sent) is neither delivered nor lost', () => {
+    const { l, settled } = ledger();
+    l.expect('1', 'message', 'bob@localhost/r1');
+    l.withdraw('1');
+    l.recipientEnded('bob@localhost/r1');
+    assert.deepEqual(settled, []);
+  });
+});
