@@ -39,7 +39,8 @@ export interface TransportComparison {
   transport: Transport;
   url: string;
   sessions: { planned: number; loggedIn: number; cleanCloseRate: number };
-  messages: { sent: number; delivered: number; perSecond: number; offeredPerSecond: number };
+  /** delivered / lost: within XMPP_LOSS_WINDOW or not (xmpp_message_loss), the run's verdict on each message. */
+  messages: { sent: number; delivered: number; lost: number; perSecond: number; offeredPerSecond: number };
   latencyMs: { login: Percentiles; messageDelivery: Percentiles; presenceDelivery: Percentiles };
   /** Bytes on the wire (HTTP headers, WebSocket framing, TCP payload; not TCP/IP headers). */
   wire: {
@@ -98,7 +99,8 @@ export function compareTransport(
   const b = baseline.summary;
   const f = full.summary;
   const sent = value(f, 'xmpp_stanzas_sent', 'count') - value(b, 'xmpp_stanzas_sent', 'count');
-  const delivered = value(f, 'xmpp_message_delivery', 'count');
+  const delivered = value(f, 'xmpp_message_loss', 'fails');
+  const lost = value(f, 'xmpp_message_loss', 'passes');
   const phaseMs =
     value(f, 'starling_message_phase_end', 'max') - value(f, 'starling_message_phase_start', 'min');
   const loggedIn = value(f, 'xmpp_login_success', 'passes');
@@ -112,6 +114,7 @@ export function compareTransport(
     messages: {
       sent,
       delivered,
+      lost,
       perSecond: phaseMs > 0 ? delivered / (phaseMs / 1000) : 0,
       offeredPerSecond: loggedIn * flow.messageRatePerSession,
     },
@@ -173,6 +176,7 @@ const ROWS: (Row | string)[] = [
   ['  p99', (t) => t.latencyMs.presenceDelivery.p99, 1],
   'messages',
   ['  delivered', (t) => t.messages.delivered, 0],
+  ['  lost', (t) => t.messages.lost, 0],
   ['  offered /s', (t) => t.messages.offeredPerSecond, 0],
   ['  achieved /s', (t) => t.messages.perSecond, 0],
   'wire per message (bytes)',

@@ -36,7 +36,7 @@ test('compare-transports runs the flow over both transports and reports them sid
   );
   for (const t of report.transports) {
     assert.deepEqual(t.sessions, { planned: 40, loggedIn: 40, cleanCloseRate: 1 }, t.transport);
-    assert.deepEqual([t.messages.sent, t.messages.delivered], [120, 120], t.transport);
+    assert.deepEqual([t.messages.sent, t.messages.delivered, t.messages.lost], [120, 120, 0], t.transport);
     assert.deepEqual(t.exitCodes, { baseline: 0, full: 0 });
     assert.ok(
       t.wire.perMessage.sentBytes > 50 && t.wire.perMessage.receivedBytes > 50,
