@@ -8,7 +8,9 @@
  *   the end of the scenario's default function. `seq` counts from 0 per VU; intervals run from one flush's
  *   Date.now() to the next (the first from the VU's first recording).
  * - A POST that fails (network error or non-2xx) is retried once; each failed POST adds 1 to the k6 Counter
- *   `starling_collector_errors` and a lost snapshot is logged once per VU. The test never fails because of it.
+ *   `starling_collector_errors`, each snapshot still undelivered adds 1 to `starling_collector_lost` and is logged
+ *   once per VU. The scenarios fail a run that lost snapshots (its merged figures are incomplete); a script of
+ *   your own decides with its thresholds.
  * - Source labels: runId from STARLING_RUN_ID; instance from STARLING_INSTANCE (k6-operator: the pod name);
  *   scenario from exec.scenario.name; transport from the sessions' transport. Without STARLING_RUN_ID or
  *   STARLING_INSTANCE, one random id is drawn per k6 process (a SharedArray is built once per process and
@@ -38,6 +40,8 @@ export const INSTANCE_ENV = 'STARLING_INSTANCE';
 export const FLUSH_INTERVAL_ENV = 'STARLING_FLUSH_INTERVAL';
 /** k6 Counter of failed snapshot POSTs (retries included). */
 export const COLLECTOR_ERRORS = 'starling_collector_errors';
+/** k6 Counter of snapshots the collector never got (the retry failed too): its merged figures miss them. */
+export const COLLECTOR_LOST = 'starling_collector_lost';
 
 const DEFAULT_FLUSH_MS = 5000;
 const POST_TIMEOUT = '10s';
@@ -75,6 +79,7 @@ function identity(): { runId: string; instance: string } {
 const flushMs = collectorEnabled ? flushIntervalMs() : DEFAULT_FLUSH_MS;
 const ids = collectorEnabled ? identity() : { runId: '', instance: '' };
 const errors = collectorEnabled ? new Counter(COLLECTOR_ERRORS) : undefined;
+const lostSnapshots = collectorEnabled ? new Counter(COLLECTOR_LOST) : undefined;
 const endpoint = `${baseUrl.replace(/\/+$/, '')}${SNAPSHOT_PATH}`;
 const token = __ENV[COLLECTOR_TOKEN_ENV];
 const headers: Record<string, string> = { 'Content-Type': 'application/json' };
@@ -156,6 +161,7 @@ async function send(final: boolean): Promise<void> {
   }
   const body = JSON.stringify(snapshot);
   let failure = '';
+  let status = 0;
   for (let attempt = 0; attempt < 2; attempt++) {
     try {
       // Params inline: the bundle is type-checked as JS against @types/k6, where only a literal keeps its type.
@@ -166,13 +172,19 @@ async function send(final: boolean): Promise<void> {
         tags: { name: 'starling-collector' },
       });
       if (res.status >= 200 && res.status < 300) return;
+      status = res.status;
       failure = res.error ? res.error : `HTTP ${res.status}`;
     } catch (e) {
       failure = String(e);
     }
     errors!.add(1);
   }
-  lost(`snapshot seq ${snapshot.seq} not delivered to ${endpoint}: ${failure}`);
+  lostSnapshots!.add(1);
+  const hint =
+    status === 401
+      ? ` (the collector wants a token: set ${COLLECTOR_TOKEN_ENV} to the one its --token was given)`
+      : '';
+  lost(`snapshot seq ${snapshot.seq} not delivered to ${endpoint}: ${failure}${hint}`);
 }
 
 function lost(why: string): void {

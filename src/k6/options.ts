@@ -1,4 +1,6 @@
 /** k6 options shared by the scenarios: one iteration per VU that holds its sessions for the whole test. */
+import { COLLECTOR_URL_ENV } from '../collector/contract.ts';
+import { COLLECTOR_LOST } from './collector.ts';
 import type { ScenarioConfig } from './config.ts';
 
 /**
@@ -27,10 +29,18 @@ export function sessionScenarioOptions(
         maxDuration: `${cfg.durationMs + 120_000}ms`,
       },
     },
-    thresholds: { ...BASE_THRESHOLDS, ...thresholds, ...extraThresholds() },
+    thresholds: { ...BASE_THRESHOLDS, ...collectorThresholds(), ...thresholds, ...extraThresholds() },
     // k6's own option (also K6_INSECURE_SKIP_TLS_VERIFY / --insecure-skip-tls-verify with real k6).
     ...(insecureSkipTlsVerify() ? { insecureSkipTLSVerify: true } : {}),
   };
+}
+
+/**
+ * With a collector, the fleet-wide figures (and `starling gate` on them) are only true if every snapshot got
+ * there: a run whose snapshots were lost (a wrong token, a collector down) fails instead of passing on partial data.
+ */
+function collectorThresholds(): Record<string, string[]> {
+  return __ENV[COLLECTOR_URL_ENV] ? { [COLLECTOR_LOST]: ['count==0'] } : {};
 }
 
 /** `INSECURE_SKIP_TLS_VERIFY=true`: wss:// and https:// without certificate verification (k6's insecureSkipTLSVerify). */

@@ -256,6 +256,26 @@ describe('HDR snapshots from k6 VUs', () => {
     }
   });
 
+  test('a collector that refuses the token: each undelivered snapshot counted in starling_collector_lost, the warning names the variable', async () => {
+    const server = await startRecordingServer(() => 401);
+    try {
+      const r = await runScriptText(synthetic, {
+        env: { STARLING_COLLECTOR_URL: server.url, STARLING_COLLECTOR_TOKEN: 'wrong-token' },
+      });
+      assert.equal(r.outcome.exitCode, 0, 'a script of its own decides with its thresholds');
+      assert.equal(sumOf(r.samples, 'starling_collector_errors'), 2, 'the POST and its retry');
+      assert.equal(sumOf(r.samples, 'starling_collector_lost'), 1, 'the one final snapshot');
+      const text = r.lines.join('\n');
+      assert.match(
+        text,
+        /snapshot seq 0 not delivered to .*: HTTP 401 \(the collector wants a token: set STARLING_COLLECTOR_TOKEN to the one its --token was given\)/,
+      );
+      assert.doesNotMatch(text, /wrong-token/);
+    } finally {
+      await server.close();
+    }
+  });
+
   test('without STARLING_COLLECTOR_URL nothing is recorded or sent', async () => {
     const r = await runScriptText(synthetic, { env: { VUS: '2', STARLING_FLUSH_INTERVAL: '10ms' } });
     assert.equal(r.outcome.exitCode, 0, r.lines.join('\n'));
