@@ -18,6 +18,8 @@ import type { ExecutorContext, VuPool } from './executors/common.ts';
 import type { LogLevel } from './globals.ts';
 import { loadScript, type LoadedScript } from './loader.ts';
 import { deriveOptions, executionPlan, InvalidOptionsError, type EngineOptions } from './options.ts';
+import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { UnsupportedK6ApiError, type MetricSink, type ModuleFactory } from './runtime.ts';
 import { errorText, ScriptError, Vu, type EngineState, type PhaseOutcome } from './vu.ts';
 
@@ -101,6 +103,8 @@ export interface RunScriptOptions {
   modules?: ReadonlyMap<string, ModuleFactory>;
   /** Where log lines go (default: stderr). */
   log?: (line: string) => void;
+  /** The engine's safety limits (not k6 options: k6 has none), over DEFAULT_ENGINE_LIMITS. */
+  limits?: Partial<EngineLimits>;
 }
 
 export interface RunOutcome {
@@ -146,12 +150,17 @@ async function defaultModules(): Promise<ReadonlyMap<string, ModuleFactory>> {
 export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
   const t0 = Date.now();
   const write = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const log = (level: LogLevel, message: string, vu?: number) => {
+  const consoleLog = (level: LogLevel, message: string, vu?: number) => {
     if (level === 'debug' && !opts.verbose) return;
     if (opts.quiet && vu !== undefined && (level === 'info' || level === 'debug')) return;
     const secs = String(Math.floor((Date.now() - t0) / 1000)).padStart(4, '0');
     write(`${LEVELS[level]}[${secs}] ${vu !== undefined ? `[VU ${vu}] ` : ''}${message}`);
   };
+  // The engine's own lines (errors, warnings) may quote a URL the script was given: its password never shows.
+  // The script's console output is printed as k6 prints it.
+  const log = (level: LogLevel, message: string, vu?: number) =>
+    consoleLog(level, maskUrlPasswords(message), vu);
+  const logged = new Set<string>();
 
   const outcome: RunOutcome = {
     exitCode: EXIT.ok,
@@ -238,7 +247,14 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
     setupDataJson: undefined,
     testStartTime: 0,
     counters: { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 },
+    limits: { ...DEFAULT_ENGINE_LIMITS, ...definedLimits(opts.limits) },
     log,
+    logOnce: (key, level, message, vu) => {
+      if (logged.has(key)) return;
+      logged.add(key);
+      log(level, message, vu);
+    },
+    consoleLog,
     abortTest: (reason) => {
       log('error', reason);
       stopRun(EXIT.scriptAborted, reason);
@@ -528,6 +544,11 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
     opts.onProgress?.(progress());
     return outcome;
   }
+}
+
+/** The limits the caller set (an `undefined` field keeps the default). */
+function definedLimits(limits: Partial<EngineLimits> | undefined): Partial<EngineLimits> {
+  return Object.fromEntries(Object.entries(limits ?? {}).filter(([, v]) => v !== undefined));
 }
 
 /** handleSummary's return value: an object of file name → string or binary content. */

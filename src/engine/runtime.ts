@@ -3,6 +3,8 @@
  * implementations (src/engine/modules/*) run against, and the executors that drive iterations.
  */
 
+import type { EngineLimits } from './limits.ts';
+
 export type MetricType = 'counter' | 'gauge' | 'rate' | 'trend';
 
 export type Tags = Record<string, string>;
@@ -90,6 +92,13 @@ export interface VuRuntime {
   readonly realm?: VuRealm;
   /** Storage shared by every VU of one run (k6/data SharedArray); absent in simple test doubles. */
   readonly shared?: Map<string, unknown>;
+  /** The run's safety limits (DEFAULT_ENGINE_LIMITS when absent, as in simple test doubles). */
+  readonly limits?: EngineLimits;
+  /**
+   * Logs one of the engine's own lines (not the script's console) for this VU, URL passwords masked; with `once`,
+   * only the first line under that key in the whole run. Absent in simple test doubles (modules then use stderr).
+   */
+  engineLog?(level: 'warn' | 'error', message: string, once?: string): void;
 }
 
 /** A k6 module implementation: builds the module's exports for one VU. */

@@ -12,6 +12,7 @@ import { performance } from 'node:perf_hooks';
 import type vm from 'node:vm';
 import type { LoadedScript } from './loader.ts';
 import { createVuContext, installGlobals, setEnv, type LogLevel, type Timers } from './globals.ts';
+import type { EngineLimits } from './limits.ts';
 import type { ScenarioConfig } from './options.ts';
 import {
   UnsupportedK6ApiError,
@@ -46,7 +47,14 @@ export interface EngineState {
     iterationsCompleted: number;
     iterationsInterrupted: number;
   };
+  /** The run's safety limits. */
+  readonly limits: Readonly<EngineLimits>;
+  /** The engine's own lines: URL passwords masked. */
   log(level: LogLevel, message: string, vu?: number): void;
+  /** As `log`, but only the first line under `key` in the run. */
+  logOnce(key: string, level: LogLevel, message: string, vu?: number): void;
+  /** The script's console output, printed as it is (k6 does not touch it). */
+  consoleLog(level: LogLevel, message: string, vu?: number): void;
   /** exec.test.abort(): stops the run with exit code 108. */
   abortTest(reason: string): void;
   /** exec.test.fail(): the run ends with exit code 110. */
@@ -192,6 +200,7 @@ export class Vu implements VuRuntime {
   readonly execution: ExecutionState;
   readonly realm: VuRealm;
   readonly shared: Map<string, unknown>;
+  readonly limits: Readonly<EngineLimits>;
   env: Record<string, string>;
   exports: Record<string, unknown> = {};
 
@@ -223,6 +232,7 @@ export class Vu implements VuRuntime {
   ) {
     this.metrics = state.metrics;
     this.shared = state.shared;
+    this.limits = state.limits;
     this.env = { ...state.env };
     const { context, realm } = createVuContext();
     this.context = context;
@@ -239,7 +249,7 @@ export class Vu implements VuRuntime {
         realm,
         beginOp: (k) => this.beginOp(k),
         invoke: (fn, thisArg, args) => this.invoke(fn, thisArg, args),
-        log: (level, msg) => state.log(level, msg, id),
+        log: (level, msg) => state.consoleLog(level, msg, id),
         readFile: (p) => state.readFile(p),
         scriptDir: state.script.dir,
       },
@@ -280,6 +290,11 @@ export class Vu implements VuRuntime {
 
   onInterrupt(fn: () => void): void {
     this.handlers.push({ fn, persistent: this.phase === 'init' });
+  }
+
+  engineLog(level: 'warn' | 'error', message: string, once?: string): void {
+    if (once === undefined) this.state.log(level, message, this.id);
+    else this.state.logOnce(once, level, message, this.id);
   }
 
   // ---- lifecycle --------------------------------------------------------------------------------------

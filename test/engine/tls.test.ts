@@ -16,6 +16,7 @@ import {
   tlsVerifyFailure,
   trustedCertificates,
 } from '../../src/engine/modules/tls.ts';
+import { DEFAULT_ENGINE_LIMITS } from '../../src/engine/limits.ts';
 import { dialErrorText, dialLenient } from '../../src/engine/modules/ws-client.ts';
 import {
   createCertificateAuthority,
@@ -144,6 +145,7 @@ describe('roots and wss:// dials against a TLS server with throwaway certificate
         compression: false,
         handshakeTimeoutMs: 5000,
         insecureSkipTLSVerify: opts.insecure,
+        maxMessageBytes: DEFAULT_ENGINE_LIMITS.maxWsMessageBytes,
       });
       return new Promise((resolve) => {
         ws.on('open', () => {

@@ -1,11 +1,13 @@
 /** `k6/websockets` on the Node engine: k6's API, event order, errors and metrics, over real loopback sockets. */
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { once } from 'node:events';
 import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import vm from 'node:vm';
 import { WebSocketServer, type WebSocket as ServerSocket } from 'ws';
+import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from '../../src/engine/limits.ts';
 import { MetricStore } from '../../src/engine/metrics.ts';
 import { websocketsModule } from '../../src/engine/modules/websockets.ts';
 import {
@@ -16,6 +18,7 @@ import {
   type VuRealm,
   type VuRuntime,
 } from '../../src/engine/runtime.ts';
+import { runScriptText } from '../helpers/engine-run.ts';
 
 type Ev = Record<string, unknown>;
 type Handler = (e: Ev) => void;
@@ -55,18 +58,21 @@ class FakeVu {
   readonly defined = new Map<string, { type: MetricType; isTime: boolean | undefined }>();
   readonly errors: unknown[] = [];
   readonly interrupts: (() => void)[] = [];
+  /** The engine's own log lines, as `<level> <message>`. */
+  readonly logs: string[] = [];
+  readonly #logged = new Set<string>();
   ops = 0;
   readonly #idle: (() => void)[] = [];
   readonly rt: VuRuntime;
   readonly WebSocket: WebSocketCtor;
 
   /** `realm`: the intrinsics of a VU context, as the engine passes them; Node's own when absent. */
-  constructor(realm?: VuRealm) {
-    this.rt = this.#runtime(realm);
+  constructor(realm?: VuRealm, limits: Partial<EngineLimits> = {}) {
+    this.rt = this.#runtime(realm, { ...DEFAULT_ENGINE_LIMITS, ...limits });
     this.WebSocket = websocketsModule(this.rt).WebSocket as WebSocketCtor;
   }
 
-  #runtime = (realm: VuRealm | undefined): VuRuntime => ({
+  #runtime = (realm: VuRealm | undefined, limits: EngineLimits): VuRuntime => ({
     id: 1,
     phase: 'iteration',
     env: {},
@@ -87,6 +93,12 @@ class FakeVu {
     },
     reportError: (err) => void this.errors.push(err),
     onInterrupt: (fn) => void this.interrupts.push(fn),
+    limits,
+    engineLog: (level, message, onceKey) => {
+      if (onceKey !== undefined && this.#logged.has(onceKey)) return;
+      if (onceKey !== undefined) this.#logged.add(onceKey);
+      this.logs.push(`${level} ${message}`);
+    },
     ...(realm ? { realm } : {}),
   });
 
@@ -134,6 +146,10 @@ http.on('upgrade', (req, socket, head) => {
     socket.end('HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n');
     return;
   }
+  if (path === '/endless' || path === '/huge-frame') {
+    rawUpgrade(req, socket as Socket, path);
+    return;
+  }
   const wss = path === '/noproto' ? noProtocol : path === '/deflate' ? deflate : echoProtocol;
   wss.handleUpgrade(req, socket, head, (ws) => serve(path, req, socket as Socket, ws));
 });
@@ -158,10 +174,116 @@ function serve(path: string, req: IncomingMessage, socket: Socket, ws: ServerSoc
   if (path === '/drop') setImmediate(() => ws.terminate());
 }
 
+/** What a hand-rolled server saw: every byte the client sent, and the frames it sent itself. */
+interface RawConn {
+  path: string;
+  received: Buffer[];
+  framesSent: number;
+  closed: Promise<void>;
+}
+const raws: RawConn[] = [];
+
+/** RFC 6455 §5.2: a server frame header (no mask) for `length` bytes of payload. */
+function frameHeader(firstByte: number, length: number): Buffer {
+  if (length < 126) return Buffer.from([firstByte, length]);
+  const h = Buffer.alloc(10);
+  h[0] = firstByte;
+  h[1] = 127;
+  h.writeBigUInt64BE(BigInt(length), 2);
+  return h;
+}
+
+/**
+ * A server that misbehaves below `ws`: `/endless` sends a text message that never ends (64 KiB fragments, none with
+ * FIN, as fast as the socket takes them); `/huge-frame` announces a 2 MiB frame and sends 3 bytes of it.
+ */
+function rawUpgrade(req: IncomingMessage, socket: Socket, path: string): void {
+  const accept = createHash('sha1')
+    .update(`${String(req.headers['sec-websocket-key'])}258EAFA5-E914-47DA-95CA-C5AB0DC85B11`)
+    .digest('base64');
+  socket.write(
+    `HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ${accept}\r\n\r\n`,
+  );
+  const conn: RawConn = {
+    path,
+    received: [],
+    framesSent: 0,
+    closed: new Promise<void>((resolve) => socket.once('close', () => resolve())),
+  };
+  raws.push(conn);
+  socket.on('data', (d: Buffer) => conn.received.push(d));
+  socket.on('error', () => undefined);
+  socket.on('end', () => socket.end()); // the http server's sockets allow half-open connections
+  if (path === '/huge-frame') {
+    socket.write(Buffer.concat([frameHeader(0x81, 2 * 1024 * 1024), Buffer.from('xyz')]));
+    return;
+  }
+  const payload = Buffer.alloc(64 * 1024, 'a');
+  const pump = (): void => {
+    while (!socket.destroyed) {
+      // text opcode on the first fragment, continuation after; FIN never set
+      const more = socket.write(
+        Buffer.concat([frameHeader(conn.framesSent === 0 ? 0x01 : 0x00, payload.length), payload]),
+      );
+      conn.framesSent++;
+      if (!more) {
+        socket.once('drain', pump);
+        return;
+      }
+    }
+  };
+  pump();
+}
+
+/** The close code of the first frame a client sent (clients mask their frames: RFC 6455 §5.3). */
+function clientCloseCode(bytes: Buffer): number | null {
+  if (bytes.length < 8 || bytes[0] !== 0x88 || (bytes[1]! & 0x7f) < 2) return null;
+  const mask = bytes.subarray(2, 6);
+  return ((bytes[6]! ^ mask[0]!) << 8) | (bytes[7]! ^ mask[1]!);
+}
+
+/** A loopback port nothing listens on (connections to it are refused). */
+async function closedPort(): Promise<number> {
+  const probe = createServer();
+  probe.listen(0, '127.0.0.1');
+  await once(probe, 'listening');
+  const port = (probe.address() as AddressInfo).port;
+  probe.close();
+  await once(probe, 'close');
+  return port;
+}
+
 function lastConn(path: string): ServerConn {
   const conn = conns.filter((c) => c.path === path).pop();
   assert.ok(conn, `the server saw no connection on ${path}`);
   return conn;
+}
+
+/** The engine's warning for close() on a CONNECTING socket, as FakeVu logs it. */
+function closeWhileConnectingWarning(url: string): string {
+  return (
+    `warn close() on a CONNECTING WebSocket (${url}): k6 blocks the VU until the handshake completes ` +
+    '(the close frame waits on an unbuffered channel that only an open connection reads) and hangs the VU for good ' +
+    'when the handshake fails; the Node engine does not block, it sends the close frame once connected. ' +
+    'Close sockets from their open event (or once readyState is 1) to run the same in both'
+  );
+}
+
+/** The error event's text for a message over `limit` bytes. */
+function tooBig(limit: number): string {
+  return (
+    `websocket: message larger than ${limit} bytes, the Node engine's limit for one WebSocket message ` +
+    '(a safety limit, k6 has none): raise it with starling run --max-ws-message <bytes>'
+  );
+}
+
+/** Resolves once `done()` holds (polled), or fails after `ms`. */
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** Records every event of a socket as one line, via the on* handlers. */
@@ -350,13 +472,7 @@ describe('k6/websockets WebSocket', () => {
   });
 
   test('a refused connection: error event, then close without code; connect metrics without status; op released', async () => {
-    const probe = createServer();
-    probe.listen(0, '127.0.0.1');
-    await once(probe, 'listening');
-    const port = (probe.address() as AddressInfo).port;
-    probe.close();
-    await once(probe, 'close');
-
+    const port = await closedPort();
     const vu = new FakeVu();
     const url = `ws://127.0.0.1:${port}/`;
     const ws = new vu.WebSocket(url, 'xmpp');
@@ -521,9 +637,10 @@ describe('k6/websockets WebSocket', () => {
     assert.equal(vu.ops, 0);
   });
 
-  test('close() while connecting: no open event, the close handshake follows the opening one', async () => {
+  test('close() while connecting: no open event, the close handshake follows the opening one, and a warning', async () => {
     const vu = new FakeVu();
-    const ws = new vu.WebSocket(`${base}/echo`);
+    const url = `${base}/echo`;
+    const ws = new vu.WebSocket(url);
     const seen = record(ws);
     ws.close(3001, 'changed my mind');
     assert.equal(ws.readyState, 2);
@@ -532,6 +649,76 @@ describe('k6/websockets WebSocket', () => {
     assert.deepEqual(seen, ['error websocket: close 3001: changed my mind', 'close 3001 changed my mind']);
     assert.deepEqual(await lastConn('/echo').closed, { code: 3001, reason: 'changed my mind' });
     assert.equal(vu.of('ws_sessions').length, 1);
+    assert.deepEqual(vu.logs, [closeWhileConnectingWarning(url)]);
+  });
+
+  test('a second close() while connecting, on another socket, logs no second warning', async () => {
+    const vu = new FakeVu();
+    for (let i = 0; i < 2; i++) {
+      const ws = new vu.WebSocket(`${base}/echo`);
+      record(ws);
+      ws.close();
+    }
+    await vu.idle();
+    assert.deepEqual(vu.logs, [closeWhileConnectingWarning(`${base}/echo`)]);
+  });
+
+  test('close() while connecting, then the handshake fails: no event, CLOSING for good, the op stays pending (k6 hangs the VU)', async () => {
+    const port = await closedPort();
+    const vu = new FakeVu();
+    const url = `ws://127.0.0.1:${port}/`;
+    const ws = new vu.WebSocket(url);
+    const seen = record(ws);
+    ws.close();
+    await until(() => vu.logs.length === 2);
+    assert.deepEqual(vu.logs, [
+      closeWhileConnectingWarning(url),
+      'error k6 would hang this VU forever: close() was called while CONNECTING and the handshake failed: ' +
+        `dial tcp 127.0.0.1:${port}: connect: connection refused (${url}). The Node engine holds the iteration, ` +
+        'with no error or close event, until the VU is interrupted (gracefulStop, maxDuration, Ctrl+C); ' +
+        'close sockets from their open event instead',
+    ]);
+    // k6 pushes the connect metrics from the dialing goroutine, before the (never run) event callbacks.
+    assert.deepEqual(
+      vu.samples.map((s) => s.name),
+      ['ws_sessions', 'ws_connecting'],
+    );
+    vu.interrupt(); // the engine then ends the iteration itself; the socket still fires nothing
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.deepEqual(seen, []);
+    assert.equal(ws.readyState, 2);
+    assert.equal(vu.ops, 1);
+    assert.deepEqual(vu.errors, []);
+  });
+
+  test('in a run, that hang holds the iteration until maxDuration interrupts it, with the warning and the error', async () => {
+    const port = await closedPort();
+    const url = `ws://127.0.0.1:${port}/`;
+    const run = await runScriptText(`
+      import { WebSocket } from 'k6/websockets';
+      export const options = {
+        scenarios: { s: { executor: 'per-vu-iterations', vus: 1, iterations: 1, maxDuration: '1s', gracefulStop: '0s' } },
+      };
+      export default function () {
+        const ws = new WebSocket('${url}');
+        ws.onerror = (e) => console.log('error event: ' + e.error);
+        ws.onclose = () => console.log('close event');
+        ws.close();
+      }`);
+    assert.equal(run.outcome.exitCode, 0);
+    assert.equal(run.outcome.iterationsCompleted, 0);
+    assert.equal(run.outcome.iterationsInterrupted, 1);
+    assert.ok(run.wallMs >= 1000, `the iteration ended after ${run.wallMs} ms`);
+    assert.deepEqual(
+      run.lines.map((l) => l.replace(/^(\w+)\[\d+\]/, '$1')),
+      [
+        `WARN [VU 1] ${closeWhileConnectingWarning(url).slice('warn '.length)}`,
+        `ERRO [VU 1] k6 would hang this VU forever: close() was called while CONNECTING and the handshake failed: ` +
+          `dial tcp 127.0.0.1:${port}: connect: connection refused (${url}). The Node engine holds the iteration, ` +
+          'with no error or close event, until the VU is interrupted (gracefulStop, maxDuration, Ctrl+C); ' +
+          'close sockets from their open event instead',
+      ],
+    );
   });
 
   test('server closes: 1001 is a clean close, 4000 also fires error, a dropped TCP stream is 1006', async () => {
@@ -595,6 +782,61 @@ describe('k6/websockets WebSocket', () => {
     assert.equal(vu.errors.length, 1);
     assert.ok(vu.errors[0] instanceof UnsupportedK6ApiError);
     assert.throws(() => new (websocketsModule(vu.rt).Blob as new () => unknown)(), UnsupportedK6ApiError);
+  });
+
+  test('a frame announcing more than the default 1 MiB fails at its header: error naming the limit and flag, close 1009', async () => {
+    const vu = new FakeVu();
+    const url = `${base}/huge-frame`;
+    const ws = new vu.WebSocket(url);
+    const seen = record(ws);
+    await vu.idle();
+    assert.deepEqual(seen, ['open', `error ${tooBig(1048576)}`, 'close 1009 ']);
+    assert.equal(ws.readyState, 3);
+    assert.deepEqual(vu.errors, []);
+    assert.equal(vu.of('ws_session_duration').length, 1);
+    assert.equal(vu.of('ws_msgs_received').length, 0);
+    assert.deepEqual(vu.logs, [`warn ${tooBig(1048576)} (${url}; this warning shows once per run)`]);
+    const server = raws.filter((r) => r.path === '/huge-frame').pop()!;
+    await server.closed;
+    assert.equal(clientCloseCode(Buffer.concat(server.received)), 1009, 'the close frame ws sent the server');
+  });
+
+  test('a message that never ends (64 KiB fragments, no FIN) stops at the limit; the warning shows once', async () => {
+    const vu = new FakeVu(undefined, { maxWsMessageBytes: 200_000 });
+    const first = record(new vu.WebSocket(`${base}/endless`));
+    await vu.idle();
+    const second = record(new vu.WebSocket(`${base}/endless`));
+    await vu.idle();
+    for (const seen of [first, second])
+      assert.deepEqual(seen, ['open', `error ${tooBig(200000)}`, 'close 1009 ']);
+    assert.deepEqual(vu.logs, [`warn ${tooBig(200000)} (${base}/endless; this warning shows once per run)`]);
+    assert.equal(vu.of('ws_session_duration').length, 2);
+    // Read up to the fragment that crossed the limit, and not much more: nothing was buffered beyond it.
+    for (const s of vu.of('data_received')) assert.ok(s.value < 1024 * 1024, `${s.value} bytes read`);
+  });
+
+  test('a message of exactly the limit arrives; one byte more closes with 1009', async () => {
+    const vu = new FakeVu(undefined, { maxWsMessageBytes: 1000 });
+    const ws = new vu.WebSocket(`${base}/echo`);
+    const seen: string[] = [];
+    ws.onopen = () => ws.send('x'.repeat(1000));
+    ws.onmessage = (e) => {
+      seen.push(`message of ${String(e.data).length}`);
+      ws.send('y'.repeat(1001));
+    };
+    ws.onerror = (e) => seen.push(`error ${String(e.error)}`);
+    ws.onclose = (e) => seen.push(`close ${String(e.code)}`);
+    await vu.idle();
+    assert.deepEqual(seen, ['message of 1000', `error ${tooBig(1000)}`, 'close 1009']);
+  });
+
+  test('the limit counts the decompressed message (permessage-deflate)', async () => {
+    const vu = new FakeVu(undefined, { maxWsMessageBytes: 200_000 });
+    const ws = new vu.WebSocket(`${base}/deflate`, null, { compression: 'deflate' });
+    const seen = record(ws);
+    ws.addEventListener('open', () => ws.send('a'.repeat(300_000))); // echoed back in a few hundred bytes
+    await vu.idle();
+    assert.deepEqual(seen, ['open', `error ${tooBig(200000)}`, 'close 1009 ']);
   });
 
   test("in a VU's own JS context: binary data and thrown errors are that context's ArrayBuffer and Error", async () => {

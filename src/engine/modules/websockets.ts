@@ -6,8 +6,16 @@
 import { defineBuiltins } from '../metrics.ts';
 import { types } from 'node:util';
 import type WebSocket from 'ws';
+import { maskUrlPasswords } from '../../xmpp/redact.ts';
+import { DEFAULT_ENGINE_LIMITS, wsMessageTooBig } from '../limits.ts';
 import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
-import { canonicalHeaderKey, dialErrorText, dialLenient, type Handshake } from './ws-client.ts';
+import {
+  canonicalHeaderKey,
+  dialErrorText,
+  dialLenient,
+  WS_MESSAGE_TOO_BIG,
+  type Handshake,
+} from './ws-client.ts';
 
 /** k6's built-in WebSocket metrics (metrics/builtin.go); data_* are k6's wire byte counters. */
 export const WS_METRICS = {
@@ -245,6 +253,11 @@ class K6WebSocket {
   #closeReason = '';
   /** The reason of a close() called while connecting, sent once the handshake completes. */
   #deferredCloseReason = '';
+  /** close() was called while CONNECTING: in k6 the VU now waits on the handshake (see #closeWhileConnecting). */
+  #closedWhileConnecting = false;
+  /** The handshake failed after close() while CONNECTING: k6's VU would hang here, so this socket stays pending. */
+  #hung = false;
+  readonly #maxMessageBytes: number;
   #bufferedAmount = 0;
   /** Payload sizes of the frames handed to `ws`, oldest first: its write callbacks arrive in that order. */
   readonly #writes: number[] = [];
@@ -261,6 +274,7 @@ class K6WebSocket {
     }
     this.#vu = vu;
     this.#url = parseUrl(vu.Error, url);
+    this.#maxMessageBytes = vu.rt.limits?.maxWsMessageBytes ?? DEFAULT_ENGINE_LIMITS.maxWsMessageBytes;
     const p = parseParams(vu.Error, params);
     const subprotocols = parseProtocols(protocols);
     this.#tags = { ...vu.rt.tags(), ...p.tags };
@@ -275,6 +289,7 @@ class K6WebSocket {
         compression: p.compression,
         handshakeTimeoutMs: HANDSHAKE_TIMEOUT_MS,
         insecureSkipTLSVerify: insecureSkipTLSVerify(vu.rt),
+        maxMessageBytes: this.#maxMessageBytes,
       });
       this.#ws = ws;
       this.#hs = hs;
@@ -427,7 +442,26 @@ class K6WebSocket {
     this.#readyState = CLOSING;
     this.#closeCode = c === 0 ? 1000 : c;
     if (this.#connected) this.#sendClose(this.#closeCode, r);
-    else this.#deferredCloseReason = r; // k6 queues the close frame until the handshake is done
+    else this.#closeWhileConnecting(r);
+  }
+
+  /**
+   * k6's close() hands the close frame to an unbuffered channel that only the write pump of an established
+   * connection reads (websockets.go close(), establishConnection(), loop()): the VU's event loop blocks until the
+   * handshake completes, and for good when it fails. One VU cannot block here without stalling every other, so the
+   * engine sends the close frame once connected (what k6 then does) and says how k6 differs.
+   */
+  #closeWhileConnecting(reason: string): void {
+    this.#deferredCloseReason = reason;
+    this.#closedWhileConnecting = true;
+    this.#engineLog(
+      'warn',
+      `close() on a CONNECTING WebSocket (${this.#url}): k6 blocks the VU until the handshake completes ` +
+        '(the close frame waits on an unbuffered channel that only an open connection reads) and hangs the VU for ' +
+        'good when the handshake fails; the Node engine does not block, it sends the close frame once connected. ' +
+        'Close sockets from their open event (or once readyState is 1) to run the same in both',
+      'ws-close-while-connecting',
+    );
   }
 
   /** onInterrupt: k6 closes open sockets with 1000; a dial still under way is cancelled with the VU context. */
@@ -483,12 +517,13 @@ class K6WebSocket {
       tags.status = String(hs.status);
       tags.subproto = this.#protocol;
     }
-    // Since k6 v0.41 a manual `name` tag also becomes the `url` tag.
+    // Since k6 v0.41 a manual `name` tag also becomes the `url` tag. k6 tags the URL as given, password included
+    // (gorilla refuses userinfo, so such a session only ever fails); the engine stores no password.
     if (tags.name !== undefined) {
       tags.url = tags.name;
     } else {
-      tags.url = this.#url;
-      tags.name = this.#url;
+      tags.url = maskUrlPasswords(this.#url);
+      tags.name = tags.url;
     }
     const metrics = this.#vu.rt.metrics;
     metrics.push(WS_METRICS.sessions, 1, tags, this.#startedEpoch);
@@ -549,8 +584,9 @@ class K6WebSocket {
     if (thrown !== NO_THROW) this.#iterationFailed(thrown);
   }
 
-  #wsError(err: Error): void {
+  #wsError(err: Error & { code?: string }): void {
     if (!this.#connected) this.#failure ??= dialErrorText(err, this.#hs!, this.#url);
+    else if (err.code === WS_MESSAGE_TOO_BIG) this.#messageTooBig();
     else this.#readFailed = true;
   }
 
@@ -577,9 +613,49 @@ class K6WebSocket {
   }
 
   #connectFailed(): void {
-    if (this.#readyState === CLOSED) return;
+    if (this.#readyState === CLOSED || this.#hung) return;
     this.#connectEnded();
-    this.#finish(this.#failure ?? 'websocket: bad handshake', NO_THROW);
+    const failure = this.#failure ?? 'websocket: bad handshake';
+    if (this.#closedWhileConnecting) this.#hang(failure);
+    else this.#finish(failure, NO_THROW);
+  }
+
+  /**
+   * The handshake failed after close() while CONNECTING. In k6 nothing will ever read the close frame, so the VU
+   * stays blocked in close() for good: the queued error and close events never run and the iteration never ends.
+   * The engine does the same (no events, readyState CLOSING, the socket's op left pending) until the VU is
+   * interrupted, and says why.
+   */
+  #hang(failure: string): void {
+    this.#hung = true;
+    this.#vu.live.delete(this);
+    this.#engineLog(
+      'error',
+      `k6 would hang this VU forever: close() was called while CONNECTING and the handshake failed: ${failure}` +
+        ` (${this.#url}). The Node engine holds the iteration, with no error or close event, until the VU is ` +
+        'interrupted (gracefulStop, maxDuration, Ctrl+C); close sockets from their open event instead',
+    );
+  }
+
+  /**
+   * A message outgrew the engine's limit (k6 has none): `ws` stopped reading before buffering it and sent close
+   * 1009; the script sees an error naming the limit and a close with 1009 at once, as for any failed session.
+   */
+  #messageTooBig(): void {
+    if (this.#readyState === CLOSED) return;
+    this.#ws!.terminate(); // the peer may never end the message: no close handshake to wait for
+    this.#closeCode = 1009;
+    this.#closeReason = '';
+    const text = wsMessageTooBig(this.#maxMessageBytes);
+    this.#engineLog('warn', `${text} (${this.#url}; this warning shows once per run)`, 'ws-message-too-big');
+    this.#finish(text, NO_THROW);
+  }
+
+  /** The engine's own log line; stderr in test doubles without one. */
+  #engineLog(level: 'warn' | 'error', message: string, once?: string): void {
+    const rt = this.#vu.rt;
+    if (rt.engineLog) rt.engineLog(level, message, once);
+    else process.stderr.write(`${level.toUpperCase()} ${maskUrlPasswords(message)}\n`);
   }
 
   /** An open or message listener threw: k6 drops the connection, fires error + close, fails the iteration. */

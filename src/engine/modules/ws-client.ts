@@ -26,6 +26,11 @@ export interface LenientDialOptions {
   handshakeTimeoutMs: number;
   /** k6's `insecureSkipTLSVerify` option: wss:// without certificate verification. */
   insecureSkipTLSVerify?: boolean;
+  /**
+   * The engine's limit on one message (bytes, after decompression), not gorilla's (which has none in k6): `ws`
+   * checks each frame header against it before buffering the payload, then fails with 1009.
+   */
+  maxMessageBytes: number;
 }
 
 /** What the opening handshake produced, filled in as it progresses; read it once `ws` says open or close. */
@@ -47,6 +52,9 @@ export class Handshake {
   /** The TCP socket failed (reset, broken pipe): gorilla reports that as a plain read error, not a close. */
   socketFailed = false;
 }
+
+/** `ws`'s error code for a message over `maxPayload` (it also sends close 1009). */
+export const WS_MESSAGE_TOO_BIG = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
 
 /** A dial that fails before any network I/O, as gorilla's `DialContext` does (reported as an error event). */
 export class DialError extends Error {
@@ -101,6 +109,7 @@ export function dialLenient(url: string, o: LenientDialOptions): { ws: WebSocket
     headers,
     perMessageDeflate: o.compression ? GORILLA_DEFLATE : false,
     handshakeTimeout: o.handshakeTimeoutMs,
+    maxPayload: o.maxMessageBytes,
     skipUTF8Validation: true, // gorilla does not validate UTF-8 in text messages
     // k6 hands gorilla the VU's TLS config: verification on unless insecureSkipTLSVerify, roots + SSL_CERT_FILE.
     ...(url.toLowerCase().startsWith('wss:') ? clientTlsOptions(o.insecureSkipTLSVerify === true) : {}),
