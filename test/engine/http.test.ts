@@ -51,6 +51,8 @@ interface Seen {
 }
 
 const seen: Seen[] = [];
+/** The `/endless` responses whose connection the client closed. */
+const endlessClosed: string[] = [];
 const sockets: Socket[] = [];
 const BINARY = Buffer.from(Array.from({ length: 256 }, (_, i) => i));
 
@@ -86,6 +88,30 @@ function route(req: IncomingMessage, body: string, res: ServerResponse): void {
       return;
     case '/not-json':
       res.end('{"a": nope}');
+      return;
+    case '/endless': {
+      // A body that never ends (chunked, no Content-Length), written as fast as the client takes it.
+      res.writeHead(200, { 'content-type': 'text/xml' });
+      const chunk = Buffer.alloc(64 * 1024, 'a');
+      const pump = (): void => {
+        while (!res.destroyed && res.write(chunk));
+        if (!res.destroyed) res.once('drain', pump);
+      };
+      res.on('close', () => endlessClosed.push(req.url!));
+      pump();
+      return;
+    }
+    case '/big-length':
+      // Announces 5 MB, sends 3 bytes and waits: the client must not wait for the rest.
+      res.writeHead(200, { 'content-length': '5000000' });
+      res.write('abc');
+      return;
+    case '/gzip-bomb':
+      res.writeHead(200, { 'content-encoding': 'gzip' });
+      res.end(gzipSync(Buffer.alloc(300_000, 'z')));
+      return;
+    case '/bytes':
+      res.end(Buffer.alloc(Number(url.searchParams.get('n')), 'b'));
       return;
     default:
       res.writeHead(404).end('not found');
@@ -155,6 +181,23 @@ function httpSamples(samples: RecordedSample[]): Map<string, RecordedSample>[] {
     if (HTTP_REQ_METRICS.includes(s.name)) requests[requests.length - 1]!.set(s.name, s);
   }
   return requests;
+}
+
+/** The Response's error for a body over `limit` bytes (`how`: where it was seen). */
+function bodyTooBig(limit: number, how?: string): string {
+  return (
+    `response body larger than ${limit} bytes${how ? ` (${how})` : ''}, the Node engine's limit for one response ` +
+    'body (a safety limit, k6 has none): raise it with starling run --max-response-body <bytes>'
+  );
+}
+
+/** Resolves once `done()` holds (polled), or fails after `ms`. */
+async function until(done: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!done()) {
+    if (Date.now() > end) throw new Error(`condition not met within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
 }
 
 /** A free port nobody listens on. */
@@ -609,6 +652,133 @@ describe('k6/http asyncRequest', () => {
     assert.equal(seen[3]!.headers.referer, `${base}/redirect`);
   });
 
+  test('a body that never ends fails at the 1 MiB default: status 0, the limit and flag named, code 1000, socket closed', async () => {
+    const started = Date.now();
+    const { msgs, warnings, of, outcome } = await run(`
+      import http from 'k6/http';
+      export default async function () {
+        const r = await http.asyncRequest('GET', '${base}/endless');
+        console.log(JSON.stringify([r.status, r.error, r.error_code, r.body, r.status_text]));
+      }
+    `);
+    assert.equal(outcome.exitCode, 0);
+    const text = bodyTooBig(1048576);
+    assert.deepEqual(JSON.parse(msgs[0]!), [0, text, 1000, null, '']);
+    assert.ok(Date.now() - started < 5000, 'failed at the limit, not at the 60 s timeout');
+    assert.deepEqual(warnings, [`Request Failed error=${JSON.stringify(text)}`]);
+    const tags = of('http_reqs')[0]!.tags;
+    assert.deepEqual([tags.status, tags.error, tags.error_code], ['0', text, '1000']);
+    assert.deepEqual(
+      of('http_req_failed').map((s) => s.value),
+      [1],
+    );
+    const received = of('data_received')[0]!.value;
+    assert.ok(received > 1048576 && received < 1048576 + 1024 * 1024, `${received} bytes read`);
+    await until(() => endlessClosed.includes('/endless'));
+  });
+
+  test('a Content-Length over the limit fails at the headers, without waiting for the body', async () => {
+    const { msgs } = await run(`
+      import http from 'k6/http';
+      export default async function () {
+        const r = await http.asyncRequest('GET', '${base}/big-length', null, { timeout: '20s' });
+        console.log(JSON.stringify([r.status, r.error, r.error_code, r.timings.duration < 2000]));
+      }
+    `);
+    assert.deepEqual(JSON.parse(msgs[0]!), [0, bodyTooBig(1048576, 'Content-Length 5000000'), 1000, true]);
+  });
+
+  test('the limit is set with limits.maxResponseBodyBytes: exactly the limit passes, one byte more fails', async () => {
+    const { msgs } = await run(
+      `
+      import http from 'k6/http';
+      export default async function () {
+        for (const n of [1000, 1001]) {
+          const r = await http.asyncRequest('GET', '${base}/bytes?n=' + n);
+          console.log(r.status, r.body === null ? null : r.body.length, r.error);
+        }
+      }
+    `,
+      { limits: { maxResponseBodyBytes: 1000 } },
+    );
+    assert.deepEqual(msgs, ['200 1000 ', `0 null ${bodyTooBig(1000, 'Content-Length 1001')}`]);
+  });
+
+  test('a compressed body is limited once decompressed too', async () => {
+    const { msgs } = await run(
+      `
+      import http from 'k6/http';
+      export default async function () {
+        const r = await http.asyncRequest('GET', '${base}/gzip-bomb');
+        console.log(r.status, r.error_code, r.error);
+      }
+    `,
+      { limits: { maxResponseBodyBytes: 100_000 } },
+    );
+    assert.deepEqual(msgs, [`0 1000 ${bodyTooBig(100000, 'once decompressed from gzip')}`]);
+  });
+
+  test('a body the request discards (responseType none) is not buffered, so not limited: it runs to the timeout', async () => {
+    const { msgs } = await run(
+      `
+      import http from 'k6/http';
+      export default async function () {
+        const r = await http.asyncRequest('GET', '${base}/endless?none', null, { responseType: 'none', timeout: '300ms' });
+        console.log(r.status, r.error_code, r.error);
+      }
+    `,
+      { limits: { maxResponseBodyBytes: 1000 } },
+    );
+    assert.deepEqual(msgs, ['0 1050 request timeout']);
+  });
+
+  test('credentials in a URL: tags as URL.Clean() (****:****@), thrown and logged errors as Go (user:***@)', async () => {
+    const p = await closedPort();
+    const { msgs, warnings, of, lines } = await run(`
+      import http from 'k6/http';
+      export default async function () {
+        const ok = await http.asyncRequest('GET', 'http://alice:s3cret@127.0.0.1:${port}/echo');
+        await http.asyncRequest('GET', 'http://bob@127.0.0.1:${port}/echo');
+        await http.asyncRequest('GET', 'http://carol:p@ss@127.0.0.1:${port}/echo');
+        console.log(ok.status, ok.url === 'http://alice:s3cret@127.0.0.1:${port}/echo');
+        await http.asyncRequest('GET', 'http://alice:s3cret@127.0.0.1:${p}/x');
+        try {
+          await http.asyncRequest('GET', 'http://alice:s3cret@127.0.0.1:${p}/x', null, { throw: true });
+        } catch (e) {
+          console.log(e.message);
+        }
+        const bad = await http.asyncRequest('GET', 'http://alice:s3cret@127.0.0.1:bad/');
+        console.log(bad.error);
+      }
+    `);
+    // The script's own Response keeps the URL it asked for; what k6 reports and stores does not.
+    assert.equal(msgs[0], '200 true');
+    assert.equal(
+      msgs[1],
+      `Get "http://alice:***@127.0.0.1:${p}/x": dial tcp 127.0.0.1:${p}: connect: connection refused`,
+    );
+    assert.equal(
+      msgs[2],
+      'invalid URL: parse "http://alice:***@127.0.0.1:bad/": invalid port ":bad" after host',
+    );
+    assert.deepEqual(
+      of('http_reqs').map((s) => [s.tags.name, s.tags.url]),
+      [
+        [`http://****:****@127.0.0.1:${port}/echo`, `http://****:****@127.0.0.1:${port}/echo`],
+        [`http://****@127.0.0.1:${port}/echo`, `http://****@127.0.0.1:${port}/echo`],
+        [`http://****:****@127.0.0.1:${port}/echo`, `http://****:****@127.0.0.1:${port}/echo`],
+        [`http://****:****@127.0.0.1:${p}/x`, `http://****:****@127.0.0.1:${p}/x`],
+        [`http://****:****@127.0.0.1:${p}/x`, `http://****:****@127.0.0.1:${p}/x`],
+      ],
+    );
+    assert.deepEqual(warnings, [
+      `Request Failed error=${JSON.stringify(`Get "http://alice:***@127.0.0.1:${p}/x": dial tcp 127.0.0.1:${p}: connect: connection refused`)}`,
+      `Request Failed error=${JSON.stringify('invalid URL: parse "http://alice:***@127.0.0.1:bad/": invalid port ":bad" after host')}`,
+    ]);
+    assert.equal(seen[0]!.headers.authorization, `Basic ${Buffer.from('alice:s3cret').toString('base64')}`);
+    assert.ok(!lines.some((l) => /s3cret|p@ss/.test(l) && !l.startsWith('INFO')), lines.join('\n'));
+  });
+
   test('http.url names the request after its template; a name tag becomes the url tag too', async () => {
     const { msgs, of } = await run(`
       import http from 'k6/http';
@@ -738,6 +908,11 @@ describe('k6/http synchronous requests', () => {
          req.on('data', (c) => (body += c));
          req.on('end', () => {
            if (req.url === '/slow') return setTimeout(() => res.end('late'), 2000);
+           if (req.url === '/endless') {
+             const chunk = Buffer.alloc(65536, 'a');
+             const pump = () => { while (!res.destroyed && res.write(chunk)); if (!res.destroyed) res.once('drain', pump); };
+             return pump();
+           }
            res.setHeader('content-type', 'text/plain');
            res.end(req.method + ' ' + req.url + ' ' + body);
          });
@@ -793,6 +968,18 @@ describe('k6/http synchronous requests', () => {
     const setupConnecting = of('http_req_connecting').slice(0, 2);
     assert.ok(setupConnecting[0]!.value > 0);
     assert.equal(setupConnecting[1]!.value, 0, 'setup reuses its connection');
+  });
+
+  test('a synchronous request (setup) is limited the same way', async () => {
+    const { msgs } = await run(`
+      import http from 'k6/http';
+      export function setup() {
+        const r = http.get('${syncBase}/endless');
+        console.log(r.status, r.error_code, r.error);
+      }
+      export default function () {}
+    `);
+    assert.deepEqual(msgs, [`0 1000 ${bodyTooBig(1048576)}`]);
   });
 
   test('with exactly one VU, a synchronous request works in the iteration too', async () => {

@@ -23,6 +23,8 @@ import {
 } from './tls.ts';
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { maskUrlPasswords } from '../../xmpp/redact.ts';
+import { responseBodyTooBig } from '../limits.ts';
 
 export type ResponseType = 'text' | 'binary' | 'none';
 
@@ -43,6 +45,12 @@ export interface WireRequest {
   /** Whether `maxRedirects` came from the script: k6 warns when the default limit stops a chain. */
   redirectsExplicit: boolean;
   responseType: ResponseType;
+  /**
+   * The engine's limit on a kept body (bytes, on the wire and decompressed; k6 has none): beyond it the request
+   * fails with status 0 and its connection is closed. A discarded body (`none`, redirects) is not buffered, so not
+   * limited, as in k6.
+   */
+  maxBodyBytes: number;
 }
 
 /** k6's Trail durations, in milliseconds. */
@@ -240,6 +248,14 @@ const GOOS: Record<string, string> = { win32: 'windows' };
 
 function joinHostPort(host: string, port: number | string): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`;
+}
+
+/**
+ * What http.Client.Do returns: a url.Error, `Get "http://alice:***@host/": …`. Go strips the password from the URL
+ * (client.go stripPassword), so k6's thrown errors never show it.
+ */
+function urlError(op: string, url: string, detail: string): string {
+  return `${op} "${maskUrlPasswords(url)}": ${detail}`;
 }
 
 /** Go's urlErrorOp: "GET" → "Get". */
@@ -607,11 +623,16 @@ class Hop {
     this.req?.destroy();
   }
 
-  /** Reads the whole body (its chunks kept when `keep`), or resolves with the failure that cut it. */
-  readBody(keep: boolean): Promise<{ chunks: Buffer[] } | { failure: Failure }> {
+  /**
+   * Reads the whole body (its chunks kept when `keep`, up to `limit` bytes), or resolves with the failure that cut
+   * it. A kept body over the limit fails before it is buffered: at once when Content-Length says so, else with the
+   * chunk that crosses it; the connection is closed (the rest of the body never arrives).
+   */
+  readBody(keep: boolean, limit = Infinity): Promise<{ chunks: Buffer[] } | { failure: Failure }> {
     const res = this.res!;
     return new Promise((resolve) => {
       const chunks: Buffer[] = [];
+      let size = 0;
       let done = false;
       const finish = (v: { chunks: Buffer[] } | { failure: Failure }) => {
         if (done) return;
@@ -623,8 +644,18 @@ class Hop {
         finish({ failure: this.failure });
       };
       if (this.failure !== null) return finish({ failure: this.failure });
+      const declared = Number(res.headers['content-length'] ?? -1);
+      if (keep && declared > limit) {
+        this.abort(bodyTooBig(limit, `Content-Length ${declared}`));
+        return;
+      }
       res.on('data', (chunk: Buffer) => {
-        if (keep) chunks.push(chunk);
+        if (!keep || done) return;
+        size += chunk.length;
+        if (size > limit) {
+          chunks.length = 0;
+          this.abort(bodyTooBig(limit));
+        } else chunks.push(chunk);
       });
       res.on('end', () => finish({ chunks }));
       res.on('error', () => undefined);
@@ -707,19 +738,38 @@ const brotli = promisify(zlib.brotliDecompress);
 const zstd = (zlib as unknown as { zstdDecompress?: typeof zlib.gunzip }).zstdDecompress;
 const unzstd = zstd ? promisify(zstd) : undefined;
 
-/** compression.go readResponseBody: undoes the Content-Encoding, last applied first; unknown ones stay. */
-async function decodeBody(body: Buffer, contentEncoding: string | undefined): Promise<Buffer> {
+/** The engine's body limit was crossed (k6 has none; for k6 it would be an error of no known type: code 1000). */
+function bodyTooBig(limit: number, how?: string): Failure {
+  const message = responseBodyTooBig(limit, how);
+  return { code: ERROR_CODES.default, message, detail: message };
+}
+
+class BodyTooBigError extends Error {
+  constructor(readonly failure: Failure) {
+    super(failure.message);
+  }
+}
+
+/**
+ * compression.go readResponseBody: undoes the Content-Encoding, last applied first; unknown ones stay. Each step's
+ * output is capped at `limit` (zlib stops inflating there), so a small bomb cannot take more than the limit.
+ */
+async function decodeBody(body: Buffer, contentEncoding: string | undefined, limit: number): Promise<Buffer> {
   if (!contentEncoding) return body;
   const encodings = contentEncoding.split(',');
+  const opts = Number.isFinite(limit) ? { maxOutputLength: limit } : {};
   let out = body;
   for (let i = encodings.length - 1; i >= 0; i--) {
     const enc = encodings[i]!.trim();
     try {
-      if (enc === 'gzip') out = await gunzip(out);
-      else if (enc === 'deflate') out = await inflate(out);
-      else if (enc === 'br') out = await brotli(out);
-      else if (enc === 'zstd' && unzstd) out = await unzstd(out);
+      if (enc === 'gzip') out = await gunzip(out, opts);
+      else if (enc === 'deflate') out = await inflate(out, opts);
+      else if (enc === 'br') out = await brotli(out, opts);
+      else if (enc === 'zstd' && unzstd) out = await unzstd(out, opts);
     } catch (e) {
+      if ((e as NodeNetError).code === 'ERR_BUFFER_TOO_LARGE') {
+        throw new BodyTooBigError(bodyTooBig(limit, `once decompressed from ${enc}`));
+      }
       throw new DecompressionError(enc, e as NodeNetError);
     }
   }
@@ -857,7 +907,7 @@ export async function perform(pool: ConnectionPool, r: WireRequest, cancel?: Can
         result.failure = {
           code: url.code,
           message: url.message,
-          thrown: `${op} "${spec.urlText}": ${url.detail}`,
+          thrown: urlError(op, spec.urlText, url.detail),
         };
         return result;
       }
@@ -873,7 +923,7 @@ export async function perform(pool: ConnectionPool, r: WireRequest, cancel?: Can
       if ('failure' in head) {
         result.hops.push(hop.measure());
         const f = head.failure;
-        result.failure = { code: f.code, message: f.message, thrown: `${op} "${spec.urlText}": ${f.detail}` };
+        result.failure = { code: f.code, message: f.message, thrown: urlError(op, spec.urlText, f.detail) };
         return result;
       }
       const res = head.res;
@@ -890,7 +940,7 @@ export async function perform(pool: ConnectionPool, r: WireRequest, cancel?: Can
           await hop.discardBody();
           result.hops.push(hop.measure());
           const m = `failed to parse Location header "${location}"`;
-          result.failure = { code: ERROR_CODES.default, message: m, thrown: `${op} "${spec.urlText}": ${m}` };
+          result.failure = { code: ERROR_CODES.default, message: m, thrown: urlError(op, spec.urlText, m) };
           return result;
         }
         const via = result.hops.length + 1;
@@ -931,7 +981,7 @@ export async function perform(pool: ConnectionPool, r: WireRequest, cancel?: Can
       // The last response: its body, read as responseType says.
       const noContent = (status >= 100 && status <= 199) || status === 204 || status === 304;
       const keep = r.responseType !== 'none' && !noContent;
-      const read = await hop.readBody(keep);
+      const read = await hop.readBody(keep, r.maxBodyBytes);
       if ('failure' in read) {
         result.hops.push(hop.measure());
         const f = read.failure;
@@ -940,14 +990,21 @@ export async function perform(pool: ConnectionPool, r: WireRequest, cancel?: Can
       }
       if (keep) {
         try {
-          const decoded = await decodeBody(Buffer.concat(read.chunks), res.headers['content-encoding']);
+          const decoded = await decodeBody(
+            Buffer.concat(read.chunks),
+            res.headers['content-encoding'],
+            r.maxBodyBytes,
+          );
           result.body = new Uint8Array(decoded.buffer, decoded.byteOffset, decoded.length);
         } catch (e) {
-          hop.failure = {
-            code: ERROR_CODES.responseDecompression,
-            message: (e as Error).message,
-            detail: (e as Error).message,
-          };
+          hop.failure =
+            e instanceof BodyTooBigError
+              ? e.failure
+              : {
+                  code: ERROR_CODES.responseDecompression,
+                  message: (e as Error).message,
+                  detail: (e as Error).message,
+                };
           result.hops.push(hop.measure());
           result.failure = {
             code: hop.failure.code,

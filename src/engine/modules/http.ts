@@ -14,6 +14,8 @@
 import { defineBuiltins } from '../metrics.ts';
 import { types } from 'node:util';
 import zlib from 'node:zlib';
+import { maskUrlPasswords } from '../../xmpp/redact.ts';
+import { DEFAULT_ENGINE_LIMITS } from '../limits.ts';
 import { parseDuration } from '../options.ts';
 import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
 import { SyncClient } from './http-sync.ts';
@@ -204,9 +206,14 @@ function goUrlParseError(s: string): string | null {
   return null;
 }
 
-/** httpext.URL.Clean(): credentials masked for tags and output. */
-function cleanUrl(url: string): string {
-  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^@/?#]*)@/, (_m, scheme: string, user: string) =>
+/**
+ * httpext.URL.Clean(): the userinfo masked for tags and output, `****:****@` with a password and `****@` without.
+ * The userinfo runs to the last `@` of the authority, as Go's url.Parse reads it. Clean() cuts the raw URL by the
+ * lengths of the unescaped name and password, so with %-escapes in them k6 shows part of the password; the engine
+ * masks the whole userinfo instead.
+ */
+export function cleanUrl(url: string): string {
+  return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)@/, (_m, scheme: string, user: string) =>
     user.includes(':') ? `${scheme}****:****@` : `${scheme}****@`,
   );
 }
@@ -224,7 +231,11 @@ class HttpURL {
 function newUrl(url: string, name: string): HttpURL {
   const reason = goUrlParseError(url);
   if (reason !== null) {
-    throw new ParseError(`invalid URL: parse ${JSON.stringify(url)}: ${reason}`, ERROR_CODES.invalidUrl);
+    // Go's url.Parse quotes the URL as given, password included; the engine stores and prints none.
+    throw new ParseError(
+      `invalid URL: parse ${JSON.stringify(maskUrlPasswords(url))}: ${reason}`,
+      ERROR_CODES.invalidUrl,
+    );
   }
   const clean = cleanUrl(url);
   return new HttpURL(url === name ? clean : name, url, clean);
@@ -584,6 +595,7 @@ function parseRequest(
       maxRedirects,
       redirectsExplicit,
       responseType,
+      maxBodyBytes: c.rt.limits?.maxResponseBodyBytes ?? DEFAULT_ENGINE_LIMITS.maxResponseBodyBytes,
     },
     urlName: url.name !== '' && url.name !== url.clean_url ? url.name : '',
     tags: { ...c.rt.tags(), ...tags },
@@ -764,7 +776,13 @@ export const httpModule: ModuleFactory = (rt) => {
     rt,
     options: () => (options ??= readOptions(rt)),
     callback: DEFAULT_EXPECTED,
-    warn: (msg) => (consoleWarn ? consoleWarn(msg) : process.stderr.write(`WARN ${msg}\n`)),
+    // k6's own warnings quote request URLs as given (Go's URL.String() keeps the password); the engine's do not.
+    warn: (msg) => {
+      const masked = maskUrlPasswords(msg);
+      if (rt.engineLog) rt.engineLog('warn', masked);
+      else if (consoleWarn) consoleWarn(masked);
+      else process.stderr.write(`WARN ${masked}\n`);
+    },
   };
   let pool: ConnectionPool | null = null;
   let sync: SyncClient | null = null;
