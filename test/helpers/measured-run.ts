@@ -59,7 +59,7 @@ export interface MeasuredRun {
   output: string;
   /** When the cue came (ms from the start), if one was set and it came. */
   cueAtMs: number | undefined;
-  /** Each step as it ran: when (ms from the start) and how it failed, if it did. */
+  /** Each step as it ran: when (ms from the start; -1 when it never ran) and how it failed, if it did. */
   steps: { what: string; atMs: number; error?: string }[];
   /** results/<run-id>/, when the run created it. */
   resultsDir: string | undefined;
@@ -127,10 +127,12 @@ export async function measuredRun(o: MeasuredRunOptions): Promise<MeasuredRun> {
           peakHwmKiB = Math.max(peakHwmKiB, u.peakRssKiB);
         };
         timers.push(setInterval(sample, o.sampleMs ?? 100));
+        const pending = new Set(o.steps ?? []);
         const schedule = (): void => {
-          for (const step of o.steps ?? []) {
+          for (const step of pending) {
             timers.push(
               setTimeout(() => {
+                pending.delete(step);
                 const record: MeasuredRun['steps'][number] = { what: step.what, atMs: Date.now() - t0 };
                 steps.push(record);
                 Promise.resolve()
@@ -156,14 +158,11 @@ export async function measuredRun(o: MeasuredRunOptions): Promise<MeasuredRun> {
         child.once('close', () => {
           live.delete(child);
           for (const t of timers) clearTimeout(t);
-          if (o.cue && cueAtMs === undefined) {
-            for (const step of o.steps ?? [])
-              steps.push({
-                what: step.what,
-                atMs: -1,
-                error: `not run: the run ended before ${o.cue.count} ${o.cue.metric} samples`,
-              });
-          }
+          const why =
+            o.cue && cueAtMs === undefined
+              ? `the run ended before ${o.cue.count} ${o.cue.metric} samples`
+              : 'the run ended first';
+          for (const step of pending) steps.push({ what: step.what, atMs: -1, error: `not run: ${why}` });
         });
       },
     },
