@@ -72,6 +72,46 @@ export function parseEnvPairs(pairs: readonly string[] = []): Record<string, str
   return env;
 }
 
+/** The process environment, as `k6 run` hands it to __ENV with --include-system-env-vars (its default). */
+export function systemEnv(): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
+  return env;
+}
+
+/** Go's strconv.ParseBool. */
+const GO_BOOLS: Record<string, boolean> = {
+  1: true,
+  t: true,
+  T: true,
+  TRUE: true,
+  true: true,
+  True: true,
+  0: false,
+  f: false,
+  F: false,
+  FALSE: false,
+  false: false,
+  False: false,
+};
+
+/**
+ * Whether __ENV gets the shell's environment: the flag when given, else K6_INCLUDE_SYSTEM_ENV_VARS, else true, as
+ * `k6 run` decides (internal/cmd/runtime_options.go).
+ */
+export function includeSystemEnv(flag: boolean | undefined, env: NodeJS.ProcessEnv = process.env): boolean {
+  if (flag !== undefined) return flag;
+  const raw = env.K6_INCLUDE_SYSTEM_ENV_VARS;
+  if (raw === undefined) return true;
+  const value = GO_BOOLS[raw];
+  if (value === undefined) {
+    throw new RunInputError(
+      `env var 'K6_INCLUDE_SYSTEM_ENV_VARS' is not a valid boolean value: strconv.ParseBool: parsing ${JSON.stringify(raw)}: invalid syntax`,
+    );
+  }
+  return value;
+}
+
 export function k6OnPath(): boolean {
   return spawnSync('k6', ['version'], { stdio: 'ignore' }).status === 0;
 }

@@ -10,18 +10,23 @@ import { MetricStore } from '../engine/metrics.ts';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
 import { startCollector } from '../collector/server.ts';
 import { attachJsonOutput } from '../engine/json-output.ts';
+import { DEFAULT_ENGINE_LIMITS, LIMIT_FLAGS, MAX_LIMIT_BYTES, type EngineLimits } from '../engine/limits.ts';
 import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
-import { EXIT, runScript, type RunProgress } from '../engine/run.ts';
+import { EXIT, runScript, type RunOutcome, type RunProgress } from '../engine/run.ts';
 import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
 import { XMPP_COUNTERS } from '../k6/metric-names.ts';
+import { parseByteSize } from './collect.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
 import {
   checkCaFile,
   chooseEngine,
+  includeSystemEnv,
   newResultsDir,
   parseEnvPairs,
   resolveScript,
   RunInputError,
+  systemEnv,
   type EngineChoice,
 } from './run-target.ts';
 
@@ -35,6 +40,9 @@ interface RunArgs {
   out?: string[];
   collect: boolean;
   caFile?: string;
+  includeSystemEnvVars?: boolean;
+  maxWsMessage?: string;
+  maxResponseBody?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -81,6 +89,19 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe:
           'host a collector in this process: VUs send HDR snapshots to it; HDR logs, merged.json and collector-summary.json go beside summary.json',
       })
+      .option('include-system-env-vars', {
+        type: 'boolean',
+        describe:
+          "pass the shell's environment to __ENV under the -e pairs, as `k6 run` does (default true, or K6_INCLUDE_SYSTEM_ENV_VARS); run.json records only -e",
+      })
+      .option(LIMIT_FLAGS.maxWsMessageBytes, {
+        type: 'string',
+        describe: `Node engine: largest WebSocket message, e.g. 4MiB (default ${DEFAULT_ENGINE_LIMITS.maxWsMessageBytes}); a larger one closes its socket with 1009. A safety limit: k6 has none`,
+      })
+      .option(LIMIT_FLAGS.maxResponseBodyBytes, {
+        type: 'string',
+        describe: `Node engine: largest HTTP response body, e.g. 4MiB (default ${DEFAULT_ENGINE_LIMITS.maxResponseBodyBytes}); a larger one fails its request. A safety limit: k6 has none`,
+      })
       .option('ca-file', {
         type: 'string',
         describe:
@@ -92,35 +113,71 @@ export const runCommand: CommandModule<object, RunArgs> = {
         describe: 'where run directories go',
       }) as unknown as Argv<RunArgs>,
   handler: async (argv) => {
-    const script = await resolveScript(argv.scenario);
-    const env = parseEnvPairs(argv.env);
-    if (argv.target) env.XMPP_URL = argv.target;
-    const engine = chooseEngine(argv.engine);
-    // Go (k6) reads SSL_CERT_FILE for its roots; the Node engine reads it the same way (src/engine/modules/tls.ts).
-    if (argv.caFile !== undefined) process.env[CERT_FILE_ENV] = await checkCaFile(argv.caFile);
-    const { runId, dir } = await newResultsDir(script, argv.resultsRoot);
-    process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
-    const outs = argv.out ?? [];
-    // Real k6 takes any of its outputs (experimental-prometheus-rw, …); the Node engine writes json only.
-    const jsonOut = engine === 'k6' ? undefined : parseOutputs(outs);
-    const collector = argv.collect
-      ? await startCollector({ port: 0, resultsRoot: argv.resultsRoot, autoFinishMs: 0 })
-      : undefined;
-    if (collector) {
-      env[COLLECTOR_URL_ENV] = collector.url;
-      env[RUN_ID_ENV] = runId;
-      process.stderr.write(`starling: collector in this process at ${collector.url} (run ${runId})\n`);
-    }
     try {
-      process.exitCode =
-        engine === 'k6'
-          ? await runWithK6(script, env, dir, outs)
-          : await runWithNode(script, env, dir, runId, argv.quiet, { jsonOut });
-    } finally {
-      await collector?.close();
+      await run(argv);
+    } catch (e) {
+      // main.ts prints the message: a URL given on the command line keeps its password out of it.
+      if (e instanceof Error) e.message = maskUrlPasswords(e.message);
+      throw e;
     }
   },
 };
+
+/** One `starling run`: the script, its environment and limits, the engine, then the run itself. */
+async function run(argv: RunArgs): Promise<void> {
+  const script = await resolveScript(argv.scenario);
+  // What starling passes explicitly (and records in run.json); the shell's environment goes under it.
+  const env = parseEnvPairs(argv.env);
+  if (argv.target) env.XMPP_URL = argv.target;
+  const withSystemEnv = includeSystemEnv(argv.includeSystemEnvVars);
+  const limits: Partial<EngineLimits> = {
+    maxWsMessageBytes: parseByteLimit(LIMIT_FLAGS.maxWsMessageBytes, argv.maxWsMessage),
+    maxResponseBodyBytes: parseByteLimit(LIMIT_FLAGS.maxResponseBodyBytes, argv.maxResponseBody),
+  };
+  const engine = chooseEngine(argv.engine);
+  if (engine === 'k6' && (argv.maxWsMessage !== undefined || argv.maxResponseBody !== undefined)) {
+    process.stderr.write(
+      `starling: --${LIMIT_FLAGS.maxWsMessageBytes} and --${LIMIT_FLAGS.maxResponseBodyBytes} limit the Node engine only; k6 has no such limits\n`,
+    );
+  }
+  // Go (k6) reads SSL_CERT_FILE for its roots; the Node engine reads it the same way (src/engine/modules/tls.ts).
+  if (argv.caFile !== undefined) process.env[CERT_FILE_ENV] = await checkCaFile(argv.caFile);
+  const { runId, dir } = await newResultsDir(script, argv.resultsRoot);
+  process.stderr.write(`starling: ${engine === 'k6' ? 'k6' : 'Node engine'} running ${script} → ${dir}\n`);
+  const outs = argv.out ?? [];
+  // Real k6 takes any of its outputs (experimental-prometheus-rw, …); the Node engine writes json only.
+  const jsonOut = engine === 'k6' ? undefined : parseOutputs(outs);
+  const collector = argv.collect
+    ? await startCollector({ port: 0, resultsRoot: argv.resultsRoot, autoFinishMs: 0 })
+    : undefined;
+  if (collector) {
+    env[COLLECTOR_URL_ENV] = collector.url;
+    env[RUN_ID_ENV] = runId;
+    process.stderr.write(`starling: collector in this process at ${collector.url} (run ${runId})\n`);
+  }
+  try {
+    process.exitCode =
+      engine === 'k6'
+        ? await runWithK6(script, env, dir, runId, outs, withSystemEnv)
+        : await runWithNode(script, env, dir, runId, argv.quiet, {
+            jsonOut,
+            limits,
+            systemEnv: withSystemEnv ? systemEnv() : undefined,
+          });
+  } finally {
+    await collector?.close();
+  }
+}
+
+/** A `--max-…` limit: a size as the collector's --max-body takes it (1048576, 512KiB, 4MiB), up to 2 GiB − 1 B. */
+export function parseByteLimit(flag: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const bytes = parseByteSize(value, `--${flag}`);
+  if (bytes > MAX_LIMIT_BYTES) {
+    throw new RunInputError(`--${flag} ${value}: at most ${MAX_LIMIT_BYTES} bytes (2 GiB − 1)`);
+  }
+  return bytes;
+}
 
 /** `--out json=<file>` (k6's syntax); other k6 outputs exist only in real k6. */
 function parseOutputs(outs: readonly string[]): string | undefined {
@@ -137,20 +194,26 @@ function parseOutputs(outs: readonly string[]): string | undefined {
   return json;
 }
 
-function runWithK6(
+/** k6 reads the shell's environment itself (it inherits ours); only the explicit pairs go as -e. */
+async function runWithK6(
   script: string,
   env: Record<string, string>,
   dir: string,
-  outs: readonly string[] = [],
+  runId: string,
+  outs: readonly string[],
+  withSystemEnv: boolean,
 ): Promise<number> {
   const args = ['run', '--summary-export', join(dir, 'summary.json')];
+  if (!withSystemEnv) args.push('--include-system-env-vars=false');
   for (const o of outs) args.push('--out', o);
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   args.push(script);
-  return new Promise((resolve) => {
+  const exitCode = await new Promise<number>((resolve) => {
     const child = spawn('k6', args, { stdio: 'inherit' });
     child.on('close', (code) => resolve(code ?? EXIT.externalAbort));
   });
+  await writeRunJson(dir, { runId, script, env, exitCode });
+  return exitCode;
 }
 
 export async function runWithNode(
@@ -161,9 +224,15 @@ export async function runWithNode(
   quiet: boolean,
   /**
    * `print: false` writes the results without printing the summary (commands that report for themselves);
-   * `jsonOut` writes every sample to that file as k6's `--out json` does.
+   * `jsonOut` writes every sample to that file as k6's `--out json` does; `systemEnv` goes to __ENV under `env`
+   * (run.json records `env` only); `limits` are the engine's safety limits.
    */
-  opts: { print?: boolean; jsonOut?: string } = {},
+  opts: {
+    print?: boolean;
+    jsonOut?: string;
+    systemEnv?: Record<string, string>;
+    limits?: Partial<EngineLimits>;
+  } = {},
 ): Promise<number> {
   const print = opts.print ?? true;
   const store = new MetricStore();
@@ -189,14 +258,18 @@ export async function runWithNode(
   process.on('SIGTERM', onSignal);
   const tty = process.stderr.isTTY === true && !quiet;
   let data: SummaryData | undefined;
+  let outcome: RunOutcome | undefined;
+  let exitCode: number;
+  let error: string | undefined;
   try {
-    const outcome = await runScript({
+    outcome = await runScript({
       scriptPath: script,
-      env,
+      env: { ...opts.systemEnv, ...env },
       quiet,
       metrics: store,
       signal: abort.signal,
       softStop: soft.signal,
+      limits: opts.limits,
       onOptions: (options) => {
         thresholds = ThresholdSet.create(options.thresholds ?? {}, store);
       },
@@ -217,35 +290,66 @@ export async function runWithNode(
       },
     });
     if (tty) process.stderr.write('\n');
-    if (outcome.scriptError) process.stderr.write(`starling: ${outcome.scriptError}\n`);
     await writeSummaryOutputs(outcome.summaryOutput, dir);
     if (data) {
       if (print && (!outcome.hasHandleSummary || outcome.summaryError))
         process.stdout.write(defaultSummaryStdout(data, false));
       const table = print ? xmppTable(data, store) : undefined;
       if (table) process.stdout.write(`${table}\n`);
-      await writeFile(join(dir, 'summary.json'), `${JSON.stringify(data, null, 2)}\n`);
-      await writeFile(
-        join(dir, 'run.json'),
-        `${JSON.stringify({ runId, script, env: redactEnv(env), exitCode: outcome.exitCode }, null, 2)}\n`,
-      );
     }
-    const thresholdsFailed = Object.values(data?.metrics ?? {}).some((m) =>
-      Object.values(m.thresholds ?? {}).some((t) => !t.ok),
-    );
-    if (outcome.exitCode === EXIT.ok && thresholdsFailed) return EXIT.thresholdsFailed;
-    return outcome.exitCode;
+    const crossed = crossedThresholds(data);
+    // As k6: thresholds crossed at the end fail a run that had no other reason to fail.
+    if (outcome.exitCode === EXIT.ok && crossed.length > 0) {
+      exitCode = EXIT.thresholdsFailed;
+      error = `thresholds on metrics '${crossed.join(', ')}' have been crossed`;
+    } else {
+      exitCode = outcome.exitCode;
+      error = outcome.scriptError;
+    }
   } catch (e) {
-    if (e instanceof ThresholdConfigError) {
-      process.stderr.write(`starling: ${e.message}\n`);
-      return e.exitCode;
-    }
-    throw e;
+    if (!(e instanceof ThresholdConfigError)) throw e;
+    exitCode = e.exitCode;
+    error = e.message;
   } finally {
     await json?.close();
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+  if (error !== undefined) process.stderr.write(`starling: ${maskUrlPasswords(error)}\n`);
+  // A run that failed before its first iteration (init, options, setup) still leaves what it knows.
+  data ??= buildSummaryData(store, [], {
+    options: outcome?.options,
+    testRunDurationMs: outcome ? outcome.endTime - outcome.startTime : 0,
+    setupData: outcome?.setupData,
+    isStdOutTTY: process.stdout.isTTY === true,
+    isStdErrTTY: process.stderr.isTTY === true,
+  });
+  // setup_data is the script's own data, written as it is.
+  await writeFile(join(dir, 'summary.json'), `${JSON.stringify(data, null, 2)}\n`);
+  await writeRunJson(dir, { runId, script, env, exitCode, error });
+  return exitCode;
+}
+
+/** The metrics with a threshold that failed at the end of the test, as k6 names them. */
+function crossedThresholds(data: SummaryData | undefined): string[] {
+  return Object.entries(data?.metrics ?? {})
+    .filter(([, m]) => Object.values(m.thresholds ?? {}).some((t) => !t.ok))
+    .map(([name]) => name);
+}
+
+/** run.json: what ran, with which explicit variables (masked), how it ended and why (URL passwords masked). */
+async function writeRunJson(
+  dir: string,
+  run: { runId: string; script: string; env: Record<string, string>; exitCode: number; error?: string },
+): Promise<void> {
+  const record = {
+    runId: run.runId,
+    script: run.script,
+    env: redactEnv(run.env),
+    exitCode: run.exitCode,
+    ...(run.error !== undefined ? { error: maskUrlPasswords(run.error) } : {}),
+  };
+  await writeFile(join(dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
 /** handleSummary() output: `stdout`/`stderr` printed, other keys written as files (relative ones inside the run dir). */
@@ -260,10 +364,16 @@ async function writeSummaryOutputs(
   }
 }
 
-/** Passwords never reach results: any variable whose name mentions a password or secret is masked. */
-function redactEnv(env: Record<string, string>): Record<string, string> {
+/**
+ * Passwords never reach results: a variable whose name mentions a password, secret or token is masked whole, and a
+ * password inside any URL value (`http://user:pw@host`) as Go masks it (`user:***@`).
+ */
+export function redactEnv(env: Record<string, string>): Record<string, string> {
   return Object.fromEntries(
-    Object.entries(env).map(([k, v]) => [k, /pass|secret|token/i.test(k) ? '[redacted]' : v]),
+    Object.entries(env).map(([k, v]) => [
+      k,
+      /pass|secret|token/i.test(k) ? '[redacted]' : maskUrlPasswords(v),
+    ]),
   );
 }
 
