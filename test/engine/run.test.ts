@@ -105,6 +105,22 @@ describe('exit codes', () => {
     );
   });
 
+  test("the engine's own lines mask URL passwords (user:***@); the script's console output is its own", async () => {
+    const { lines } = await run(`
+      export const options = { iterations: 1 };
+      export default function () {
+        console.log('asked for http://alice:s3cret@127.0.0.1/x');
+        throw new Error('no answer from http://alice:s3cret@127.0.0.1/x');
+      }
+    `);
+    assert.match(lines[0]!, /^INFO\[\d{4}\] \[VU 1\] asked for http:\/\/alice:s3cret@127\.0\.0\.1\/x$/);
+    assert.match(
+      lines[1]!,
+      /^ERRO\[\d{4}\] \[VU 1\] Error: no answer from http:\/\/alice:\*\*\*@127\.0\.0\.1\/x\n/,
+    );
+    assert.equal(lines.length, 2);
+  });
+
   test('invalid options exit 104 listing every problem as k6 does', async () => {
     const { outcome } = await run(`
       export const options = { scenarios: {

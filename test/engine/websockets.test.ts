@@ -488,6 +488,21 @@ describe('k6/websockets WebSocket', () => {
     assert.deepEqual(vu.of('ws_sessions')[0]!.tags, { ...VU_TAGS, url, name: url });
   });
 
+  test("a URL with userinfo is gorilla's 'malformed ws or wss URL'; its url tag keeps no password", async () => {
+    const vu = new FakeVu();
+    const ws = new vu.WebSocket('ws://alice:s3cret@127.0.0.1:1/xmpp');
+    const seen = record(ws);
+    await vu.idle();
+    assert.deepEqual(seen, ['error malformed ws or wss URL', 'close']);
+    assert.equal(ws.url, 'ws://alice:s3cret@127.0.0.1:1/xmpp', "the script's own URL, as given");
+    for (const s of vu.samples) {
+      assert.deepEqual(
+        [s.tags.url, s.tags.name],
+        ['ws://alice:***@127.0.0.1:1/xmpp', 'ws://alice:***@127.0.0.1:1/xmpp'],
+      );
+    }
+  });
+
   test("a non-101 answer fails with gorilla's 'bad handshake' and tags the status", async () => {
     const vu = new FakeVu();
     const ws = new vu.WebSocket(`${base}/forbidden`);
