@@ -212,7 +212,7 @@ function goUrlParseError(s: string): string | null {
  * lengths of the unescaped name and password, so with %-escapes in them k6 shows part of the password; the engine
  * masks the whole userinfo instead.
  */
-export function cleanUrl(url: string): string {
+function cleanUrl(url: string): string {
   return url.replace(/^([A-Za-z][A-Za-z0-9+.-]*:\/\/)([^/?#]*)@/, (_m, scheme: string, user: string) =>
     user.includes(':') ? `${scheme}****:****@` : `${scheme}****@`,
   );
