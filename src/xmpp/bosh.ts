@@ -79,6 +79,9 @@ export function creationTimeout(timeouts: { connect?: number } | undefined): num
   return (timeouts?.connect ?? DEFAULT_TIMEOUTS.connect) + 1000;
 }
 
+/** The error of an HTTP client that refused a response body for its size (src/engine/limits.ts responseBodyTooBig). */
+const BODY_TOO_LARGE = /response body larger than/;
+
 /** XEP-0124 §17.3: the legacy HTTP status codes of older connection managers, as binding conditions. */
 const LEGACY_STATUS: Record<number, string> = {
   400: 'bad-request',
@@ -360,12 +363,22 @@ export class BoshTransport {
     else if (res.status === 200 && /^\s*(?:<\?xml[^>]*\?>\s*)?<body[^>]*\stype=['"]error['"]/.test(res.body))
       why = "recoverable binding error (type='error')";
     if (why === undefined) return false;
-    if (req.tries >= (this.o.maxRetries ?? BOSH_DEFAULTS.maxRetries) || this.phase === 'creating') {
+    // A body over the HTTP client's limit (starling's Node engine caps one at 1 MiB) would only come back as big.
+    const tooLarge = res.status === 0 && BODY_TOO_LARGE.test(res.error ?? '');
+    if (
+      tooLarge ||
+      req.tries >= (this.o.maxRetries ?? BOSH_DEFAULTS.maxRetries) ||
+      this.phase === 'creating'
+    ) {
       if (res.status !== 0) return false; // handled as a fatal body below
       this.fatal(
         new XmppError(
           'transport-error',
-          res.error && /timeout/i.test(res.error) ? 'bosh-timeout' : 'bosh-network',
+          tooLarge
+            ? 'bosh-body-too-large'
+            : res.error && /timeout/i.test(res.error)
+              ? 'bosh-timeout'
+              : 'bosh-network',
           `BOSH request rid ${req.rid} failed: ${why}, after ${req.tries} retries`,
         ),
       );

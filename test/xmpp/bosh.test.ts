@@ -393,6 +393,29 @@ describe('retries', () => {
     });
   }
 
+  test('a response body over the HTTP client’s limit is not retried: transport-error:bosh-body-too-large at once', async () => {
+    const error =
+      'response body larger than 1048576 bytes, the Node engine’s limit for one response body (a safety limit, k6 has none): raise it with starling run --max-response-body <bytes>';
+    const cm = new FakeBosh({
+      script: (req) => (req.has('auth') ? { status: 0, body: '', error } : undefined),
+    });
+    const retries: string[] = [];
+    const { session } = connect(cm, { maxRetries: 3, onRetry: (r) => retries.push(r) });
+    const err = await failureOf(session.start());
+    assert.equal(err.reason, 'transport-error:bosh-body-too-large');
+    assert.equal(
+      err.message,
+      `BOSH request rid ${cm.requests.find((r) => r.has('auth'))!.rid} failed: no HTTP response (${error}), after 0 retries`,
+    );
+    assert.equal(
+      cm.requests.filter((r) => r.has('auth')).length,
+      1,
+      'the same oversized answer is not asked for again',
+    );
+    assert.deepEqual(retries, []);
+    await session.closed;
+  });
+
   test('a post that rejects is a network failure; maxRetries 0 fails at once', async () => {
     const cm = new FakeBosh({
       script: (req) => {
