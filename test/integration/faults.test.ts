@@ -23,6 +23,7 @@ import {
   type PreparedFault,
   type Transport,
 } from '../helpers/fault-servers.ts';
+import { runStarling } from '../helpers/cli.ts';
 import {
   failedThresholds,
   formatReasons,
@@ -128,6 +129,19 @@ const CASES: Case[] = [
   row('garbage',         'bosh',      undefined,  99, `framing-violation:${GARBAGE_PARSE_CODE}`,  'any',   15),
   row('refused',         'websocket', undefined,  99, 'transport-error…',                         'any',   10),
   row('refused',         'bosh',      undefined,  99, 'transport-error:bosh-network',             'any',   10),
+];
+
+/**
+ * This case also runs with the collector in the process (`--collect`) and then gates the merged data: the fleet-wide
+ * verdict must fail as the run did (it once passed a run whose server had been killed).
+ */
+const GATED = 'sigkill over websocket (prosody)';
+/** The chat scenario's own verdict terms, as `starling gate` flags. */
+const GATE_THRESHOLDS = [
+  'xmpp_login_success: rate>0.99',
+  'xmpp_clean_close: rate>0.99',
+  'xmpp_sessions_opened: count>0',
+  'xmpp_message_loss: rate==0',
 ];
 
 function caseName(c: Case): string {
@@ -246,6 +260,7 @@ describe(
             cue: realServer ? { metric: 'xmpp_sessions_opened', count: SESSIONS } : undefined,
             // Past the bound, so an overrun is measured, but never a hung suite.
             deadlineMs: c.maxS * 1000 + 30_000,
+            args: caseName(c) === GATED ? ['--collect'] : [],
             vars: {
               XMPP_URL: fault.url,
               XMPP_DOMAIN: 'localhost',
@@ -267,6 +282,16 @@ describe(
           [],
           `${caseName(c)}: ${observed(r)}\n${r.output.slice(-3000)}`,
         );
+        if (caseName(c) !== GATED) return;
+        const gate = await runStarling([
+          'gate',
+          r.resultsDir!,
+          ...GATE_THRESHOLDS.flatMap((t) => ['--threshold', t]),
+        ]);
+        assert.equal(gate.code, 99, gate.output);
+        // The sessions that died are in the merged data: no clean close among the 10.
+        assert.match(gate.output, /xmpp_clean_close/);
+        assert.match(gate.stdout, /✗.*xmpp_clean_close|xmpp_clean_close.*✗/, gate.output);
       });
     }
   },
