@@ -49,6 +49,7 @@ export interface HistogramEntry {
 export interface CounterEntry {
   name: string;
   labels?: Record<string, string>;
+  /** Finite, 0 to 2^53 − 1; the collector refuses a snapshot that would take the merged sum past 2^53 − 1. */
   delta: number;
 }
 
@@ -56,6 +57,7 @@ export interface CounterEntry {
 export interface GaugeEntry {
   name: string;
   labels?: Record<string, string>;
+  /** Finite, within ±(2^53 − 1), and so must be the sum across producers. */
   value: number;
 }
 

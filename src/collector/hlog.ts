@@ -8,7 +8,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
-import { histogramFromSparse } from './histogram.ts';
+import { withHistogram } from './histogram.ts';
 import { histogramUnit } from './prometheus.ts';
 import type { HistogramSeries, Labels, RunState } from './store.ts';
 
@@ -73,8 +73,14 @@ export function hlogText(run: RunState, s: HistogramSeries): string {
   writer.outputComment(`[BaseTime: ${seconds(base)} (seconds since epoch)]`);
   writer.outputLegend();
   for (const iv of intervals) {
-    const h = histogramFromSparse(iv.counts);
-    writer.outputIntervalHistogram(h, (iv.startMs - base) / 1000, (iv.endMs - base) / 1000, bytes ? 1 : 1000);
+    withHistogram(iv.counts, (h) =>
+      writer.outputIntervalHistogram(
+        h,
+        (iv.startMs - base) / 1000,
+        (iv.endMs - base) / 1000,
+        bytes ? 1 : 1000,
+      ),
+    );
   }
   return text;
 }
@@ -86,9 +92,11 @@ export async function writeHlogs(run: RunState, dir: string): Promise<HlogIndexE
   const taken = new Set<string>();
   const index: HlogIndexEntry[] = [];
   const series = [...run.histograms.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const writes: Promise<void>[] = [];
   for (const s of series) {
     const file = hlogFileName(s, taken);
-    await writeFile(join(hdrDir, file), hlogText(run, s));
+    // All at once: one by one, each file waited behind the snapshots arriving meanwhile, and finished runs piled up.
+    writes.push(writeFile(join(hdrDir, file), hlogText(run, s)));
     index.push({
       file,
       name: s.name,
@@ -100,6 +108,7 @@ export async function writeHlogs(run: RunState, dir: string): Promise<HlogIndexE
       count: s.cumulative.totalCount,
     });
   }
-  await writeFile(join(hdrDir, 'index.json'), `${JSON.stringify(index, null, 2)}\n`);
+  writes.push(writeFile(join(hdrDir, 'index.json'), `${JSON.stringify(index, null, 2)}\n`));
+  await Promise.all(writes);
   return index;
 }

@@ -188,8 +188,11 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
   const writeRun = async (run: RunState): Promise<void> => {
     const dir = join(resultsRoot, run.runId);
     await mkdir(dir, { recursive: true });
-    const hlogs = await writeHlogs(run, dir);
-    await writeFile(join(dir, COLLECTOR_SUMMARY_FILE), `${JSON.stringify(collectorSummary(run), null, 2)}\n`);
+    const [hlogs] = await Promise.all([
+      writeHlogs(run, dir),
+      writeFile(join(dir, COLLECTOR_SUMMARY_FILE), `${JSON.stringify(collectorSummary(run), null, 2)}\n`),
+    ]);
+    // Last: merged.json on disk is what marks the run finished (finishedOnDisk).
     await writeFile(join(dir, MERGED_FILE), `${JSON.stringify(mergedRun(run))}\n`);
     log(
       `starling: collector: wrote ${dir}/ (${run.snapshots} snapshots from ${run.instances().length} instances, ` +
@@ -217,12 +220,15 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
     return done;
   };
 
-  const finishInBackground = (runId: string, reason: FinishReason): void => {
-    finishRun(runId, reason).catch((err: unknown) =>
+  const writeFailed =
+    (runId: string) =>
+    (err: unknown): void =>
       log(
         `starling: collector: writing ${join(resultsRoot, runId)}/: ${String(err)} (kept in memory, retried)`,
-      ),
-    );
+      );
+
+  const finishInBackground = (runId: string, reason: FinishReason): void => {
+    finishRun(runId, reason).catch(writeFailed(runId));
   };
 
   const scheduleAutoFinish = (runId: string): void => {
@@ -255,16 +261,22 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
   sweeper?.unref();
 
   /**
-   * A limit is reached: finishes now every run that is done (all producers final, its finish delay cut
-   * short), idle, or already finishing. Returns how many runs left memory.
+   * A limit is reached: finishes the run that went quiet first among those that are done (every producer
+   * final, its finish delay cut short), idle, or already finishing, skipping `tried`. One at a time, so a new
+   * run waits for one write rather than for every done run to be written. False when there is none left.
    */
-  const makeRoom = async (): Promise<number> => {
+  const finishOneDone = async (tried: Set<string>): Promise<boolean> => {
     const now = Date.now();
-    const done = store.runs().filter((r) => r.finishing !== undefined || r.allFinal() || idle(r, now));
-    await Promise.allSettled(
-      done.map((r) => finishRun(r.runId, r.finishing ?? (r.allFinal() ? 'room' : 'idle'))),
-    );
-    return done.filter((r) => store.run(r.runId) === undefined).length;
+    let oldest: RunState | undefined;
+    for (const r of store.runs()) {
+      if (tried.has(r.runId) || !(r.finishing !== undefined || r.allFinal() || idle(r, now))) continue;
+      if (!oldest || r.lastSnapshotAt < oldest.lastSnapshotAt) oldest = r;
+    }
+    if (!oldest) return false;
+    tried.add(oldest.runId);
+    const reason = oldest.finishing ?? (oldest.allFinal() ? 'room' : 'idle');
+    await finishRun(oldest.runId, reason).catch(writeFailed(oldest.runId));
+    return true;
   };
 
   /** Seconds until a run may be finished by itself (at least 1; 60 when none will be). */
@@ -280,23 +292,18 @@ export async function startCollector(opts: CollectorOptions = {}): Promise<Colle
   };
 
   const ingest = async (snapshot: unknown): Promise<IngestResult> => {
-    let result: IngestResult;
-    try {
-      result = store.ingest(snapshot);
-    } catch (err) {
-      if (!(err instanceof CapacityError && err.retryable && (await makeRoom()) > 0)) {
+    const tried = new Set<string>();
+    for (;;) {
+      try {
+        const result = store.ingest(snapshot);
+        scheduleAutoFinish(result.runId);
+        return result;
+      } catch (err) {
+        if (err instanceof CapacityError && err.retryable && (await finishOneDone(tried))) continue;
         if (err instanceof CapacityError) store.reject(err.cap);
         throw err;
       }
-      try {
-        result = store.ingest(snapshot);
-      } catch (again) {
-        if (again instanceof CapacityError) store.reject(again.cap);
-        throw again;
-      }
     }
-    scheduleAutoFinish(result.runId);
-    return result;
   };
 
   const postSnapshot = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {

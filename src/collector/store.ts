@@ -22,9 +22,8 @@ import {
   addSparseToMap,
   COUNTS_LENGTH,
   decodeSparse,
-  encodeHistogram,
+  encodeSparse,
   HdrDecodeError,
-  histogramFromSparse,
   newHistogram,
   sparseFromMap,
   type SparseCounts,
@@ -445,7 +444,7 @@ export class RunState {
     for (const s of this.histograms.values()) {
       for (const [start, slot] of s.hot) {
         if (start >= startMs) continue;
-        const text = encodeHistogram(histogramFromSparse(sparseFromMap(slot)));
+        const text = encodeSparse(sparseFromMap(slot));
         s.frozen.set(start, text);
         s.hot.delete(start);
         this.hotEntries -= slot.size;
@@ -689,6 +688,7 @@ export class CollectorStore {
     newProducer: boolean,
   ): void {
     if (run && !newProducer && added.length === 0) return;
+    // What is refused: a new run or producer that alone goes past the budget, else the first new series past it.
     let bytes = this.bytes + (run ? 0 : MEMORY_COST.run) + (newProducer ? MEMORY_COST.producer : 0);
     let field = run ? 'instance' : 'runId';
     let what = run ? `a new producer of run ${runId}` : `new run ${runId}`;

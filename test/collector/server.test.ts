@@ -381,6 +381,19 @@ describe('collector limits and finishing', () => {
     );
   });
 
+  test('making room finishes only the done run that went quiet first', async () => {
+    const { c, ingest } = await start({ maxRuns: 2, autoFinishMs: 60_000, runIdleTimeoutMs: 0 });
+    assert.equal((await post(ingest, body({ runId: 'older', final: true }))).status, 202);
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal((await post(ingest, body({ runId: 'newer', final: true }))).status, 202);
+    assert.equal((await post(ingest, body({ runId: 'third' }))).status, 202);
+    assert.deepEqual(
+      c.store.runs().map((r) => r.runId),
+      ['newer', 'third'],
+    );
+    assert.deepEqual(c.store.finishedRun('older')?.reason, 'room');
+  });
+
   test('Retry-After counts down to the soonest idle timeout', async () => {
     const { ingest } = await start({ maxRuns: 1, runIdleTimeoutMs: 30_000 });
     assert.equal((await post(ingest, body({ runId: 'busy' }))).status, 202);
