@@ -235,10 +235,13 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
         `${token ? 'bearer token required' : `no token required (set --token or ${COLLECTOR_TOKEN_ENV})`}; ` +
         `results → ${argv.resultsRoot}/<run-id>/. Ctrl+C writes them and stops.`,
     );
+    const finishes = [
+      ...(autoFinishMs > 0 ? [`${argv.finishDelay} after its final snapshots`] : []),
+      ...(runIdleTimeoutMs > 0 ? [`after ${argv.runIdleTimeout} without a snapshot`] : []),
+      'at stop',
+    ];
     log(
-      `starling: collector: a run is written and dropped from memory ` +
-        `${autoFinishMs > 0 ? `${argv.finishDelay} after its final snapshots, ` : ''}` +
-        `${runIdleTimeoutMs > 0 ? `after ${argv.runIdleTimeout} without a snapshot, ` : ''}or at stop; ` +
+      `starling: collector: a run is written and dropped from memory ${finishes.join(', or ')}; ` +
         `limits: --max-runs ${maxRuns}, --max-series ${maxSeriesPerRun} (a run), --max-memory ${argv.maxMemory}`,
     );
     await new Promise<void>((resolve) => {
