@@ -100,11 +100,13 @@ function windowQuantile(metric: string, q: number, scope: string[], by: string[]
 }
 
 /** Σ outcome="true" ÷ Σ all, per transport: a k6 Rate over the run so far. */
+/**
+ * Share of a Rate's samples that were true, per transport. A transport with no true sample at all (no login
+ * succeeded, no message lost) has no `outcome="true"` series: `or 0 × total` makes that 0 %, not "No data".
+ */
 function ratio(metric: string): string {
-  return (
-    `sum by (transport) (${xmppCounter(metric, `${OUTCOME}="true"`)}) / ` +
-    `sum by (transport) (${xmppCounter(metric)})`
-  );
+  const total = `sum by (transport) (${xmppCounter(metric)})`;
+  return `(sum by (transport) (${xmppCounter(metric, `${OUTCOME}="true"`)}) or 0 * ${total}) / ${total}`;
 }
 
 function variables(which: { scenario: boolean }): Variable[] {
