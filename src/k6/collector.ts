@@ -7,7 +7,8 @@
  *   session closes, so it never holds an iteration open), and once more with `final: true` from flushFinal() at
  *   the end of the scenario's default function. `seq` counts from 0 per VU; intervals run from one flush's
  *   Date.now() to the next (the first from the VU's first recording).
- * - A POST that fails (network error or non-2xx) is retried once; each failed POST adds 1 to the k6 Counter
+ * - A POST that fails (network error, 5xx, or 429 after its Retry-After, up to 10 s) is retried once; one the
+ *   collector refused for what it is (another 4xx) is not. Each failed POST adds 1 to the k6 Counter
  *   `starling_collector_errors`, each snapshot still undelivered adds 1 to `starling_collector_lost` and is logged
  *   once per VU. The scenarios fail a run that lost snapshots (its merged figures are incomplete); a script of
  *   your own decides with its thresholds.
@@ -44,6 +45,8 @@ export const COLLECTOR_ERRORS = 'starling_collector_errors';
 export const COLLECTOR_LOST = 'starling_collector_lost';
 
 const DEFAULT_FLUSH_MS = 5000;
+/** A 429's Retry-After is honoured up to this long before the one retry (the final flush waits for it). */
+const MAX_RETRY_AFTER_MS = 10_000;
 const POST_TIMEOUT = '10s';
 
 const baseUrl = __ENV[COLLECTOR_URL_ENV] ?? '';
@@ -163,21 +166,28 @@ async function send(final: boolean): Promise<void> {
   let failure = '';
   let status = 0;
   for (let attempt = 0; attempt < 2; attempt++) {
+    let retryAfterMs = 0;
     try {
       // Params inline: the bundle is type-checked as JS against @types/k6, where only a literal keeps its type.
       const res = await http.asyncRequest('POST', endpoint, body, {
         headers,
         timeout: POST_TIMEOUT,
-        responseType: 'none',
+        responseType: 'text',
         tags: { name: 'starling-collector' },
       });
       if (res.status >= 200 && res.status < 300) return;
       status = res.status;
-      failure = res.error ? res.error : `HTTP ${res.status}`;
+      const said = typeof res.body === 'string' && res.body !== '' ? `: ${res.body.slice(0, 300)}` : '';
+      failure = res.error ? res.error : `HTTP ${res.status}${said}`;
+      retryAfterMs = Math.min(MAX_RETRY_AFTER_MS, Number(res.headers['Retry-After'] ?? 0) * 1000 || 0);
     } catch (e) {
       failure = String(e);
     }
     errors!.add(1);
+    // The collector refused this snapshot for what it is (400 bad field, 401 token, 409 run already written, 413
+    // too big): the same POST would be refused again. Network failures, 5xx and 429 (full for now) are worth one more.
+    if (status >= 400 && status < 500 && status !== 429) break;
+    if (attempt === 0 && retryAfterMs > 0) await new Promise((r) => setTimeout(r, retryAfterMs));
   }
   lostSnapshots!.add(1);
   const hint =

@@ -27,9 +27,12 @@ export interface RecordingServer {
   close(): Promise<void>;
 }
 
-/** `status(i)`: the status for the i-th request (0-based); default 204. */
+/** What the server answers: a status, or a status with headers and a body. */
+export type RecordedReply = number | { status: number; headers?: Record<string, string>; body?: string };
+
+/** `status(i)`: the answer to the i-th request (0-based); default 204. */
 export async function startRecordingServer(
-  status: (i: number) => number = () => 204,
+  status: (i: number) => RecordedReply = () => 204,
 ): Promise<RecordingServer> {
   const requests: Received[] = [];
   const snapshots: Snapshot[] = [];
@@ -38,10 +41,12 @@ export async function startRecordingServer(
     req.setEncoding('utf8');
     req.on('data', (d: string) => (body += d));
     req.on('end', () => {
-      const code = status(requests.length);
+      const answer = status(requests.length);
+      const reply = typeof answer === 'number' ? { status: answer } : answer;
+      const code = reply.status;
       requests.push({ method: req.method ?? '', path: req.url ?? '', headers: req.headers, body });
       if (code >= 200 && code < 300) snapshots.push(JSON.parse(body) as Snapshot);
-      res.writeHead(code).end();
+      res.writeHead(code, reply.headers).end(reply.body);
     });
   });
   server.listen(0, '127.0.0.1');

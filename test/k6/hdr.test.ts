@@ -256,21 +256,44 @@ describe('HDR snapshots from k6 VUs', () => {
     }
   });
 
-  test('a collector that refuses the token: each undelivered snapshot counted in starling_collector_lost, the warning names the variable', async () => {
-    const server = await startRecordingServer(() => 401);
+  test('a collector that refuses the token: not retried, counted in starling_collector_lost, the warning names the variable', async () => {
+    const server = await startRecordingServer(() => ({
+      status: 401,
+      headers: { 'Content-Type': 'application/json' },
+      body: '{"error":"missing or wrong bearer token"}',
+    }));
     try {
       const r = await runScriptText(synthetic, {
         env: { STARLING_COLLECTOR_URL: server.url, STARLING_COLLECTOR_TOKEN: 'wrong-token' },
       });
       assert.equal(r.outcome.exitCode, 0, 'a script of its own decides with its thresholds');
-      assert.equal(sumOf(r.samples, 'starling_collector_errors'), 2, 'the POST and its retry');
+      assert.equal(server.requests.length, 1, 'the same token would be refused again');
+      assert.equal(sumOf(r.samples, 'starling_collector_errors'), 1);
       assert.equal(sumOf(r.samples, 'starling_collector_lost'), 1, 'the one final snapshot');
       const text = r.lines.join('\n');
       assert.match(
         text,
-        /snapshot seq 0 not delivered to .*: HTTP 401 \(the collector wants a token: set STARLING_COLLECTOR_TOKEN to the one its --token was given\)/,
+        /snapshot seq 0 not delivered to .*: HTTP 401: \{"error":"missing or wrong bearer token"\} \(the collector wants a token: set STARLING_COLLECTOR_TOKEN to the one its --token was given\)/,
       );
       assert.doesNotMatch(text, /wrong-token/);
+    } finally {
+      await server.close();
+    }
+  });
+
+  test('a 429 is retried once after its Retry-After', async () => {
+    const at: number[] = [];
+    const server = await startRecordingServer((i) => {
+      at.push(Date.now());
+      return i > 0 ? 202 : { status: 429, headers: { 'Retry-After': '1' } };
+    });
+    try {
+      const r = await runScriptText(synthetic, { env: { STARLING_COLLECTOR_URL: server.url } });
+      assert.equal(r.outcome.exitCode, 0, r.lines.join('\n'));
+      assert.equal(server.snapshots.length, 1);
+      assert.equal(sumOf(r.samples, 'starling_collector_lost'), 0);
+      assert.equal(at.length, 2);
+      assert.ok(at[1]! - at[0]! >= 950, `retried ${at[1]! - at[0]!} ms after the 429`);
     } finally {
       await server.close();
     }
