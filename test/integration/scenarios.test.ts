@@ -177,12 +177,21 @@ describe('scenarios through the Node engine against Prosody', () => {
     assert.doesNotMatch(r.stdout + r.stderr, /pass10[1-9]/, 'no password in the output');
   });
 
-  test('a CSV line that is not user,password fails at init with its line number, never echoing it (exit 107)', async () => {
-    const csv = join(cwd, 'broken.csv');
-    await writeFile(csv, '# user,password\nuser1,pass1\n\nuser2pass2-secret\n');
+  /** The login scenario with XMPP_ACCOUNTS_CSV pointing at a file of `text`. */
+  async function loginWithCsv(name: string, text: string): Promise<{ csv: string; r: RunResult }> {
+    const csv = join(cwd, name);
+    await writeFile(csv, text);
     const r = await runCli(
       ['run', resolve('scenarios/login.ts'), '--engine', 'node', ...env({ XMPP_ACCOUNTS_CSV: csv })],
       cwd,
+    );
+    return { csv, r };
+  }
+
+  test('a CSV line that is not user,password fails at init with its line number, never echoing it (exit 107)', async () => {
+    const { csv, r } = await loginWithCsv(
+      'broken.csv',
+      '# user,password\nuser1,pass1\n\nuser2pass2-secret\n',
     );
     assert.equal(r.code, 107, r.stderr + r.stdout);
     assert.match(
@@ -197,12 +206,7 @@ describe('scenarios through the Node engine against Prosody', () => {
   });
 
   test('a CSV of comments and blank lines fails at init: no account, no run (exit 107)', async () => {
-    const csv = join(cwd, 'empty.csv');
-    await writeFile(csv, '# user,password\n\n# none yet\n');
-    const r = await runCli(
-      ['run', resolve('scenarios/login.ts'), '--engine', 'node', ...env({ XMPP_ACCOUNTS_CSV: csv })],
-      cwd,
-    );
+    const { r } = await loginWithCsv('empty.csv', '# user,password\n\n# none yet\n');
     assert.equal(r.code, 107, r.stderr + r.stdout);
     assert.match(
       r.stderr,
