@@ -30,7 +30,7 @@ import {
   type Snapshot,
   type SnapshotSource,
 } from '../collector/contract.ts';
-import { parseDuration } from './config.ts';
+import { positiveDuration } from './config.ts';
 import type { Labels } from './hdr.ts';
 import { SnapshotRecorder } from './snapshot.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
@@ -53,14 +53,6 @@ const baseUrl = __ENV[COLLECTOR_URL_ENV] ?? '';
 /** True when this run sends snapshots. */
 export const collectorEnabled = baseUrl !== '';
 
-function flushIntervalMs(): number {
-  const raw = __ENV[FLUSH_INTERVAL_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_FLUSH_MS;
-  const ms = parseDuration(raw);
-  if (!(ms > 0)) throw new Error(`${FLUSH_INTERVAL_ENV}='${raw}' must be a positive duration, e.g. 5s`);
-  return ms;
-}
-
 /** Run id and instance name, the same in every VU of this process. */
 function identity(): { runId: string; instance: string } {
   const drawn = new SharedArray('starling-collector-identity', () => [
@@ -79,7 +71,7 @@ function identity(): { runId: string; instance: string } {
 }
 
 // Per VU (a k6 VU is its own JS runtime): module state is this VU's.
-const flushMs = collectorEnabled ? flushIntervalMs() : DEFAULT_FLUSH_MS;
+const flushMs = collectorEnabled ? positiveDuration(FLUSH_INTERVAL_ENV, DEFAULT_FLUSH_MS) : DEFAULT_FLUSH_MS;
 const ids = collectorEnabled ? identity() : { runId: '', instance: '' };
 const errors = collectorEnabled ? new Counter(COLLECTOR_ERRORS) : undefined;
 const lostSnapshots = collectorEnabled ? new Counter(COLLECTOR_LOST) : undefined;

@@ -43,6 +43,15 @@ export function parseDuration(s: string): number {
   return n * { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(m[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
 }
 
+/** A positive duration from `__ENV[name]` (`fallbackMs` when unset), e.g. STARLING_FLUSH_INTERVAL=5s. */
+export function positiveDuration(name: string, fallbackMs: number): number {
+  const raw = __ENV[name];
+  if (raw === undefined || raw === '') return fallbackMs;
+  const ms = parseDuration(raw);
+  if (!(ms > 0)) throw new Error(`${name}='${raw}' must be a positive duration, e.g. ${fallbackMs / 1000}s`);
+  return ms;
+}
+
 function num(name: string, fallback: number): number {
   const v = __ENV[name];
   if (v === undefined || v === '') return fallback;

@@ -7,7 +7,7 @@
 import exec from 'k6/execution';
 import type { XmppSession } from '../xmpp/session.ts';
 import { x, type XmlElement } from '../xmpp/xml/element.ts';
-import { parseDuration } from './config.ts';
+import { positiveDuration } from './config.ts';
 import { DeliveryLedger, type TimedKind } from './ledger.ts';
 import { xmpp } from './metrics.ts';
 
@@ -18,16 +18,8 @@ export const TIMING_NS = 'urn:x-starling:timing:0';
 export const LOSS_WINDOW_ENV = 'XMPP_LOSS_WINDOW';
 const DEFAULT_LOSS_WINDOW_MS = 10_000;
 
-function lossWindowMs(): number {
-  const raw = __ENV[LOSS_WINDOW_ENV];
-  if (raw === undefined || raw === '') return DEFAULT_LOSS_WINDOW_MS;
-  const ms = parseDuration(raw);
-  if (!(ms > 0)) throw new Error(`${LOSS_WINDOW_ENV}='${raw}' must be a positive duration, e.g. 10s`);
-  return ms;
-}
-
 const ledger = new DeliveryLedger({
-  windowMs: lossWindowMs(),
+  windowMs: positiveDuration(LOSS_WINDOW_ENV, DEFAULT_LOSS_WINDOW_MS),
   now: () => Date.now(),
   settled: (kind, lost, tags) =>
     (kind === 'message' ? xmpp.messageLoss : xmpp.presenceLoss).add(lost ? 1 : 0, tags),
