@@ -22,7 +22,7 @@ import { DEFAULT_LIMITS } from '../collector/store.ts';
 import { startTap } from '../collector/tap/index.ts';
 import { MergedRunError, readMergedRun } from '../collector/summary.ts';
 import { parseK6Duration, ThresholdConfigError } from '../engine/thresholds.ts';
-import { RunInputError, utcStamp } from './run-target.ts';
+import { parseByteSize, RunInputError, utcStamp } from './run-target.ts';
 
 interface CollectArgs {
   host: string;
@@ -38,27 +38,6 @@ interface CollectArgs {
   maxRuns: number;
   maxSeries: number;
   maxMemory: string;
-}
-
-const SIZE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1024,
-  kib: 1024,
-  m: 1024 ** 2,
-  mib: 1024 ** 2,
-  g: 1024 ** 3,
-  gib: 1024 ** 3,
-};
-
-/** `4194304`, `512KiB`, `4MiB`, `1GiB` (K, M and G are binary too). */
-export function parseByteSize(s: string, flag = '--max-body'): number {
-  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(s);
-  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
-  if (!m || unit === undefined || Number(m[1]) <= 0) {
-    throw new RunInputError(`${flag} expects a size such as 4194304, 512KiB or 4MiB, got '${s}'`);
-  }
-  return Number(m[1]) * unit;
 }
 
 /** A whole number of ms from a k6 duration (`5s`, `500ms`, `10m`); 0 only where `zero` says what it means. */

@@ -72,6 +72,27 @@ export function parseEnvPairs(pairs: readonly string[] = []): Record<string, str
   return env;
 }
 
+const SIZE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kib: 1024,
+  m: 1024 ** 2,
+  mib: 1024 ** 2,
+  g: 1024 ** 3,
+  gib: 1024 ** 3,
+};
+
+/** A size flag of any command (`collect --max-body`, `run --max-ws-message`): `4194304`, `512KiB`, `4MiB`, `1GiB` (K, M and G are binary too). */
+export function parseByteSize(s: string, flag = '--max-body'): number {
+  const m = /^\s*(\d+)\s*([a-z]*)\s*$/i.exec(s);
+  const unit = SIZE_UNITS[(m?.[2] ?? '').toLowerCase()];
+  if (!m || unit === undefined || Number(m[1]) <= 0) {
+    throw new RunInputError(`${flag} expects a size such as 4194304, 512KiB or 4MiB, got '${s}'`);
+  }
+  return Number(m[1]) * unit;
+}
+
 /** The process environment, as `k6 run` hands it to __ENV with --include-system-env-vars (its default). */
 export function systemEnv(): Record<string, string> {
   const env: Record<string, string> = {};

@@ -16,13 +16,13 @@ import { EXIT, runScript, type RunOutcome, type RunProgress } from '../engine/ru
 import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
 import { XMPP_COUNTERS } from '../k6/metric-names.ts';
-import { parseByteSize } from './collect.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import {
   checkCaFile,
   chooseEngine,
   includeSystemEnv,
   newResultsDir,
+  parseByteSize,
   parseEnvPairs,
   resolveScript,
   RunInputError,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { parseByteSize, parseCountFlag, parseDurationFlag, tapInstances } from '../../src/cli/collect.ts';
+import { parseCountFlag, parseDurationFlag, tapInstances } from '../../src/cli/collect.ts';
+import { parseByteSize } from '../../src/cli/run-target.ts';
 import { RunInputError } from '../../src/cli/run-target.ts';
 
 test('tap instances: one tap is `tap`; several are named by transport, numbered when one repeats', () => {
