@@ -10,6 +10,12 @@ import { xmpp } from './metrics.ts';
 import type { HostTransport } from './session.ts';
 import { countReceived, countRequest, countSent } from './wire.ts';
 
+/**
+ * The error starling's Node engine gives a response body over its size limit (src/engine/limits.ts; k6 has no
+ * limit, so real k6 never says it).
+ */
+const BODY_TOO_LARGE = /^response body larger than \d+ bytes/;
+
 export interface BoshSettings {
   /** XEP-0124 `wait` in seconds (BOSH_WAIT); the HTTP timeout is wait + 10 s, below k6's 60 s default. */
   wait?: number;
@@ -48,7 +54,12 @@ export function boshTransport(
           countReceived(text);
           // Above 0 only on a request that opened a TLS connection (k6 reuses them per VU).
           if (res.timings.tls_handshaking > 0) xmpp.tlsHandshake.add(res.timings.tls_handshaking, tags);
-          return { status: res.status, body: text, error: res.error || undefined };
+          return {
+            status: res.status,
+            body: text,
+            error: res.error || undefined,
+            bodyTooLarge: res.status === 0 && BODY_TOO_LARGE.test(res.error),
+          };
         });
     },
   });

@@ -45,9 +45,8 @@ function stopSweeperWhenIdle(): void {
   sweeper = undefined;
 }
 
-/** Sends `build(timing)` stamped and expected at `to`; an unsent stanza is withdrawn, not counted. */
+/** Calls `send` with a timing element, expecting the stanza at `to`; an unsent stanza is withdrawn, not counted. */
 function sendExpected(
-  session: XmppSession,
   kind: TimedKind,
   to: string,
   send: (timing: XmlElement) => void,
@@ -66,7 +65,7 @@ function sendExpected(
 /** Sends a chat message stamped with the send time; the peer's session records xmpp_message_delivery. */
 export function sendTimedMessage(session: XmppSession, to: string, body: string): string {
   let id = '';
-  sendExpected(session, 'message', to, (t) => (id = session.sendMessage({ to, body, extra: [t] })));
+  sendExpected('message', to, (t) => (id = session.sendMessage({ to, body, extra: [t] })));
   return id;
 }
 
@@ -75,7 +74,7 @@ export function sendTimedMessage(session: XmppSession, to: string, body: string)
  * xmpp_presence_loss. Broadcast presence (no `to`) has no one addressee to expect it: it is not timed.
  */
 export function sendTimedPresence(session: XmppSession, to: string, status?: string): void {
-  sendExpected(session, 'presence', to, (t) => {
+  sendExpected('presence', to, (t) => {
     const p = x('presence', { xmlns: 'jabber:client', to }, t);
     if (status !== undefined) p.append(x('status', {}, status));
     session.send(p);

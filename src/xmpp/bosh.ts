@@ -22,6 +22,8 @@ export interface BoshHttpResponse {
   body: string;
   /** Why there was no response (status 0), or the HTTP client's error text. */
   error?: string;
+  /** The HTTP client refused the body for its size: asking again would bring the same answer. */
+  bodyTooLarge?: boolean;
 }
 
 /** POSTs one `<body/>` to the connection manager with the given client-side timeout (ms). */
@@ -78,9 +80,6 @@ export const BOSH_DEFAULTS = { wait: 30, hold: 1, marginMs: 10_000, maxRetries: 
 export function creationTimeout(timeouts: { connect?: number } | undefined): number {
   return (timeouts?.connect ?? DEFAULT_TIMEOUTS.connect) + 1000;
 }
-
-/** The error of an HTTP client that refused a response body for its size (src/engine/limits.ts responseBodyTooBig). */
-const BODY_TOO_LARGE = /response body larger than/;
 
 /** XEP-0124 §17.3: the legacy HTTP status codes of older connection managers, as binding conditions. */
 const LEGACY_STATUS: Record<number, string> = {
@@ -363,8 +362,7 @@ export class BoshTransport {
     else if (res.status === 200 && /^\s*(?:<\?xml[^>]*\?>\s*)?<body[^>]*\stype=['"]error['"]/.test(res.body))
       why = "recoverable binding error (type='error')";
     if (why === undefined) return false;
-    // A body over the HTTP client's limit (starling's Node engine caps one at 1 MiB) would only come back as big.
-    const tooLarge = res.status === 0 && BODY_TOO_LARGE.test(res.error ?? '');
+    const tooLarge = res.status === 0 && res.bodyTooLarge === true;
     if (
       tooLarge ||
       req.tries >= (this.o.maxRetries ?? BOSH_DEFAULTS.maxRetries) ||

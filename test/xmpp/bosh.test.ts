@@ -397,7 +397,7 @@ describe('retries', () => {
     const error =
       'response body larger than 1048576 bytes, the Node engine’s limit for one response body (a safety limit, k6 has none): raise it with starling run --max-response-body <bytes>';
     const cm = new FakeBosh({
-      script: (req) => (req.has('auth') ? { status: 0, body: '', error } : undefined),
+      script: (req) => (req.has('auth') ? { status: 0, body: '', error, bodyTooLarge: true } : undefined),
     });
     const retries: string[] = [];
     const { session } = connect(cm, { maxRetries: 3, onRetry: (r) => retries.push(r) });
