@@ -7,7 +7,12 @@
 import { readFileSync, readlinkSync } from 'node:fs';
 import { once } from 'node:events';
 import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import { createServer as createTcpServer, type AddressInfo, type Socket } from 'node:net';
+import {
+  createServer as createTcpServer,
+  type AddressInfo,
+  type Server as TcpServer,
+  type Socket,
+} from 'node:net';
 import { join } from 'node:path';
 import { WebSocket } from 'ws';
 import { startLocalServer, type LocalServer, type ServerKind } from '../../src/targets/index.ts';
@@ -43,13 +48,28 @@ export async function startBlackHole(): Promise<PurposeBuiltServer> {
     socket.on('error', () => {}); // the client resetting is expected
     socket.on('close', () => sockets.delete(socket));
   });
+  return listenOnLoopback(
+    server,
+    () => accepted,
+    () => {
+      for (const s of sockets) s.destroy();
+    },
+  );
+}
+
+/** Listens on a free loopback port; `close` drops every connection (`dropAll`), then stops listening. */
+async function listenOnLoopback(
+  server: TcpServer,
+  accepted: () => number,
+  dropAll: () => void,
+): Promise<PurposeBuiltServer> {
   server.listen(0, LOOPBACK);
   await once(server, 'listening');
   return {
     port: (server.address() as AddressInfo).port,
-    accepted: () => accepted,
+    accepted,
     close: async () => {
-      for (const s of sockets) s.destroy();
+      dropAll();
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
@@ -117,16 +137,11 @@ async function startHttpServer(
     accepted++;
     handle(req, res);
   });
-  server.listen(0, LOOPBACK);
-  await once(server, 'listening');
-  return {
-    port: (server.address() as AddressInfo).port,
-    accepted: () => accepted,
-    close: async () => {
-      server.closeAllConnections();
-      await new Promise<void>((r) => server.close(() => r()));
-    },
-  };
+  return listenOnLoopback(
+    server,
+    () => accepted,
+    () => server.closeAllConnections(),
+  );
 }
 
 /**
