@@ -13,7 +13,7 @@ import { startProsody } from './prosody.ts';
 import type { StartPlan } from './startup.ts';
 import { makeServerDir } from './tempdir.ts';
 import { LOCAL_CERTIFICATE_KINDS } from './tls.ts';
-import { SERVER_KINDS, type LocalServer, type LocalServerOptions } from './types.ts';
+import { PROSODY_AUTHS, SERVER_KINDS, type LocalServer, type LocalServerOptions } from './types.ts';
 
 export { attachLocalServer, isLocalServerRunning } from './local-server.ts';
 export { accountFor, DEFAULT_DOMAIN, DEFAULT_PASSWORD_PATTERN, DEFAULT_USER_PATTERN } from './accounts.ts';
@@ -23,7 +23,7 @@ export {
   ServerStartError,
   ServerStopError,
 } from './errors.ts';
-export { SERVER_KINDS } from './types.ts';
+export { PROSODY_AUTHS, SERVER_KINDS } from './types.ts';
 export {
   createCertificateAuthority,
   createExpiredCertificate,
@@ -40,6 +40,7 @@ export type {
   LocalServer,
   LocalServerOptions,
   LocalServerRecord,
+  ProsodyAuth,
   ServerKind,
   ServerLogLevel,
 } from './types.ts';
@@ -61,6 +62,14 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const passwordPattern = options.passwordPattern ?? DEFAULT_PASSWORD_PATTERN;
   const domain = options.domain ?? DEFAULT_DOMAIN;
   validateAccountOptions(options.users, userPattern, passwordPattern, domain);
+  if (options.prosodyAuth !== undefined && !PROSODY_AUTHS.includes(options.prosodyAuth)) {
+    throw new LocalServerOptionError(
+      `unknown prosodyAuth '${String(options.prosodyAuth)}' (use ${PROSODY_AUTHS.join(' or ')})`,
+    );
+  }
+  if (options.prosodyAuth !== undefined && options.kind !== 'prosody') {
+    throw new LocalServerOptionError(`prosodyAuth needs kind prosody, not ${options.kind}`);
+  }
 
   const dir = options.dir ? resolve(options.dir) : await makeServerDir(`starling-${options.kind}-`);
   if (options.dir) await mkdir(dir, { recursive: true });
@@ -91,6 +100,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     startedAt,
     tls,
     plugins: options.prosodyPlugins,
+    prosodyAuth: options.prosodyAuth ?? 'internal_hashed',
   };
   try {
     const started = options.kind === 'prosody' ? await startProsody(plan) : await startEjabberd(plan);

@@ -8,7 +8,7 @@ import { ensureProsody } from './install.ts';
 import { freePorts, isPortOpen, LOOPBACK } from './ports.ts';
 import { spawnServerProcess, stopProcessGroup, tailOfFiles } from './processes.ts';
 import { credentialsSource, type ScramCredentials } from './scram.ts';
-import type { LocalServerRecord, ProsodyPlugins, ServerLogLevel } from './types.ts';
+import type { LocalServerRecord, ProsodyAuth, ProsodyPlugins, ServerLogLevel } from './types.ts';
 import { createLocalTls } from './tls.ts';
 import { waitForReady, type StartedServer, type StartPlan } from './startup.ts';
 import { guardServerProcess } from './exit-guard.ts';
@@ -28,6 +28,8 @@ export interface ProsodyConfig {
   /** Serve https/wss on httpPort (instead of plain http/ws) with this certificate and key. */
   tls?: { certFile: string; keyFile: string };
   plugins?: ProsodyPlugins;
+  /** The `authentication` provider. Default `internal_hashed`. */
+  authentication?: ProsodyAuth;
 }
 
 /** Prosody's datamanager path encoding: every non-alphanumeric byte becomes %xx (lowercase hex). */
@@ -57,6 +59,14 @@ export function accountFileContent(credentials: ScramCredentials): string {
 }
 
 const lua = (value: string): string => JSON.stringify(value); // ASCII paths/domains: JSON escapes are Lua escapes
+
+/**
+ * The Lua table mod_auth_internal_plain reads: the password itself (see mod_auth_internal_plain.lua).
+ * Passwords are printable ASCII (validateAccountOptions), so JSON's escapes (\\ and \") are Lua's.
+ */
+export function plainAccountFileContent(password: string): string {
+  return `return {\n\t["password"] = ${lua(password)};\n};\n`;
+}
 
 export function renderProsodyConfig(config: ProsodyConfig): string {
   return `-- Throwaway Prosody written by starling (src/targets/prosody.ts); deleted by \`starling server down\`.
@@ -88,7 +98,7 @@ https_ports = { }`
 }
 http_default_host = ${lua(config.domain)}
 
-authentication = "internal_hashed"
+authentication = ${lua(config.authentication ?? 'internal_hashed')}
 storage = "internal"
 c2s_require_encryption = false
 s2s_require_encryption = false
@@ -137,6 +147,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       runAsRoot: process.getuid?.() === 0,
       tls,
       plugins: plan.plugins,
+      authentication: plan.prosodyAuth,
     }),
   );
 
@@ -161,9 +172,13 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       (n) => expandPattern(plan.passwordPattern, n),
       !patternHasNumber(plan.passwordPattern),
     );
+    const contentOf = async (n: number): Promise<string> =>
+      plan.prosodyAuth === 'internal_plain'
+        ? plainAccountFileContent(expandPattern(plan.passwordPattern, n))
+        : accountFileContent(await credentialsOf(n));
     const accountsWritten = forEachBounded(plan.users, ACCOUNT_CONCURRENCY, async (n) => {
       const file = accountFilePath(dataDir, plan.domain, expandPattern(plan.userPattern, n));
-      await writeFile(file, accountFileContent(await credentialsOf(n)));
+      await writeFile(file, await contentOf(n));
     });
     const ready = waitForReady({
       kind: 'prosody',

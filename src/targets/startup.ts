@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { ServerStartError } from './errors.ts';
 import type { ExitGuard } from './exit-guard.ts';
 import type { LocalCertificateKind } from './tls.ts';
-import type { ProsodyPlugins } from './types.ts';
+import type { ProsodyAuth, ProsodyPlugins } from './types.ts';
 import type { LocalServerRecord, ServerKind, ServerLogLevel } from './types.ts';
 
 /** startLocalServer's options with every default applied, handed to the server-specific starter. */
@@ -20,6 +20,8 @@ export interface StartPlan {
   /** Serve TLS with a certificate of this kind; undefined: plain http/ws. */
   tls: LocalCertificateKind | undefined;
   plugins: ProsodyPlugins | undefined;
+  /** Prosody's password store. */
+  prosodyAuth: ProsodyAuth;
 }
 
 /** A server that accepts logins, still guarded against outliving this process. */

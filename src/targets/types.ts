@@ -6,6 +6,15 @@ export const SERVER_KINDS: readonly ServerKind[] = ['prosody', 'ejabberd'];
 
 export type ServerLogLevel = 'debug' | 'info' | 'warn' | 'error';
 
+/**
+ * How Prosody stores passwords. `internal_hashed` (the default) stores SCRAM-SHA-1 keys, so every login
+ * costs the server PBKDF2 (4096 iterations) even over PLAIN. `internal_plain` stores the password itself:
+ * a PLAIN login is a string comparison, for benchmarks that measure the client rather than the hashing.
+ */
+export type ProsodyAuth = 'internal_hashed' | 'internal_plain';
+
+export const PROSODY_AUTHS: readonly ProsodyAuth[] = ['internal_hashed', 'internal_plain'];
+
 export interface LocalServerOptions {
   kind: ServerKind;
   /** Number of accounts to provision, numbered 1..users. */
@@ -42,6 +51,8 @@ export interface LocalServerOptions {
    * given). For behaviour Debian's modules do not have, such as redirecting sessions (test/fixtures/prosody).
    */
   prosodyPlugins?: ProsodyPlugins;
+  /** Prosody only: the password store (`authentication` option). Default `internal_hashed`. */
+  prosodyAuth?: ProsodyAuth;
 }
 
 export interface ProsodyPlugins {

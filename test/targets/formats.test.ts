@@ -4,7 +4,15 @@ import { createHash, createHmac } from 'node:crypto';
 import { accountFor, validateAccountOptions } from '../../src/targets/accounts.ts';
 import { piefxisUser } from '../../src/targets/ejabberd.ts';
 import { LocalServerOptionError } from '../../src/targets/errors.ts';
-import { accountFileContent, accountFilePath, prosodyPathEncode } from '../../src/targets/prosody.ts';
+import { startLocalServer } from '../../src/targets/index.ts';
+import {
+  accountFileContent,
+  accountFilePath,
+  plainAccountFileContent,
+  prosodyPathEncode,
+  renderProsodyConfig,
+  type ProsodyConfig,
+} from '../../src/targets/prosody.ts';
 import { deriveScram } from '../../src/targets/scram.ts';
 
 // RFC 6070 PBKDF2-HMAC-SHA1 vector: P="password", S="salt", c=4096, dkLen=20.
@@ -38,6 +46,46 @@ describe('Prosody account files', () => {
       content,
       'return {\n\t["iteration_count"] = 4096;\n\t["salt"] = "abc-123";\n' +
         '\t["server_key"] = "ff00";\n\t["stored_key"] = "0a0b";\n};\n',
+    );
+  });
+});
+
+describe('Prosody with plain passwords (internal_plain)', () => {
+  const config: ProsodyConfig = {
+    domain: 'localhost',
+    dir: '/d',
+    dataDir: '/d/data',
+    c2sPort: 5222,
+    httpPort: 5280,
+    logFile: '/d/prosody.log',
+    logLevel: 'warn',
+    runAsRoot: false,
+  };
+
+  test('account files hold the password itself, as mod_auth_internal_plain reads it', () => {
+    assert.equal(plainAccountFileContent('pass17'), 'return {\n\t["password"] = "pass17";\n};\n');
+  });
+
+  test('quotes and backslashes in a password are escaped for Lua', () => {
+    assert.equal(plainAccountFileContent('a"b\\c'), 'return {\n\t["password"] = "a\\"b\\\\c";\n};\n');
+  });
+
+  test('the config names the provider, hashed by default', () => {
+    assert.match(renderProsodyConfig(config), /^authentication = "internal_hashed"$/m);
+    assert.match(
+      renderProsodyConfig({ ...config, authentication: 'internal_plain' }),
+      /^authentication = "internal_plain"$/m,
+    );
+  });
+
+  test('startLocalServer refuses an unknown store, or one for ejabberd, before starting anything', async () => {
+    await assert.rejects(
+      startLocalServer({ kind: 'prosody', users: 1, prosodyAuth: 'plain' as 'internal_plain' }),
+      /unknown prosodyAuth 'plain' \(use internal_hashed or internal_plain\)/,
+    );
+    await assert.rejects(
+      startLocalServer({ kind: 'ejabberd', users: 1, prosodyAuth: 'internal_plain' }),
+      /prosodyAuth needs kind prosody, not ejabberd/,
     );
   });
 });

@@ -6,11 +6,12 @@ import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+import WebSocket from 'ws';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { httpRequest, postJson, websocketHandshake } from '../../src/targets/http.ts';
 import { isPortOpen } from '../../src/targets/ports.ts';
 import { isProcessAlive, processGroupMembers } from '../../src/targets/processes.ts';
-import { accountFilePath } from '../../src/targets/prosody.ts';
+import { accountFilePath, plainAccountFileContent } from '../../src/targets/prosody.ts';
 import { deriveScram } from '../../src/targets/scram.ts';
 
 const run = promisify(execFile);
@@ -67,6 +68,72 @@ describe('local Prosody', () => {
       assert.equal(fields.server_key, expected.serverKey.toString('hex'));
     }
     assert.equal(existsSync(accountFilePath(join(server.dir, 'data'), 'localhost', 'user51')), false);
+  });
+
+  test('stop() leaves no process, port or directory behind', async () => {
+    await server.stop();
+    await assertGone(server);
+  });
+});
+
+/**
+ * SASL PLAIN over WebSocket (RFC 7395) up to the server's answer to <auth/>: 'success', or the
+ * failure's condition. Only what these tests need; the real client is src/xmpp.
+ */
+function plainLogin(url: string, domain: string, username: string, password: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'xmpp');
+    const timer = setTimeout(() => {
+      ws.terminate();
+      reject(new Error(`no SASL answer from ${url} within 5 s`));
+    }, 5000);
+    const done = (answer: string): void => {
+      clearTimeout(timer);
+      ws.close();
+      resolve(answer);
+    };
+    ws.on('error', reject);
+    ws.on('open', () =>
+      ws.send(`<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${domain}' version='1.0'/>`),
+    );
+    ws.on('message', (data) => {
+      const text = String(data);
+      if (text.includes('<stream:features')) {
+        if (!text.includes('<mechanism>PLAIN</mechanism>')) return done('no PLAIN offered');
+        const initial = Buffer.from(`\0${username}\0${password}`).toString('base64');
+        ws.send(`<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>${initial}</auth>`);
+      } else if (text.startsWith('<success')) done('success');
+      else if (text.startsWith('<failure')) done(/<failure[^>]*><([\w-]+)/.exec(text)?.[1] ?? 'failure');
+    });
+  });
+}
+
+describe('local Prosody storing plain passwords (prosodyAuth internal_plain)', () => {
+  let server: LocalServer;
+  before(async () => {
+    server = await startLocalServer({ kind: 'prosody', users: 20, prosodyAuth: 'internal_plain' });
+  });
+  after(() => server?.stop());
+
+  test('every account file holds its password, not SCRAM keys', async () => {
+    for (const n of [1, 20]) {
+      const { username, password } = server.account(n);
+      const file = accountFilePath(join(server.dir, 'data'), 'localhost', username);
+      assert.equal(await readFile(file, 'utf8'), plainAccountFileContent(password));
+    }
+  });
+
+  test('the config asks for internal_plain', async () => {
+    assert.match(
+      await readFile(join(server.dir, 'prosody.cfg.lua'), 'utf8'),
+      /^authentication = "internal_plain"$/m,
+    );
+  });
+
+  test('a PLAIN login succeeds with the right password and fails with a wrong one', async () => {
+    const { username, password } = server.account(7);
+    assert.equal(await plainLogin(server.websocketUrl, server.domain, username, password), 'success');
+    assert.equal(await plainLogin(server.websocketUrl, server.domain, username, 'wrong'), 'not-authorized');
   });
 
   test('stop() leaves no process, port or directory behind', async () => {
