@@ -114,6 +114,11 @@ export function pendingDeliveries(): number {
   return ledger.size;
 }
 
+/** Timed stanzas of this VU still on their way to the session bound to `jid`. */
+export function pendingTo(jid: string): number {
+  return ledger.pendingTo(jid);
+}
+
 /** The loss window in force (XMPP_LOSS_WINDOW), ms. */
 export function lossWindow(): number {
   return ledger.windowMs;

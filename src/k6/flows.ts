@@ -5,7 +5,7 @@ import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { ScramCache } from '../xmpp/sasl/scram.ts';
 import type { XmppSession } from '../xmpp/session.ts';
 import type { ScenarioConfig } from './config.ts';
-import { pendingDeliveries, lossWindow } from './delivery.ts';
+import { pendingDeliveries, pendingTo, lossWindow } from './delivery.ts';
 import { connectXmpp, type XmppConnection } from './session.ts';
 import { stopping } from './stopping.ts';
 
@@ -34,6 +34,13 @@ export class OpenSession {
 
   get jid(): string {
     return this.connection.jid;
+  }
+
+  /** The JID without its resource: what messages to the user (any of its resources) are addressed to. */
+  get bareJid(): string {
+    const jid = this.connection.jid;
+    const slash = jid.indexOf('/');
+    return slash < 0 ? jid : jid.slice(0, slash);
   }
 }
 
@@ -85,35 +92,163 @@ export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> 
   const attempts = Array.from({ length: cfg.sessionsPerVu }, async (_, index) => {
     if (cfg.loginRate > 0) await pause(((slot0 + index) * 1000) / cfg.loginRate);
     if (stopping()) return undefined;
-    const acct = cfg.account(first + index);
-    const conn = connectXmpp({
-      transport: cfg.transport,
-      bosh: cfg.bosh,
-      url: cfg.url,
-      domain: cfg.domain,
-      username: acct.username,
-      password: acct.password,
-      mechanisms: cfg.mechanisms,
-      scramCache,
-      followRedirects: cfg.followRedirects,
-    });
-    return conn.ready.then(
-      (): OpenSession => new OpenSession(conn, index),
-      async (e: unknown) => {
-        if (!(e instanceof XmppError)) throw e;
-        if (!loginFailureLogged) {
-          loginFailureLogged = true;
-          console.warn(`login of ${acct.username} failed: ${maskUrlPasswords(e.message)}`);
-        }
-        // The failure is counted when the session has ended (closed resolves within the close timeout): wait
-        // for it, so a VU whose logins all failed does not send its final snapshot before they are counted.
-        await conn.session.closed;
-        return undefined;
-      },
-    );
+    return logIn(cfg, first + index, index);
   });
   const results = await Promise.all(attempts);
   return results.filter((s): s is OpenSession => s !== undefined);
+}
+
+/** Logs account number `account` in; undefined when the login failed (counted once its session has ended). */
+async function logIn(cfg: ScenarioConfig, account: number, index: number): Promise<OpenSession | undefined> {
+  const acct = cfg.account(account);
+  const conn = connectXmpp({
+    transport: cfg.transport,
+    bosh: cfg.bosh,
+    url: cfg.url,
+    domain: cfg.domain,
+    username: acct.username,
+    password: acct.password,
+    mechanisms: cfg.mechanisms,
+    scramCache,
+    followRedirects: cfg.followRedirects,
+  });
+  return conn.ready.then(
+    (): OpenSession => new OpenSession(conn, index),
+    async (e: unknown) => {
+      if (!(e instanceof XmppError)) throw e;
+      if (!loginFailureLogged) {
+        loginFailureLogged = true;
+        console.warn(`login of ${acct.username} failed: ${maskUrlPasswords(e.message)}`);
+      }
+      // The failure is counted when the session has ended (closed resolves within the close timeout): wait
+      // for it, so a VU whose logins all failed does not send its final snapshot before they are counted.
+      await conn.session.closed;
+      return undefined;
+    },
+  );
+}
+
+/** What a user's flow may do besides using its own session (see userFlow). */
+export interface UserContext {
+  /** Sleeps the think time (waking early when the run stops). */
+  think(): Promise<void>;
+  /**
+   * Sends initial presence and waits (at most `maxMs`) for the server to reflect it back (RFC 6121 4.2.2), then
+   * lets other users pick this one as a peer: a message to a bare JID whose resource is not yet available would
+   * be refused by the server (no offline storage), a loss caused by the flow rather than the server.
+   */
+  available(maxMs: number): Promise<void>;
+  /** A random other user of this VU that is available and not leaving; the user itself when it is alone. */
+  pickPeer(): OpenSession;
+  /** From now on this user is not picked as a peer: call it before the last think, so nothing is sent to a user about to close. */
+  leaving(): void;
+}
+
+export interface UserFlowOptions {
+  /** Users in the whole test, split over the VUs (VU v takes users v, v + VUs, v + 2·VUs, …). */
+  users: number;
+  /** Arrivals per second in the whole test: each VU's are a Poisson process at arrivalRate / VUs. */
+  arrivalRate: number;
+  thinkMs: number;
+  /** What a logged-in user does before it leaves; its session is closed cleanly afterwards. */
+  act: (user: OpenSession, ctx: UserContext) => Promise<void>;
+}
+
+/**
+ * An open model of short sessions: this VU's users arrive at Poisson-distributed times (an arrival never waits
+ * for an earlier login), log in, act, and close. Resolves when every user of this VU has left.
+ */
+export async function userFlow(cfg: ScenarioConfig, o: UserFlowOptions): Promise<void> {
+  const vus = cfg.vus;
+  const v = exec.vu.idInTest;
+  const mine = Math.floor(o.users / vus) + (v - 1 < o.users % vus ? 1 : 0);
+  const meanGapMs = (1000 * vus) / o.arrivalRate;
+  const online = new PeerSet<OpenSession>();
+  const think = (): Promise<void> => pause(o.thinkMs);
+  const flows: Promise<void>[] = [];
+  let at = 0; // ms after this VU's start: every arrival's timer starts now
+  for (let j = 0; j < mine && !stopping(); j++) {
+    // Exponential gaps: the arrival times of a Poisson process. 1 − random() is in (0, 1], so log is finite.
+    at += -Math.log(1 - Math.random()) * meanGapMs;
+    const account = cfg.accountOffset + v + j * vus;
+    flows.push(
+      pause(at).then(async () => {
+        if (stopping()) return;
+        const user = await logIn(cfg, account, j);
+        if (user === undefined) return;
+        try {
+          await o.act(user, {
+            think,
+            available: async (maxMs) => {
+              await initialPresence(user, maxMs);
+              online.add(user);
+            },
+            pickPeer: () => online.pickOther(user) ?? user,
+            leaving: () => online.delete(user),
+          });
+        } finally {
+          online.delete(user);
+        }
+        // What was sent to it before it left is let in first (at most the loss window): leaving with stanzas in
+        // flight would count them lost by the flow's own doing, not the server's.
+        await settle(() => pendingTo(user.jid) === 0, lossWindow());
+        if (user.connection.moving) await user.connection.moving;
+        await user.session.close();
+      }),
+    );
+  }
+  await Promise.all(flows);
+}
+
+/** Sends initial presence; resolves when the server reflects it to this resource, or after `maxMs`. */
+function initialPresence(user: OpenSession, maxMs: number): Promise<void> {
+  return new Promise((resolve) => {
+    let done = false;
+    const finish = (): void => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve();
+    };
+    const timer = setTimeout(finish, maxMs);
+    // Handlers stay for the session's life: this one does nothing once the reflection came.
+    user.session.onPresence((el) => {
+      if (!done && el.attr('type') === undefined && el.attr('from') === user.jid) finish();
+    });
+    user.session.sendPresence();
+  });
+}
+
+/** A set that picks a random member other than a given one in O(1): an array with swap-remove and an index. */
+class PeerSet<T> {
+  private readonly items: T[] = [];
+  private readonly at = new Map<T, number>();
+
+  add(item: T): void {
+    if (this.at.has(item)) return;
+    this.at.set(item, this.items.length);
+    this.items.push(item);
+  }
+
+  delete(item: T): void {
+    const i = this.at.get(item);
+    if (i === undefined) return;
+    const last = this.items.pop()!;
+    this.at.delete(item);
+    if (last !== item) {
+      this.items[i] = last;
+      this.at.set(last, i);
+    }
+  }
+
+  pickOther(self: T): T | undefined {
+    const n = this.items.length;
+    if (n === 0 || (n === 1 && this.items[0] === self)) return undefined;
+    for (;;) {
+      const p = this.items[Math.floor(Math.random() * n)]!;
+      if (p !== self) return p;
+    }
+  }
 }
 
 /**

@@ -65,13 +65,24 @@ export class DeliveryLedger {
     return !lost;
   }
 
-  /** The session bound to `jid` ended: what is still on its way to that JID can no longer arrive there. */
+  /**
+   * The session bound to `jid` ended: what is still on its way to it can no longer arrive there, whether it was
+   * addressed to that full JID or to its bare JID (another resource of the account might still take the latter;
+   * the scenarios log each account in once).
+   */
   recipientEnded(jid: string): void {
     for (const [key, e] of this.pending) {
-      if (e.to !== jid) continue;
+      if (!addressedTo(e.to, jid)) continue;
       this.pending.delete(key);
       this.o.settled(e.kind, true, e.tags);
     }
+  }
+
+  /** How many pending stanzas the session bound to `jid` would receive (to it, or to its bare JID). */
+  pendingTo(jid: string): number {
+    let n = 0;
+    for (const e of this.pending.values()) if (addressedTo(e.to, jid)) n++;
+    return n;
   }
 
   /** Settles as lost everything sent longer than the window ago. */

@@ -122,6 +122,39 @@ describe('scenarios through the Node engine against Prosody', () => {
     }
   }
 
+  for (const transport of ['websocket', 'bosh'] as const) {
+    test(`churn over ${transport}: users arrive, each sends its messages to available peers, leaves cleanly; none lost`, async () => {
+      const users = VUS * SESSIONS_PER_VU;
+      const url = transport === 'bosh' ? server.boshUrl : server.websocketUrl;
+      const r = await runCli(
+        [
+          'run',
+          resolve('scenarios', 'churn.ts'),
+          '--engine',
+          'node',
+          ...env({
+            XMPP_URL: url,
+            XMPP_TRANSPORT: transport,
+            USERS: String(users),
+            ARRIVAL_RATE: '40',
+            MESSAGES: '3',
+            THINK: '100ms',
+          }),
+        ],
+        cwd,
+      );
+      assert.equal(r.code, 0, r.stderr + r.stdout);
+      const m = r.summary!.metrics;
+      assert.equal(m.xmpp_sessions_opened!.values.count, users);
+      assert.equal(m.xmpp_sessions_closed!.values.count, users);
+      assert.equal(m.xmpp_clean_close!.values.rate, 1);
+      // Every message ended as one loss sample: delivered (0) or lost (1); none lost.
+      const loss = m.xmpp_message_loss!.values;
+      assert.equal(loss.passes! + loss.fails!, users * 3);
+      assert.equal(loss.passes, 0);
+    });
+  }
+
   test('XMPP_TRANSPORT that contradicts the URL fails at init with a clear error (exit 107)', async () => {
     const r = await runCli(
       [

@@ -70,6 +70,18 @@ describe('DeliveryLedger', () => {
     assert.equal(l.size, 1);
   });
 
+  test('a stanza to the bare JID is lost when the session of that account ends, not when another’s does', () => {
+    const { l, settled } = ledger(60_000);
+    l.expect('1', 'message', 'bob@localhost');
+    l.expect('2', 'message', 'bobby@localhost');
+    assert.equal(l.pendingTo('bob@localhost/r1'), 1);
+    assert.equal(l.pendingTo('bobby@localhost/r1'), 1);
+    assert.equal(l.pendingTo('carol@localhost/r1'), 0);
+    l.recipientEnded('bob@localhost/r1');
+    assert.deepEqual(settled, [['message', 'lost', undefined]]);
+    assert.equal(l.size, 1);
+  });
+
   test('a withdrawn stanza (never sent) is neither delivered nor lost', () => {
     const { l, settled } = ledger();
     l.expect('1', 'message', 'bob@localhost/r1');
