@@ -38,7 +38,9 @@ export interface GlobalsHost {
 }
 
 export function createVuContext(): { context: vm.Context; realm: VuRealm } {
-  const context = vm.createContext({}, { name: 'k6 VU' });
+  // DONT_CONTEXTIFY: the context's own global object, with no interceptor between script code and its globals.
+  // A contextified sandbox routes every global lookup (Date, Math, Promise…) through C++ callbacks, ~8× slower.
+  const context = vm.createContext(vm.constants.DONT_CONTEXTIFY, { name: 'k6 VU' });
   const realm = vm.runInContext(
     `({ global: globalThis, Object, Array, Error, TypeError, Promise, ArrayBuffer, Uint8Array, JSON })`,
     context,

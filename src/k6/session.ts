@@ -200,6 +200,12 @@ function openSession(o: XmppConnectOptions, url: string, transport: TransportNam
     transport === 'bosh'
       ? boshTransport(url, o.domain, { createTimeoutMs: creationTimeout(o.timeouts), ...o.bosh }, tags)
       : webSocketTransport(url, tags);
+  // One tag set per stanza kind for the session's life, not a new object per stanza.
+  const kindTags = {
+    message: { ...tags, kind: 'message' },
+    presence: { ...tags, kind: 'presence' },
+    iq: { ...tags, kind: 'iq' },
+  };
   const session = new XmppSession({
     domain: o.domain,
     credentials: { username: o.username, password: o.password },
@@ -210,8 +216,7 @@ function openSession(o: XmppConnectOptions, url: string, transport: TransportNam
     clock: k6Clock,
     crypto: k6Crypto,
     transport: host,
-    onStanza: (dir, kind) =>
-      (dir === 'out' ? xmpp.stanzasSent : xmpp.stanzasReceived).add(1, { ...tags, kind }),
+    onStanza: (dir, kind) => (dir === 'out' ? xmpp.stanzasSent : xmpp.stanzasReceived).add(1, kindTags[kind]),
   });
   host.start(session);
   session.onMessage((el) => noteArrival(el, 'message', session, tags));
