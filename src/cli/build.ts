@@ -2,8 +2,6 @@ import type { CommandModule } from 'yargs';
 import { buildScenarios, SCENARIO_OUT_DIR } from '../build/scenarios.ts';
 
 export const buildCommand: CommandModule<object, { out: string }> = {
-  command: 'build',
-  describe: `Compile scenarios/*.ts into k6 scripts in ${SCENARIO_OUT_DIR}/`,
   builder: (y) =>
     y.option('out', { type: 'string', default: SCENARIO_OUT_DIR, describe: 'output directory' }),
   handler: async (argv) => {

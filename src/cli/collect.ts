@@ -70,9 +70,6 @@ function durationText(ms: number): string {
 }
 
 export const collectCommand: CommandModule<object, CollectArgs> = {
-  command: 'collect',
-  describe:
-    'Merge HDR snapshots from every generator; serve Prometheus /metrics; write results/<run-id>/ (HDR logs, collector-summary.json, merged.json)',
   builder: (y: Argv) =>
     y
       .option('host', {
@@ -300,9 +297,6 @@ export async function runGate(
 }
 
 export const gateCommand: CommandModule<object, GateArgs> = {
-  command: 'gate <runDir>',
-  describe:
-    "Evaluate k6 thresholds on a run's fleet-wide merged histograms (results/<run-id>); exit 0, or 99",
   builder: (y: Argv) =>
     y
       .positional('runDir', { type: 'string', demandOption: true, describe: 'results/<run-id>' })

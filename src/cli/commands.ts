@@ -1,24 +1,69 @@
 import type { CommandModule } from 'yargs';
-import { buildCommand } from './build.ts';
-import { collectCommand, gateCommand } from './collect.ts';
-import { compareTransportsCommand } from './compare-transports.ts';
-import { demoCommand } from './demo.ts';
-import { probeCommand } from './probe.ts';
-import { runCommand } from './run.ts';
-import { serverCommand } from './server.ts';
+import { SCENARIO_OUT_DIR } from '../build/scenarios.ts';
+
+/** A top-level `starling` command: named and described here, its options and work in its own module. */
+export interface StarlingCommand {
+  /** As yargs reads it: the name, then any positionals (`run <scenario>`). */
+  command: string;
+  describe: string;
+  /** The command's module, imported only when it is the command being run (start-up loads nothing else). */
+  load: () => Promise<CommandModule>;
+}
 
 /**
- * Every top-level `starling` command, each defined in its own module. Add new ones (run, collect,
- * report, …) here; main.ts only wires this list into yargs. A command with subcommands types
- * its own argv in them (see server.ts) and exports a plain CommandModule.
+ * Every top-level `starling` command. Add new ones here; main.ts only wires this list into yargs. A command with
+ * subcommands types its own argv in them (see server.ts) and exports a plain CommandModule.
  */
-export const commands: readonly CommandModule[] = [
-  buildCommand as CommandModule,
-  serverCommand,
-  probeCommand as CommandModule,
-  runCommand as CommandModule,
-  demoCommand as CommandModule,
-  compareTransportsCommand as CommandModule,
-  collectCommand as CommandModule,
-  gateCommand as CommandModule,
+export const commands: readonly StarlingCommand[] = [
+  {
+    command: 'build',
+    describe: `Compile scenarios/*.ts into k6 scripts in ${SCENARIO_OUT_DIR}/`,
+    load: async () => (await import('./build.ts')).buildCommand as CommandModule,
+  },
+  {
+    command: 'server',
+    describe: 'Throwaway local Prosody/ejabberd servers for demos, tests and CI',
+    load: async () => (await import('./server.ts')).serverCommand,
+  },
+  {
+    command: 'probe',
+    describe:
+      'Log N sessions in over WebSocket or BOSH, send one message each, close cleanly, print latencies (a throwaway local server unless --target)',
+    load: async () => (await import('./probe.ts')).probeCommand as CommandModule,
+  },
+  {
+    command: 'run <scenario>',
+    describe:
+      'Run a scenario (login, chat, presence, idle, or a .ts/.js k6 script) with k6 or the Node engine',
+    load: async () => (await import('./run.ts')).runCommand as CommandModule,
+  },
+  {
+    command: 'demo',
+    describe: 'Start a local Prosody, run the chat scenario through the Node engine, print the summary, stop',
+    load: async () => (await import('./demo.ts')).demoCommand as CommandModule,
+  },
+  {
+    command: 'compare-transports',
+    describe:
+      'Run the same flow (login, presence, N messages per session, close) over WebSocket and BOSH; compare them',
+    load: async () => (await import('./compare-transports.ts')).compareTransportsCommand as CommandModule,
+  },
+  {
+    command: 'collect',
+    describe:
+      'Merge HDR snapshots from every generator; serve Prometheus /metrics; write results/<run-id>/ (HDR logs, collector-summary.json, merged.json)',
+    load: async () => (await import('./collect.ts')).collectCommand as CommandModule,
+  },
+  {
+    command: 'gate <runDir>',
+    describe:
+      "Evaluate k6 thresholds on a run's fleet-wide merged histograms (results/<run-id>); exit 0, or 99",
+    load: async () => (await import('./collect.ts')).gateCommand as CommandModule,
+  },
 ];
+
+/** The command `args` (the CLI's arguments) names: the first that is not an option (the top level has no valued options). */
+export function chosenCommand(args: readonly string[]): StarlingCommand | undefined {
+  const name = args.find((a) => !a.startsWith('-'));
+  return commands.find((c) => c.command.split(' ')[0] === name);
+}

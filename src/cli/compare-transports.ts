@@ -37,9 +37,6 @@ interface CompareArgs {
 const TRANSPORTS: readonly Transport[] = ['websocket', 'bosh'];
 
 export const compareTransportsCommand: CommandModule<object, CompareArgs> = {
-  command: 'compare-transports',
-  describe:
-    'Run the same flow (login, presence, N messages per session, close) over WebSocket and BOSH; compare them',
   builder: (y: Argv) =>
     y
       .option('server', {

@@ -12,8 +12,6 @@ interface DemoArgs {
 const SESSIONS_PER_VU = 20;
 
 export const demoCommand: CommandModule<object, DemoArgs> = {
-  command: 'demo',
-  describe: 'Start a local Prosody, run the chat scenario through the Node engine, print the summary, stop',
   builder: (y: Argv) =>
     y
       .option('sessions', {

@@ -1,8 +1,9 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
-import { commands } from './commands.ts';
+import { chosenCommand, commands } from './commands.ts';
 
-const cli = yargs(hideBin(process.argv))
+const args = hideBin(process.argv);
+const cli = yargs(args)
   .scriptName('starling')
   .usage('$0 <command> [options]')
   .strict()
@@ -21,6 +22,13 @@ const cli = yargs(hideBin(process.argv))
     process.exit(1);
   });
 
-for (const command of commands) cli.command(command);
+// Only the command being run is loaded; the others are listed by name and description (for --help and
+// "did you mean"), without their modules.
+const chosen = chosenCommand(args);
+for (const command of commands) {
+  if (command === chosen) {
+    cli.command({ ...(await command.load()), command: command.command, describe: command.describe });
+  } else cli.command(command.command, command.describe);
+}
 
 await cli.parseAsync();

@@ -48,9 +48,6 @@ export async function readCaFile(file: string): Promise<string> {
 }
 
 export const probeCommand: CommandModule<object, ProbeArgs> = {
-  command: 'probe',
-  describe:
-    'Log N sessions in over WebSocket or BOSH, send one message each, close cleanly, print latencies (a throwaway local server unless --target)',
   builder: (y: Argv) =>
     y
       .option('target', {

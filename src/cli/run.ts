@@ -8,7 +8,7 @@ import { isAbsolute, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { MetricStore } from '../engine/metrics.ts';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
-import { startCollector } from '../collector/server.ts';
+import type { Collector } from '../collector/server.ts';
 import { attachJsonOutput } from '../engine/json-output.ts';
 import { DEFAULT_ENGINE_LIMITS, LIMIT_FLAGS, MAX_LIMIT_BYTES, type EngineLimits } from '../engine/limits.ts';
 import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
@@ -46,8 +46,6 @@ interface RunArgs {
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
-  command: 'run <scenario>',
-  describe: 'Run a scenario (login, chat, presence, idle, or a .ts/.js k6 script) with k6 or the Node engine',
   builder: (y: Argv) =>
     y
       .positional('scenario', {
@@ -147,9 +145,7 @@ async function run(argv: RunArgs): Promise<void> {
   const outs = argv.out ?? [];
   // Real k6 takes any of its outputs (experimental-prometheus-rw, …); the Node engine writes json only.
   const jsonOut = engine === 'k6' ? undefined : parseOutputs(outs);
-  const collector = argv.collect
-    ? await startCollector({ port: 0, resultsRoot: argv.resultsRoot, autoFinishMs: 0 })
-    : undefined;
+  const collector = argv.collect ? await startRunCollector(argv.resultsRoot) : undefined;
   if (collector) {
     env[COLLECTOR_URL_ENV] = collector.url;
     env[RUN_ID_ENV] = runId;
@@ -167,6 +163,12 @@ async function run(argv: RunArgs): Promise<void> {
   } finally {
     await collector?.close();
   }
+}
+
+/** `--collect`'s collector, imported only then: its HDR library would cost every other run ~16 MB and 50 ms at start-up. */
+async function startRunCollector(resultsRoot: string): Promise<Collector> {
+  const { startCollector } = await import('../collector/server.ts');
+  return startCollector({ port: 0, resultsRoot, autoFinishMs: 0 });
 }
 
 /** A `--max-…` limit: a size as the collector's --max-body takes it (1048576, 512KiB, 4MiB), up to 2 GiB − 1 B. */

@@ -176,8 +176,6 @@ const downCommand: CommandModule<object, ServerDownOptions> = {
 };
 
 export const serverCommand: CommandModule = {
-  command: 'server',
-  describe: 'Throwaway local Prosody/ejabberd servers for demos, tests and CI',
   builder: (y: Argv) =>
     y.command(upCommand).command(downCommand).demandCommand(1, 'Use `server up` or `server down`.'),
   handler: () => {},
