@@ -1,8 +1,13 @@
-/** Compiles scenarios/*.ts into ordinary k6 scripts: ESM bundles that import only `k6` and `k6/*`. */
+/**
+ * Compiles scenarios/*.ts into ordinary k6 scripts: ESM bundles that import only `k6` and `k6/*`. esbuild is
+ * loaded only to compile: a bundle whose sources have not changed since it was built is used as it is.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import type { BuildOptions, Metafile, Plugin } from 'esbuild';
 
 export const SCENARIO_DIR = 'scenarios';
 export const SCENARIO_OUT_DIR = 'dist/scenarios';
@@ -77,18 +82,88 @@ export async function buildScenarios(
   outDir: string = SCENARIO_OUT_DIR,
 ): Promise<BuiltScenario[]> {
   const entryPoints = entries ?? (await listScenarios());
+  const { build } = await import('esbuild');
+  const builtAt = Date.now();
   const result = await build({ ...K6_BUILD, entryPoints, outdir: outDir, metafile: true, write: false });
-  // Written to a temp file, then renamed: runs started together rebuild the same bundle, and none may load a
-  // half-written one.
+  const meta = result.metafile!;
+  // Each bundle, then its record: runs started together rebuild the same bundle, and none may load a
+  // half-written one (temp file, then rename).
   await Promise.all(
     result.outputFiles!.map(async (f) => {
-      await mkdir(dirname(f.path), { recursive: true });
-      const tmp = `${f.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
-      await writeFile(tmp, f.contents);
-      await rename(tmp, f.path);
+      await writeAtomically(f.path, f.contents);
+      const out = Object.entries(meta.outputs).find(([file]) => resolve(file) === f.path)?.[1];
+      if (!f.path.endsWith('.js') || out?.entryPoint === undefined) return;
+      const record: BuildRecord = {
+        builtAt,
+        sha256: createHash('sha256').update(f.contents).digest('hex'),
+        inputs: [BUILDER, ...reachable(meta, out.entryPoint)].map((i) => resolve(i)),
+      };
+      await writeAtomically(recordFile(f.path), `${JSON.stringify(record)}\n`);
     }),
   );
-  return describeOutputs(result.metafile!);
+  return describeOutputs(meta);
+}
+
+/** A source stamped this little before a build started may have changed after it (the kernel's clock lags by a tick). */
+const MTIME_SLACK_MS = 100;
+
+/** This file: a change to how scenarios compile makes every bundle stale. */
+const BUILDER = fileURLToPath(import.meta.url);
+
+/** What a bundle was built from, kept beside it (`<outDir>/.inputs/<name>.js.json`, out of k6's and kubectl's way). */
+interface BuildRecord {
+  /** Epoch ms when the build started: a source modified at or after it (less MTIME_SLACK_MS) may not be in the bundle. */
+  builtAt: number;
+  /** Of the bundle as written: one changed since (or written by a concurrent, older build) is not trusted. */
+  sha256: string;
+  /** Absolute paths of every file bundled, and of this builder. */
+  inputs: string[];
+}
+
+function recordFile(bundle: string): string {
+  return join(dirname(bundle), '.inputs', `${basename(bundle)}.json`);
+}
+
+/**
+ * The compiled k6 script for the scenario `source` in `outDir`, when it is up to date: built by this builder
+ * from files none of which changed since (a few stats, one read and hash of the bundle; no esbuild). Else
+ * undefined: compile it.
+ */
+export function upToDateScenario(source: string, outDir: string = SCENARIO_OUT_DIR): string | undefined {
+  const bundle = resolve(outDir, `${basename(source, '.ts')}.js`);
+  let record: BuildRecord;
+  let contents: Buffer;
+  try {
+    record = JSON.parse(readFileSync(recordFile(bundle), 'utf8')) as BuildRecord;
+    contents = readFileSync(bundle);
+  } catch {
+    return undefined;
+  }
+  const inputs = Array.isArray(record.inputs) ? record.inputs : [];
+  if (!inputs.includes(resolve(source)) || !inputs.includes(BUILDER)) return undefined;
+  for (const input of inputs) {
+    const mtimeMs = statSync(input, { throwIfNoEntry: false })?.mtimeMs ?? Infinity;
+    if (mtimeMs >= record.builtAt - MTIME_SLACK_MS) return undefined;
+  }
+  return createHash('sha256').update(contents).digest('hex') === record.sha256 ? bundle : undefined;
+}
+
+/** Every file the entry point imports, directly or not (metafile paths; k6 modules are external, not files). */
+function reachable(meta: Metafile, entry: string): string[] {
+  const seen = new Set([entry]);
+  for (const file of seen) {
+    for (const i of meta.inputs[file]?.imports ?? [])
+      if (!i.external && i.path in meta.inputs) seen.add(i.path);
+  }
+  // Only files: a plugin's virtual module (`namespace:path`) has nothing to stat.
+  return [...seen].filter((i) => !/^[\w-]+:/.test(i));
+}
+
+async function writeAtomically(file: string, contents: string | Uint8Array): Promise<void> {
+  await mkdir(dirname(file), { recursive: true });
+  const tmp = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+  await writeFile(tmp, contents);
+  await rename(tmp, file);
 }
 
 function describeOutputs(meta: Metafile): BuiltScenario[] {

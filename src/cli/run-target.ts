@@ -4,7 +4,13 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { buildScenarios, listScenarios, SCENARIO_DIR, SCENARIO_OUT_DIR } from '../build/scenarios.ts';
+import {
+  buildScenarios,
+  listScenarios,
+  SCENARIO_DIR,
+  SCENARIO_OUT_DIR,
+  upToDateScenario,
+} from '../build/scenarios.ts';
 
 export type EngineChoice = 'auto' | 'k6' | 'node';
 
@@ -34,9 +40,9 @@ export async function checkCaFile(file: string): Promise<string> {
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 
 /**
- * A scenario name (`chat`) or a `.ts` file is compiled first, so the run always uses a fresh k6 script;
- * a `.js` file is taken as an already compiled k6 script. A name is looked up in ./scenarios, then in
- * starling's own scenarios.
+ * A scenario name (`chat`) or a `.ts` file runs as its compiled k6 script in dist/scenarios/, compiled first
+ * unless that script is up to date with its sources; a `.js` file is taken as an already compiled k6 script. A
+ * name is looked up in ./scenarios, then in starling's own scenarios.
  */
 export async function resolveScript(scenario: string): Promise<string> {
   if (extname(scenario) === '.js') {
@@ -45,20 +51,24 @@ export async function resolveScript(scenario: string): Promise<string> {
   }
   if (extname(scenario) === '.ts') {
     if (!existsSync(scenario)) throw new RunInputError(`no such scenario file: ${scenario}`);
-    const [built] = await buildScenarios([scenario], SCENARIO_OUT_DIR);
-    return resolve(built!.file);
+    return compiled(scenario, SCENARIO_OUT_DIR);
   }
   for (const root of [process.cwd(), PACKAGE_ROOT]) {
     const source = join(root, SCENARIO_DIR, `${scenario}.ts`);
-    if (existsSync(source)) {
-      const [built] = await buildScenarios([source], join(root, SCENARIO_OUT_DIR));
-      return resolve(built!.file);
-    }
+    if (existsSync(source)) return compiled(source, join(root, SCENARIO_OUT_DIR));
   }
   const known = (await listScenarios(join(PACKAGE_ROOT, SCENARIO_DIR))).map((f) => basename(f, '.ts'));
   throw new RunInputError(
     `no scenario '${scenario}': not in ./${SCENARIO_DIR} nor starling's own (${known.join(', ')}); or give a path to a .ts/.js file`,
   );
+}
+
+/** The k6 script of `source` in `outDir`: the one there when up to date (compiling loads esbuild), else built. */
+async function compiled(source: string, outDir: string): Promise<string> {
+  const fresh = upToDateScenario(source, outDir);
+  if (fresh !== undefined) return fresh;
+  const [built] = await buildScenarios([source], outDir);
+  return resolve(built!.file);
 }
 
 /** `KEY=VALUE` pairs from `-e`, k6's syntax. */
