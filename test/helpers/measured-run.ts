@@ -4,7 +4,7 @@
  * set times after the start, and a hard deadline SIGKILLs a run that does not end by itself, so a hanging run
  * fails its test instead of hanging the suite.
  *
- * `bin/starling.js` loads the TypeScript CLI through tsx in the same process (no second node); the Node
+ * `bin/starling.js` runs the built CLI (dist/cli/) in the same process (no second node); the Node
  * engine's synchronous k6/http runs in a worker thread of that process. Real k6 (`--engine k6`) would be a
  * child. The run is started as its own process group and the whole group is sampled, so either way the tree is
  * measured.

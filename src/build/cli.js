@@ -1,0 +1,176 @@
+/**
+ * The `starling` command as plain JavaScript: src/cli/main.ts bundled into dist/cli/ by `node src/build/cli.js`
+ * (`npm run build`, and npm's `prepare`, so `npm ci`), so the CLI starts without compiling TypeScript.
+ * bin/starling.js asks `staleReason()` whether it may run that build (a JSON read and ~130 stats, ~2 ms).
+ *
+ * This file is JavaScript because it runs before anything is compiled. esbuild is imported only to build.
+ */
+import { mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import process from 'node:process';
+import { fileURLToPath, pathToFileURL, URL } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+export const CLI_DIR = join(ROOT, 'dist', 'cli');
+export const CLI_MAIN = join(CLI_DIR, 'main.js');
+/** What the bundle was built from (paths relative to the package root): see `staleReason`. */
+const RECORD = join(CLI_DIR, 'build.json');
+/** Not bundled, yet they decide what is built. */
+const BUILD_INPUTS = ['src/build/cli.js', 'tsconfig.json', 'package.json'];
+/**
+ * Dependencies bundled with their own dependencies: yargs is ~40 small ES modules, which load faster as one
+ * chunk. The others stay in node_modules: esbuild (loaded only to compile), ws and hdr-histogram-js (CommonJS;
+ * loaded with the code that uses them), tsx.
+ */
+const BUNDLED = ['yargs'];
+/**
+ * A file modified this little before a build started counts as modified after it: the kernel stamps files
+ * from a clock that can lag the one Date.now() reads by a tick.
+ */
+const MTIME_SLACK_MS = 100;
+/** Chunks of older builds are deleted once this old: a CLI started from one may still import them. */
+const OLD_BUILD_MS = 24 * 3600_000;
+
+/**
+ * The entry points, by output name. http-sync is one too: its worker thread imports that module by its own URL
+ * (src/engine/modules/http-sync.ts), which must then be a file exporting it, not a chunk of main.
+ */
+const ENTRIES = { main: 'src/cli/main.ts', 'http-sync': 'src/engine/modules/http-sync.ts' };
+
+/**
+ * `import.meta.url` keeps meaning the module's own file once bundled: the built entry for an entry point, else
+ * the original file, which stays where it was (run-target.ts finds the package root from it, build/scenarios.ts
+ * the k6 stubs beside it, yargs its locales). Every output file sits directly in dist/cli/.
+ */
+const moduleUrls = {
+  name: 'starling-import-meta-url',
+  setup(build) {
+    const entries = new Map(Object.entries(ENTRIES).map(([name, src]) => [join(ROOT, src), `./${name}.js`]));
+    build.onLoad({ filter: /\.[cm]?[jt]s$/ }, (args) => {
+      const source = readFileSync(args.path, 'utf8');
+      if (!source.includes('import.meta.url')) return undefined;
+      const url = entries.get(args.path) ?? relative(CLI_DIR, args.path).split('\\').join('/');
+      return {
+        contents: source.replaceAll(
+          'import.meta.url',
+          `new URL(${JSON.stringify(url)}, import.meta.url).href`,
+        ),
+        loader: args.path.endsWith('.ts') ? 'ts' : 'js',
+      };
+    });
+  },
+};
+
+function version(packageJson) {
+  try {
+    return JSON.parse(readFileSync(join(ROOT, packageJson), 'utf8')).version;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Why dist/cli/ may not run as it is, or undefined when it may. Stale: not built, a file bundled (or one of
+ * BUILD_INPUTS) modified at or after the build started or gone, a bundled package now at another version (npm
+ * keeps the tarball's mtimes), or an output missing.
+ */
+export function staleReason() {
+  let record;
+  try {
+    record = JSON.parse(readFileSync(RECORD, 'utf8'));
+  } catch {
+    return 'not built';
+  }
+  const { builtAt, inputs, packages, outputs } = record;
+  if (!(builtAt > 0) || !Array.isArray(inputs) || !Array.isArray(outputs) || typeof packages !== 'object') {
+    return 'not built';
+  }
+  for (const input of [...BUILD_INPUTS, ...inputs]) {
+    const stat = statSync(join(ROOT, input), { throwIfNoEntry: false });
+    if (stat === undefined) return `${input} is gone`;
+    if (stat.mtimeMs >= builtAt - MTIME_SLACK_MS) return `${input} changed`;
+  }
+  for (const [packageJson, built] of Object.entries(packages)) {
+    if (version(packageJson) !== built) return `${packageJson} is no longer version ${built}`;
+  }
+  for (const output of outputs.filter((o) => o.endsWith('.js'))) {
+    if (!statSync(join(CLI_DIR, output), { throwIfNoEntry: false })) return `dist/cli/${output} is missing`;
+  }
+  return undefined;
+}
+
+/**
+ * Bundles the CLI into dist/cli/: one ESM file per entry plus shared chunks, each command's module in its own
+ * chunk (main.ts imports only the one that runs). Every file is written to a temp name and renamed, the record
+ * last, so CLIs started meanwhile (tests start many) load a whole build.
+ */
+export async function buildCli() {
+  const { build, stop } = await import('esbuild');
+  const builtAt = Date.now();
+  const dependencies = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies ?? {};
+  try {
+    const result = await build({
+      absWorkingDir: ROOT,
+      entryPoints: Object.fromEntries(Object.entries(ENTRIES).map(([name, src]) => [name, join(ROOT, src)])),
+      outdir: CLI_DIR,
+      bundle: true,
+      splitting: true,
+      format: 'esm',
+      platform: 'node',
+      target: 'node20',
+      external: Object.keys(dependencies).filter((d) => !BUNDLED.includes(d)),
+      alias: { 'string-width': join(ROOT, 'src/build/string-width.js') },
+      sourcemap: 'linked',
+      legalComments: 'none',
+      metafile: true,
+      write: false,
+      logLevel: 'silent',
+      plugins: [moduleUrls],
+    });
+    mkdirSync(CLI_DIR, { recursive: true });
+    const outputs = [];
+    for (const file of result.outputFiles) {
+      const tmp = `${file.path}.${process.pid}.${Math.random().toString(36).slice(2)}.tmp`;
+      writeFileSync(tmp, file.contents);
+      renameSync(tmp, file.path);
+      outputs.push(relative(CLI_DIR, file.path));
+    }
+    const inputs = Object.keys(result.metafile.inputs);
+    const packages = {};
+    for (const input of inputs.filter((i) => i.startsWith('node_modules/'))) {
+      const dir = /^(node_modules\/(?:@[^/]+\/)?[^/]+(?:\/node_modules\/(?:@[^/]+\/)?[^/]+)*)\//.exec(
+        input,
+      )?.[1];
+      if (dir) packages[`${dir}/package.json`] ??= version(`${dir}/package.json`) ?? null;
+    }
+    const record = {
+      builtAt,
+      inputs: inputs.filter((i) => !i.startsWith('node_modules/')),
+      packages,
+      outputs,
+    };
+    const tmp = `${RECORD}.${process.pid}.tmp`;
+    writeFileSync(tmp, `${JSON.stringify(record, null, 2)}\n`);
+    renameSync(tmp, RECORD);
+    for (const name of readdirSync(CLI_DIR)) {
+      const mtimeMs = statSync(join(CLI_DIR, name), { throwIfNoEntry: false })?.mtimeMs ?? Infinity;
+      if (name !== 'build.json' && !outputs.includes(name) && mtimeMs < builtAt - OLD_BUILD_MS) {
+        rmSync(join(CLI_DIR, name), { force: true });
+      }
+    }
+    return { outputs, bytes: result.outputFiles.reduce((n, f) => n + f.contents.length, 0) };
+  } finally {
+    // esbuild's service process would otherwise live as long as this one (the CLI it rebuilt, for one).
+    await stop();
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {
+  const started = performance.now();
+  const { outputs, bytes } = await buildCli();
+  const files = outputs.filter((o) => o.endsWith('.js')).length;
+  process.stdout.write(
+    `${relative(process.cwd(), CLI_DIR) || '.'}/: ${files} files, ${(bytes / 1024).toFixed(0)} KiB with source maps (${(performance.now() - started).toFixed(0)} ms)\n`,
+  );
+}
