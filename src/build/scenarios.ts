@@ -61,6 +61,9 @@ export const K6_BUILD: BuildOptions = {
   legalComments: 'none',
   logLevel: 'silent',
   plugins: [hdrWithoutWasm],
+  // es2020 has no class fields: with define semantics esbuild lowers each declared field to an
+  // Object.defineProperty call per construction (every parsed XML element); plain assignments are the same here.
+  tsconfigRaw: { compilerOptions: { useDefineForClassFields: false } },
 };
 
 export interface BuiltScenario {
