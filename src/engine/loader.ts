@@ -3,11 +3,12 @@
  * a per-VU import function for `k6` and `k6/*` (no global is involved, so scripts cannot see or reach it).
  * Compiled once; every VU evaluates the same vm.Script in its own context.
  */
-import { readFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import vm from 'node:vm';
-import { build, type Plugin } from 'esbuild';
+import type { Plugin } from 'esbuild';
 import { UnsupportedK6ApiError } from './runtime.ts';
 
 /** k6 modules that exist in k6 (built in or experimental) but may be missing here. */
@@ -65,7 +66,85 @@ function isK6(spec: string): boolean {
  */
 export async function loadScript(scriptPath: string, supported: ReadonlySet<string>): Promise<LoadedScript> {
   const abs = path.resolve(scriptPath);
-  await readFile(abs); // a clear ENOENT before esbuild's wording
+  const source = await readFile(abs); // a clear ENOENT before esbuild's wording
+  const key = sha256(`${LOADER_VERSION}\0${abs}\0${[...supported].sort().join(',')}\0${sha256(source)}`);
+  const cached = await readCache(key);
+  const wrapped = cached ?? (await bundle(scriptPath, abs, supported, key));
+  return {
+    path: abs,
+    dir: path.dirname(abs),
+    imports: wrapped.imports,
+    // Fresh names per load, so no script can know the import function's name in advance.
+    script: new vm.Script(
+      wrapped.code
+        .replaceAll(wrapped.importFn, `__k6import_${randomBytes(8).toString('hex')}`)
+        .replaceAll(wrapped.exportsVar, `__k6exports_${randomBytes(8).toString('hex')}`),
+      { filename: abs },
+    ),
+  };
+}
+
+/**
+ * A bundle as loadScript wraps it, cached on disk by script content (the Node engine's start-up otherwise runs
+ * esbuild, and holds its service process, on every run of an unchanged script): the code with the names it was
+ * built with, its k6 imports, and every other file bundled into it with its hash, checked on each hit.
+ */
+interface WrappedBundle {
+  code: string;
+  importFn: string;
+  exportsVar: string;
+  imports: string[];
+  others: Record<string, string>;
+}
+
+/** Bumped when what loadScript produces changes, so older cache entries are never read. */
+const LOADER_VERSION = 1;
+const CACHE_DIR = path.join(tmpdir(), `starling-loader-cache-${process.getuid?.() ?? 'user'}`);
+/** Entries kept; the oldest beyond this are removed when one is written. */
+const CACHE_ENTRIES = 32;
+
+function sha256(data: string | Buffer): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+async function readCache(key: string): Promise<WrappedBundle | undefined> {
+  try {
+    const entry = JSON.parse(await readFile(path.join(CACHE_DIR, `${key}.json`), 'utf8')) as WrappedBundle;
+    for (const [file, hash] of Object.entries(entry.others)) {
+      if (sha256(await readFile(file)) !== hash) return undefined;
+    }
+    return entry;
+  } catch {
+    return undefined; // no entry, an unreadable one, or a bundled file gone: bundle again
+  }
+}
+
+async function writeCache(key: string, entry: WrappedBundle): Promise<void> {
+  try {
+    await mkdir(CACHE_DIR, { recursive: true, mode: 0o700 });
+    const tmp = path.join(CACHE_DIR, `${key}.${process.pid}.tmp`);
+    await writeFile(tmp, JSON.stringify(entry), { mode: 0o600 });
+    await rename(tmp, path.join(CACHE_DIR, `${key}.json`));
+    const files = (await readdir(CACHE_DIR)).filter((f) => f.endsWith('.json'));
+    if (files.length <= CACHE_ENTRIES) return;
+    const aged = await Promise.all(
+      files.map(async (f) => ({ f, t: (await stat(path.join(CACHE_DIR, f))).mtimeMs })),
+    );
+    aged.sort((a, b) => a.t - b.t);
+    for (const { f } of aged.slice(0, aged.length - CACHE_ENTRIES))
+      await rm(path.join(CACHE_DIR, f), { force: true });
+  } catch {
+    // A cache that cannot be written only costs the next run a bundling.
+  }
+}
+
+async function bundle(
+  scriptPath: string,
+  abs: string,
+  supported: ReadonlySet<string>,
+  key: string,
+): Promise<WrappedBundle> {
+  const { build } = await import('esbuild');
   const importFn = `__k6import_${randomBytes(8).toString('hex')}`;
   const exportsVar = `__k6exports_${randomBytes(8).toString('hex')}`;
   const imports = new Set<string>();
@@ -157,11 +236,19 @@ export async function loadScript(scriptPath: string, supported: ReadonlySet<stri
   const entry = Object.entries(result.metafile.inputs).find(([p]) => path.resolve(p) === abs)?.[1];
   // ESM is always strict; the IIFE wrapper would otherwise lose that.
   const strict = entry?.format === 'esm' ? '"use strict";\n' : '';
-  const wrapped = `(function (${importFn}) {\n${strict}${code}\nreturn ${exportsVar};\n})`;
-  return {
-    path: abs,
-    dir: path.dirname(abs),
+  const others: Record<string, string> = {};
+  for (const input of Object.keys(result.metafile.inputs)) {
+    if (/^[\w-]+:/.test(input)) continue; // a plugin namespace (k6-module:k6/http), not a file
+    const file = path.resolve(input);
+    if (file !== abs) others[file] = sha256(await readFile(file));
+  }
+  const wrapped: WrappedBundle = {
+    code: `(function (${importFn}) {\n${strict}${code}\nreturn ${exportsVar};\n})`,
+    importFn,
+    exportsVar,
     imports: [...imports],
-    script: new vm.Script(wrapped, { filename: abs }),
+    others,
   };
+  await writeCache(key, wrapped);
+  return wrapped;
 }

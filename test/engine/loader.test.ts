@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadScript, ScriptLoadError } from '../../src/engine/loader.ts';
 import { k6Modules } from '../../src/engine/modules/index.ts';
@@ -68,6 +68,28 @@ describe('module resolution', () => {
   test('an unknown k6/ module is reported as k6 does: unknown module', async () => {
     const file = await scriptFile(`import x from 'k6/nope';\nexport default function () { x; }\n`);
     await assert.rejects(loadScript(file, supported), /unknown module: k6\/nope/);
+  });
+
+  test('a script loaded again runs the same from the cache, and a changed import is bundled anew', async () => {
+    const file = await scriptFile(
+      `import { v } from './lib.js';\nexport default function () { return v; }\n`,
+      {
+        'lib.js': 'export const v = 1;\n',
+      },
+    );
+    const first = await loadScript(file, supported);
+    const second = await loadScript(file, supported);
+    const evalDefault = async (s: typeof first): Promise<unknown> => {
+      const factory = s.script.runInNewContext() as (imp: (spec: string) => unknown) => {
+        default: () => unknown;
+      };
+      return factory(() => ({})).default();
+    };
+    assert.equal(await evalDefault(first), 1);
+    assert.equal(await evalDefault(second), 1);
+    await writeFile(join(dirname(file), 'lib.js'), 'export const v = 2;\n');
+    const third = await loadScript(file, supported);
+    assert.equal(await evalDefault(third), 2, 'the changed import was not served from the cache');
   });
 
   test('relative imports are bundled, as k6 loads local files', async () => {

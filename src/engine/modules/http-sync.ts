@@ -30,14 +30,17 @@ let nextClient = 1;
 const released = new FinalizationRegistry<number>((client) => worker?.postMessage({ release: client }));
 
 function startWorker(): Worker {
-  // tsx is registered in the worker itself: the CLI registers it programmatically, which workers do not inherit.
-  const api = import.meta.resolve('tsx/esm/api');
   const self = import.meta.url;
+  // Run from source (tests, tsx), the worker registers tsx itself: the CLI registers it programmatically, which
+  // workers do not inherit. Run from the built CLI, this module is JavaScript and needs no loader.
+  const loader = self.endsWith('.ts')
+    ? `import(${JSON.stringify(import.meta.resolve('tsx/esm/api'))}).then((tsx) => tsx.register())`
+    : 'Promise.resolve()';
   // A worker that cannot load answers every call with the reason, rather than leaving the caller blocked.
   const w = new Worker(
     `const { parentPort } = require('node:worker_threads');
-    import(${JSON.stringify(api)})
-      .then((tsx) => { tsx.register(); return import(${JSON.stringify(self)}); })
+    ${loader}
+      .then(() => import(${JSON.stringify(self)}))
       .then(
         (m) => m.serveSyncRequests(parentPort),
         (e) => parentPort.on('message', (call) => {
