@@ -676,7 +676,8 @@ export class XmppSession {
       );
     }
     if (this.failure) this.rejectStart(this.failure);
-    this.rejectPending(new XmppError('closed', undefined, 'the server closed the stream'));
+    if (this.iqs.size > 0)
+      this.rejectPending(new XmppError('closed', undefined, 'the server closed the stream'));
     this.timings.closeStarted ??= this.o.clock.now();
     this.state = 'closing';
     // Server-initiated: answer with <close/>; the server then starts the WebSocket close.
@@ -769,8 +770,10 @@ export class XmppSession {
     this.disarm();
     this.state = 'closed';
     this.timings.closed = this.o.clock.now();
-    this.rejectStart(this.failure ?? new XmppError('closed', undefined, 'session closed'));
-    this.rejectPending(new XmppError('closed', undefined, 'session closed'));
+    // Errors only for someone still waiting: an Error captures a stack, a cost every clean close would pay.
+    if (this.startWaiter)
+      this.rejectStart(this.failure ?? new XmppError('closed', undefined, 'session closed'));
+    if (this.iqs.size > 0) this.rejectPending(new XmppError('closed', undefined, 'session closed'));
     const clean = !this.failure && this.sentClose && this.receivedClose && code === 1000;
     this.resolveClosed({
       clean,
