@@ -11,7 +11,14 @@ import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
 import type { Collector } from '../collector/server.ts';
 import { attachJsonOutput } from '../engine/json-output.ts';
 import { DEFAULT_ENGINE_LIMITS, LIMIT_FLAGS, MAX_LIMIT_BYTES, type EngineLimits } from '../engine/limits.ts';
+import {
+  EXIT_GENERATOR_SATURATED,
+  generatorText,
+  type GeneratorHealth,
+  type SaturationRule,
+} from '../engine/health.ts';
 import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
+import { parseDuration } from '../engine/options.ts';
 import { EXIT, runScript, type RunOutcome, type RunProgress } from '../engine/run.ts';
 import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
@@ -43,6 +50,8 @@ interface RunArgs {
   includeSystemEnvVars?: boolean;
   maxWsMessage?: string;
   maxResponseBody?: string;
+  allowSaturation: boolean;
+  saturationWindow?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -99,6 +108,16 @@ export const runCommand: CommandModule<object, RunArgs> = {
       .option(LIMIT_FLAGS.maxResponseBodyBytes, {
         type: 'string',
         describe: `Node engine: largest HTTP response body, e.g. 4MiB (default ${DEFAULT_ENGINE_LIMITS.maxResponseBodyBytes}); a larger one fails its request. A safety limit: k6 has none`,
+      })
+      .option('allow-saturation', {
+        type: 'boolean',
+        default: false,
+        describe: `Node engine: a run whose generator was saturated exits 0 when its thresholds pass, not ${EXIT_GENERATOR_SATURATED} (the verdict is still printed)`,
+      })
+      .option('saturation-window', {
+        type: 'string',
+        describe:
+          'Node engine: how long the generator must be saturated for the verdict, e.g. 30s (default 10s; see README, Generator saturation)',
       })
       .option('ca-file', {
         type: 'string',
@@ -159,6 +178,8 @@ async function run(argv: RunArgs): Promise<void> {
             jsonOut,
             limits,
             systemEnv: withSystemEnv ? systemEnv() : undefined,
+            allowSaturation: argv.allowSaturation,
+            health: saturationRule(argv.saturationWindow),
           });
   } finally {
     await collector?.close();
@@ -179,6 +200,20 @@ export function parseByteLimit(flag: string, value: string | undefined): number 
     throw new RunInputError(`--${flag} ${value}: at most ${MAX_LIMIT_BYTES} bytes (2 GiB − 1)`);
   }
   return bytes;
+}
+
+/** `--saturation-window`: a duration of at least one sample (1 s). */
+export function saturationRule(window: string | undefined): Partial<SaturationRule> | undefined {
+  if (window === undefined) return undefined;
+  let ms: number;
+  try {
+    ms = parseDuration(window);
+  } catch {
+    ms = Number.NaN;
+  }
+  if (!(ms >= 1000) || !Number.isFinite(ms))
+    throw new RunInputError(`--saturation-window ${window}: a duration of at least 1s, e.g. 10s`);
+  return { sustainMs: ms };
 }
 
 /** `--out json=<file>` (k6's syntax); other k6 outputs exist only in real k6. */
@@ -234,6 +269,10 @@ export async function runWithNode(
     jsonOut?: string;
     systemEnv?: Record<string, string>;
     limits?: Partial<EngineLimits>;
+    /** A saturated generator does not turn a passing run into EXIT_GENERATOR_SATURATED. */
+    allowSaturation?: boolean;
+    /** The saturation rule over the default one (src/engine/health.ts). */
+    health?: Partial<SaturationRule>;
   } = {},
 ): Promise<number> {
   const print = opts.print ?? true;
@@ -272,6 +311,7 @@ export async function runWithNode(
       signal: abort.signal,
       softStop: soft.signal,
       limits: opts.limits,
+      health: opts.health,
       onOptions: (options) => {
         thresholds = ThresholdSet.create(options.thresholds ?? {}, store);
       },
@@ -299,11 +339,16 @@ export async function runWithNode(
       const table = print ? xmppTable(data, store) : undefined;
       if (table) process.stdout.write(`${table}\n`);
     }
+    if (print && outcome.generator) process.stdout.write(`\n${generatorText(outcome.generator)}\n`);
     const crossed = crossedThresholds(data);
     // As k6: thresholds crossed at the end fail a run that had no other reason to fail.
     if (outcome.exitCode === EXIT.ok && crossed.length > 0) {
       exitCode = EXIT.thresholdsFailed;
       error = `thresholds on metrics '${crossed.join(', ')}' have been crossed`;
+    } else if (outcome.exitCode === EXIT.ok && outcome.generator?.saturated && !opts.allowSaturation) {
+      // A pass measured by a saturated generator is not a pass (README: Generator saturation).
+      exitCode = EXIT_GENERATOR_SATURATED;
+      error = `the generator was saturated: its latencies are not the server's (exit ${EXIT_GENERATOR_SATURATED}; --allow-saturation accepts the run)`;
     } else {
       exitCode = outcome.exitCode;
       error = outcome.scriptError;
@@ -317,6 +362,7 @@ export async function runWithNode(
     process.removeListener('SIGINT', onSignal);
     process.removeListener('SIGTERM', onSignal);
   }
+  if (outcome?.generator?.verdict) process.stderr.write(`starling: ${outcome.generator.verdict}\n`);
   if (error !== undefined) process.stderr.write(`starling: ${maskUrlPasswords(error)}\n`);
   // A run that failed before its first iteration (init, options, setup) still leaves what it knows.
   data ??= buildSummaryData(store, [], {
@@ -326,8 +372,11 @@ export async function runWithNode(
     isStdOutTTY: process.stdout.isTTY === true,
     isStdErrTTY: process.stderr.isTTY === true,
   });
-  // setup_data is the script's own data, written as it is.
-  await writeFile(join(dir, 'summary.json'), `${JSON.stringify(data, null, 2)}\n`);
+  // setup_data is the script's own data, written as it is; `generator` is starling's, beside k6's fields.
+  const written: SummaryData & { generator?: GeneratorHealth } = outcome?.generator
+    ? { ...data, generator: outcome.generator }
+    : data;
+  await writeFile(join(dir, 'summary.json'), `${JSON.stringify(written, null, 2)}\n`);
   await writeRunJson(dir, { runId, script, env, exitCode, error });
   return exitCode;
 }

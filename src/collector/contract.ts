@@ -27,6 +27,22 @@ export const COLLECTOR_TOKEN_ENV = 'STARLING_COLLECTOR_TOKEN';
 /** Run id shared by every generator of one run (the collector groups results by it). */
 export const RUN_ID_ENV = 'STARLING_RUN_ID';
 
+/**
+ * What the Node engine reports about itself (src/engine/health.ts), as a producer of its own: VU 0 of its
+ * instance, every series labelled `generator` (its instance name, since the collector merges instances away).
+ * k6 runs send none of these.
+ */
+export const GENERATOR_METRICS = {
+  /** Histogram, µs: how late a timer due every 10 ms fired, coordinated-omission corrected. */
+  eventLoopDelay: 'generator_event_loop_delay',
+  /** Counter, seconds: CPU time (user + system) of the process; its rate is the share of one core. */
+  cpuSeconds: 'generator_cpu_seconds',
+  /** Counter, seconds: time the event loop was busy; its rate is the event-loop utilization. */
+  eventLoopBusySeconds: 'generator_event_loop_busy_seconds',
+  /** Gauge: 1 once the generator's saturation rule has tripped in this run, else 0. */
+  saturated: 'generator_saturated',
+} as const;
+
 /** Labels that identify one producer's series. */
 export interface SnapshotSource {
   runId: string;
@@ -68,7 +84,7 @@ export interface GaugeEntry {
  */
 export interface Snapshot extends SnapshotSource {
   version: typeof SNAPSHOT_VERSION;
-  /** VU number inside the instance (0 for non-VU producers such as the tap). */
+  /** VU number inside the instance (0 for non-VU producers: the tap, the Node engine's own health). */
   vu: number;
   seq: number;
   final: boolean;

@@ -12,6 +12,11 @@
  * |                      | over `starling_m_total`)                                                      |
  * | gauge `m`            | gauge `starling_m` (the last value of each producer, summed)                  |
  *
+ * The Node engine's own health (GENERATOR_METRICS, label `generator`) follows the same rules:
+ * `starling_generator_event_loop_delay_seconds` (histogram and percentiles), `starling_generator_cpu_seconds_total`
+ * and `starling_generator_event_loop_busy_seconds_total` (rate = share of one core, event-loop utilization) and
+ * `starling_generator_saturated` (1 once its saturation rule tripped).
+ *
  * Histogram buckets are computed from the merged cumulative HDR histogram at the fixed bounds below: a bucket
  * counts every recorded value at or below its bound at HDR resolution (the HDR sub-bucket holding the bound
  * counts as below it, as Java HdrHistogram's getCountBetweenValues does; under 2.048 ms that is exact to the µs, above it the
@@ -19,6 +24,7 @@
  * HDR's own mean uses. Percentile gauges are HDR getValueAtPercentile on the cumulative histogram (`max` =
  * p(100)), i.e. over the run so far; for a recent window use histogram_quantile over rate(_bucket[…]).
  */
+import { GENERATOR_METRICS } from './contract.ts';
 import { TAP_METRICS } from './tap/metrics.ts';
 import { XMPP_TRENDS } from '../k6/metric-names.ts';
 import { cumulativeCounts, histogramSum } from './histogram.ts';
@@ -36,6 +42,7 @@ export const HISTOGRAM_UNITS: Readonly<Record<string, HistogramUnit>> = {
   [TAP_METRICS.iqResponse]: 'seconds',
   [TAP_METRICS.messageTransit]: 'seconds',
   [TAP_METRICS.frameSize]: 'bytes',
+  [GENERATOR_METRICS.eventLoopDelay]: 'seconds',
 };
 
 export function histogramUnit(metric: string): HistogramUnit {

@@ -16,6 +16,7 @@ import {
   PERCENTILES,
   percentileMetricName,
 } from '../collector/prometheus.ts';
+import { GENERATOR_METRICS } from '../collector/contract.ts';
 import { TAP_METRICS } from '../collector/tap/metrics.ts';
 import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRANSPORT_COUNTERS, XMPP_TRENDS } from '../k6/metric-names.ts';
 import {
@@ -25,6 +26,7 @@ import {
   type DashboardSpec,
   type PanelSpec,
   type Query,
+  type RowSpec,
   type Variable,
 } from './grafana.ts';
 import { K6_METRICS, k6SeriesName } from './k6-names.ts';
@@ -140,6 +142,86 @@ function variables(which: { scenario: boolean }): Variable[] {
 
 // ---------------------------------------------------------------------------------------------- overview
 
+/**
+ * The Node engine's own health (src/engine/health.ts), per generator process: whether the latencies beside it
+ * are the server's or starling's. k6 generators send none of it.
+ */
+function generatorRow(): RowSpec {
+  const scope = [RUN];
+  const perGenerator = (metric: string): string =>
+    `sum by (generator) (${rate(selector(counterMetricName(metric), ...scope))})`;
+  return {
+    title: 'Generator: is starling keeping up? (Node engine)',
+    panels: [
+      {
+        kind: 'timeseries',
+        title: 'Generator CPU and event-loop busy',
+        description:
+          `${GENERATOR_METRICS.cpuSeconds}: CPU of each Node engine process as a share of one core (its VUs share one ` +
+          `thread, so 100 % is its ceiling); ${GENERATOR_METRICS.eventLoopBusySeconds}: share of the time its event ` +
+          'loop was busy. Either at 90 % or more for 10 s and the run is saturated: its latencies describe starling.',
+        queries: [
+          { expr: perGenerator(GENERATOR_METRICS.cpuSeconds), legend: '{{generator}} CPU' },
+          {
+            expr: perGenerator(GENERATOR_METRICS.eventLoopBusySeconds),
+            legend: '{{generator}} event loop busy',
+          },
+        ],
+        unit: 'percentunit',
+        width: 8,
+        min: 0,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Generator event-loop delay p90 and p99, recent window',
+        description:
+          `${GENERATOR_METRICS.eventLoopDelay}: how late a timer due every 10 ms fired in each generator, corrected ` +
+          'for coordinated omission (from the histogram buckets). Every latency a generator measures includes its ' +
+          'delay; p90 at 100 ms or more for 10 s and the run is saturated.',
+        queries: [
+          {
+            expr: windowQuantile(GENERATOR_METRICS.eventLoopDelay, 0.9, scope, ['generator']),
+            legend: '{{generator}} p90',
+          },
+          {
+            expr: windowQuantile(GENERATOR_METRICS.eventLoopDelay, 0.99, scope, ['generator']),
+            legend: '{{generator}} p99',
+          },
+        ],
+        unit: 's',
+        width: 8,
+      },
+      {
+        ...percentilePanel(
+          GENERATOR_METRICS.eventLoopDelay,
+          'Generator event-loop delay, run so far',
+          scope,
+          '{{generator}}',
+          's',
+        ),
+        width: 5,
+      },
+      {
+        kind: 'stat',
+        title: 'Generator saturated',
+        description:
+          `${GENERATOR_METRICS.saturated}: 1 once a generator's saturation rule tripped in this run (README: ` +
+          'Generator saturation), 0 while it keeps up.',
+        queries: [
+          {
+            expr: `max by (generator) (${selector(gaugeMetricName(GENERATOR_METRICS.saturated), ...scope)})`,
+            legend: '{{generator}}',
+          },
+        ],
+        unit: 'short',
+        width: 3,
+        min: 0,
+        max: 1,
+      },
+    ],
+  };
+}
+
 function sessionsOpen(): string {
   const opened = `sum by (transport) (${xmppCounter(XMPP_COUNTERS.sessionsOpened)})`;
   const closed = `sum by (transport) (${xmppCounter(XMPP_COUNTERS.sessionsClosed)})`;
@@ -212,6 +294,7 @@ function overview(): DashboardSpec {
           },
         ],
       },
+      generatorRow(),
       {
         title: 'Login phases: percentiles over the run (merged HDR)',
         panels: [

@@ -16,6 +16,12 @@ import { types } from 'node:util';
 import { executors } from './executors/index.ts';
 import type { ExecutorContext, VuPool } from './executors/common.ts';
 import type { LogLevel } from './globals.ts';
+import {
+  startHealthMonitor,
+  type GeneratorHealth,
+  type HealthMonitor,
+  type SaturationRule,
+} from './health.ts';
 import { loadScript, type LoadedScript } from './loader.ts';
 import { deriveOptions, executionPlan, InvalidOptionsError, type EngineOptions } from './options.ts';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.ts';
@@ -65,6 +71,8 @@ export interface RunFacts {
   /** The exit code so far (thresholds not applied). */
   exitCode: number;
   interrupted: boolean;
+  /** The generator's own health while the scenarios ran (not part of k6's handleSummary data). */
+  generator?: GeneratorHealth;
 }
 
 export interface RunScriptOptions {
@@ -105,6 +113,8 @@ export interface RunScriptOptions {
   log?: (line: string) => void;
   /** The engine's safety limits (not k6 options: k6 has none), over DEFAULT_ENGINE_LIMITS. */
   limits?: Partial<EngineLimits>;
+  /** The generator's saturation rule over DEFAULT_SATURATION_RULE (src/engine/health.ts); false: no monitor. */
+  health?: Partial<SaturationRule> | false;
 }
 
 export interface RunOutcome {
@@ -130,6 +140,8 @@ export interface RunOutcome {
   summaryOutput?: Record<string, string | Uint8Array>;
   /** handleSummary() failed; k6 then falls back to the default summary. */
   summaryError?: string;
+  /** The generator's own health while the scenarios ran, setup and teardown left out (absent when none ran). */
+  generator?: GeneratorHealth;
 }
 
 const LEVELS: Record<LogLevel, string> = { debug: 'DEBU', info: 'INFO', warn: 'WARN', error: 'ERRO' };
@@ -284,6 +296,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
   };
 
   const timers: NodeJS.Timeout[] = [];
+  let monitor: HealthMonitor | undefined;
   let phase: RunPhase = 'init';
   const running: { ctx: ExecutorContext; started: boolean }[] = [];
   const progress = (): RunProgress => ({
@@ -418,6 +431,10 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
     // Scenarios, each at its startTime.
     if (!setupFailed && !runCtl.signal.aborted) {
       phase = 'running';
+      // The generator's own health while the scenarios run (not setup/teardown: their VU's init is no load).
+      if (opts.health !== false) {
+        monitor = startHealthMonitor({ env: state.env, rule: opts.health, log: (level, m) => log(level, m) });
+      }
       await Promise.all(
         eo.scenarios.map(async (sc) => {
           const ctx: ExecutorContext = { sc, pool, state, runSignal: runCtl.signal, progress: () => 0 };
@@ -428,6 +445,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
           await executors[sc.executor](ctx);
         }),
       );
+      if (monitor) outcome.generator = await monitor.stop();
     }
 
     // teardown(): with the global context, so not cut by signal/abort/thresholds; skipped after setup failed.
@@ -440,6 +458,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
     return await finish();
   } finally {
     for (const t of timers) clearInterval(t);
+    void monitor?.stop();
     opts.signal?.removeEventListener('abort', onSignal);
     opts.softStop?.removeEventListener('abort', onSoftStop);
     clearTimeout(softStopTimer);
@@ -513,6 +532,7 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
         testRunDurationMs: outcome.endTime - outcome.startTime,
         exitCode: outcome.exitCode,
         interrupted: outcome.interrupted,
+        generator: outcome.generator,
       });
       if (outcome.hasHandleSummary) {
         const out = await runPart(

@@ -16,6 +16,7 @@ import {
   histogramMetricName,
   percentileMetricName,
 } from '../../src/collector/prometheus.ts';
+import { GENERATOR_METRICS } from '../../src/collector/contract.ts';
 import { TAP_METRICS } from '../../src/collector/tap/metrics.ts';
 import { buildDashboards } from '../../src/dashboards/dashboards.ts';
 import { DATASOURCE } from '../../src/dashboards/grafana.ts';
@@ -49,6 +50,7 @@ function exported(): Set<string> {
     TAP_METRICS.frameSize,
     TAP_METRICS.iqResponse,
     TAP_METRICS.messageTransit,
+    GENERATOR_METRICS.eventLoopDelay,
   ]) {
     for (const suffix of ['_bucket', '_sum', '_count']) names.add(`${histogramMetricName(h)}${suffix}`);
     names.add(percentileMetricName(h));
@@ -59,9 +61,12 @@ function exported(): Set<string> {
     ...Object.values(XMPP_TRANSPORT_COUNTERS),
     TAP_METRICS.frames,
     TAP_METRICS.framingViolations,
+    GENERATOR_METRICS.cpuSeconds,
+    GENERATOR_METRICS.eventLoopBusySeconds,
   ])
     names.add(counterMetricName(c));
-  for (const g of [...Object.values(XMPP_GAUGES), TAP_METRICS.connections]) names.add(gaugeMetricName(g));
+  for (const g of [...Object.values(XMPP_GAUGES), TAP_METRICS.connections, GENERATOR_METRICS.saturated])
+    names.add(gaugeMetricName(g));
   for (const m of Object.values(K6_METRICS)) names.add(k6SeriesName(m));
   return names;
 }
@@ -138,6 +143,15 @@ describe('dashboards', () => {
       XMPP_RATES.loginSuccess,
     ])
       assert.ok(overview.includes(counterMetricName(m)), m);
+    // The generator's own health: CPU, event-loop busy and delay, and the saturated flag.
+    for (const name of [
+      'starling_generator_cpu_seconds_total',
+      'starling_generator_event_loop_busy_seconds_total',
+      'starling_generator_event_loop_delay_seconds_bucket',
+      'starling_generator_event_loop_delay_seconds_percentile',
+      'starling_generator_saturated',
+    ])
+      assert.ok(overview.includes(name), name);
     for (const m of [
       TAP_METRICS.frameParse,
       TAP_METRICS.frameSize,

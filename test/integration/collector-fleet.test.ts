@@ -8,7 +8,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../../src/collector/contract.ts';
+import { COLLECTOR_URL_ENV, GENERATOR_METRICS, RUN_ID_ENV } from '../../src/collector/contract.ts';
 import { startCollector } from '../../src/collector/server.ts';
 import type { CollectorSummary } from '../../src/collector/summary.ts';
 import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
@@ -75,8 +75,21 @@ test('two engine processes into one collector: merged percentiles match all raw 
     await readFile(join(dir, RUN_ID, 'collector-summary.json'), 'utf8'),
   ) as CollectorSummary;
   assert.deepEqual(summary.instances, ['gen-a', 'gen-b']);
-  assert.equal(summary.producers, 2 * VUS);
-  assert.equal(summary.finalProducers, 2 * VUS);
+  // Every VU, plus each engine process's own health (VU 0 of its instance).
+  assert.equal(summary.producers, 2 * VUS + 2);
+  assert.equal(summary.finalProducers, 2 * VUS + 2);
+  for (const generator of ['gen-a', 'gen-b']) {
+    const delay = summary.histograms.find(
+      (h) => h.name === GENERATOR_METRICS.eventLoopDelay && h.labels.generator === generator,
+    );
+    assert.ok(delay && delay.count > 0, `${generator}: its event-loop delay reached the collector`);
+    assert.ok(
+      summary.counters.some(
+        (c) => c.name === GENERATOR_METRICS.cpuSeconds && c.labels.generator === generator && c.value > 0,
+      ),
+      `${generator}: its CPU reached the collector`,
+    );
+  }
   assert.equal(summary.snapshots.rejected, 0);
 
   for (const metric of [

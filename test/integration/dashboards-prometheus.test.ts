@@ -51,6 +51,9 @@ function generator(
     '-q',
     '--results-root',
     resultsRoot,
+    // Six generators, three servers and Prometheus share the machine's cores: the generators may well be
+    // starved (the generator panels show it), but what this test checks is that every panel has data.
+    '--allow-saturation',
     ...extraArgs,
   ];
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
