@@ -1,28 +1,31 @@
 /**
  * The standard flow, one generator at a time, each against its own fresh Prosody: starling (scenarios/churn.ts on
  * the Node engine), Tsung 1.7, and over WebSocket the floor (bench/raw-ws-flow.ts: plain Node on `ws`, no XML
- * library). In one invocation, so the ratios come from the same set of runs.
+ * library). In one invocation, so the ratios come from the same set of runs; `--runs` repeats the whole set.
  *
  * The flow: USERS users arrive at RATE per second (Poisson). Each: connect (WebSocket subprotocol xmpp, or a BOSH
  * session) → open → SASL PLAIN → stream restart → bind → initial presence → think → 10 × (a chat message with a
  * 56-character body to the bare JID of another online user; think) → close. Prosody stores plain passwords
  * (internal_plain), so no side pays PBKDF2, and loads bench/prosody/mod_bench_counters.lua, whose counters prove
- * what each generator really did: a run whose counters fall short of the flow fails the benchmark (exit 1), so a
- * figure never comes from a broken run.
+ * what each generator really did: a run whose counters fall short of the flow fails the benchmark (exit 1), and its
+ * figures are marked and left out of spreads and ratios.
  *
  * Two phases per generator:
  * - cpu: think 0.2 s (the standard flow). Generator CPU is exact: user + system time of the reaped child and all it
  *   waited for (this process's cutime + cstime, /proc/self/stat), so Tsung's Erlang VM, a child of its start
- *   script, is counted whole. Server CPU is Prosody's process group over the same time.
- * - memory: think 1 s, so all users are connected at once. Peak RSS is the largest sum of VmRSS over the child's
- *   process group, sampled every 100 ms; the baseline is the last sample before /proc/net/tcp shows the first
- *   connection to the server. RSS per concurrent session = (peak RSS − baseline) ÷ the most sessions the server
- *   had bound at once (its peak_online counter).
+ *   script (erl runs in the foreground; -n: no web dashboard), is counted whole, start-up included. Server CPU is
+ *   Prosody's process group over the same time.
+ * - memory: a longer think (`auto`: 1 s at 2000 users and 200/s), so all users are connected at once. Peak RSS is
+ *   the largest sum of VmRSS over the child's process group, sampled every 100 ms; the baseline is the last sample
+ *   (every 10 ms until then) before /proc/net/tcp shows the first connection to the server. RSS per concurrent
+ *   session = (peak RSS − baseline) ÷ the most sessions the server had bound at once (its peak_online counter).
  *
- *   npx tsx bench/standard-flow.ts [--users 2000] [--rate 200] [--runs 3] [--transport websocket|bosh|both]
- *     [--only starling,tsung,raw] [--vus 4] [--phases cpu,memory] [--json results.json]
+ *   npx tsx bench/standard-flow.ts [--users 2000] [--rate 200] [--bosh-rate <rate>] [--runs 3]
+ *     [--transport websocket|bosh|both] [--only starling,tsung,raw] [--vus 4] [--phases cpu,memory]
+ *     [--think 0.2] [--memory-think auto] [--messages 10] [--body-size 56] [--json results.json]
  *
  * Needs Debian's tsung and prosody. Loopback only; leaves nothing running (Prosody, Tsung, the epmd Tsung starts).
+ * KEEP=1 keeps the work directory (Tsung's logs, the counters, starling's results).
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -39,6 +42,7 @@ const { values: args } = parseArgs({
   options: {
     users: { type: 'string', default: '2000' },
     rate: { type: 'string', default: '200' },
+    'bosh-rate': { type: 'string' },
     runs: { type: 'string', default: '1' },
     transport: { type: 'string', default: 'both' },
     only: { type: 'string' },
@@ -46,7 +50,7 @@ const { values: args } = parseArgs({
     messages: { type: 'string', default: '10' },
     'body-size': { type: 'string', default: '56' },
     think: { type: 'string', default: '0.2' },
-    'memory-think': { type: 'string', default: '1' },
+    'memory-think': { type: 'string', default: 'auto' },
     phases: { type: 'string', default: 'cpu,memory' },
     json: { type: 'string' },
   },
@@ -75,15 +79,11 @@ function listOf<T extends string>(name: string, raw: string, allowed: readonly T
 }
 
 const N = whole('users', args.users, 2);
-const RATE = positive('rate', args.rate);
 const RUNS = whole('runs', args.runs, 1);
 const VUS = whole('vus', args.vus, 1);
 const MESSAGES = whole('messages', args.messages, 1);
 const BODY = whole('body-size', args['body-size'], 1);
-const THINK: Record<PhaseName, number> = {
-  cpu: positive('think', args.think),
-  memory: positive('memory-think', args['memory-think']),
-};
+const CPU_THINK = positive('think', args.think);
 const TRANSPORTS: Transport[] =
   args.transport === 'both'
     ? ['websocket', 'bosh']
@@ -91,6 +91,22 @@ const TRANSPORTS: Transport[] =
 const ONLY = args.only ? listOf<Generator>('only', args.only, ['starling', 'tsung', 'raw']) : undefined;
 const PHASES = listOf<PhaseName>('phases', args.phases, ['cpu', 'memory']);
 if (VUS > N) throw new Error(`--vus ${VUS} is more than --users ${N}`);
+
+/** Arrivals per second over each transport (BOSH costs Prosody about twice what WebSocket does). */
+const RATES: Record<Transport, number> = {
+  websocket: positive('rate', args.rate),
+  bosh: positive('bosh-rate', args['bosh-rate'] ?? args.rate),
+};
+
+/**
+ * The memory phase's think time: given, or ('auto') the least multiple of 0.5 s, at least 1 s, for which a user's
+ * MESSAGES + 1 thinks outlast the arrivals by a second, so all users are online at once (1 s at 2000 users, 200/s).
+ */
+function memoryThink(t: Transport): number {
+  if (args['memory-think'] !== 'auto') return positive('memory-think', args['memory-think']);
+  return Math.max(1, Math.ceil((2 * (N / RATES[t] + 1)) / (MESSAGES + 1)) / 2);
+}
+const thinkOf = (t: Transport, phase: PhaseName): number => (phase === 'cpu' ? CPU_THINK : memoryThink(t));
 
 /** Over BOSH there is no raw floor: starling and Tsung only. */
 function generatorsFor(t: Transport): Generator[] {
@@ -310,7 +326,14 @@ function envArgs(env: Record<string, string>): string[] {
   return Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
 }
 
-async function runStarling(ctx: Context, dir: string, server: LocalServer, t: Transport, think: number) {
+async function runStarling(
+  ctx: Context,
+  dir: string,
+  server: LocalServer,
+  t: Transport,
+  think: number,
+  rate: number,
+) {
   const results = join(dir, 'results');
   const m = await measure(
     process.execPath,
@@ -328,7 +351,7 @@ async function runStarling(ctx: Context, dir: string, server: LocalServer, t: Tr
         XMPP_DOMAIN: server.domain,
         XMPP_MECHANISMS: 'PLAIN',
         USERS: String(N),
-        ARRIVAL_RATE: String(RATE),
+        ARRIVAL_RATE: String(rate),
         MESSAGES: String(MESSAGES),
         THINK: `${Math.round(think * 1000)}ms`,
         BODY_SIZE: String(BODY),
@@ -367,7 +390,7 @@ async function runStarling(ctx: Context, dir: string, server: LocalServer, t: Tr
   return { m, problems, notes };
 }
 
-function tsungConfig(server: LocalServer, t: Transport, think: number): string {
+function tsungConfig(server: LocalServer, t: Transport, think: number, rate: number): string {
   // Tsung names users <username><id> with password <passwd><id>, id in 1..userid_max: Prosody's user{n}/pass{n}
   // (2N of them, see startServer).
   // destination="online" picks among users that sent presence:initial, skipping the sender (ts_user_server).
@@ -377,8 +400,8 @@ function tsungConfig(server: LocalServer, t: Transport, think: number): string {
   <clients><client host="localhost" use_controller_vm="true" maxusers="${N * 2}"/></clients>
   <servers><server host="127.0.0.1" port="${server.httpPort}" type="${t}"/></servers>
   <load>
-    <arrivalphase phase="1" duration="${2 * Math.ceil(N / RATE) + 10}" unit="second">
-      <users arrivalrate="${RATE}" unit="second" maxnumber="${N}"/>
+    <arrivalphase phase="1" duration="${2 * Math.ceil(N / rate) + 10}" unit="second">
+      <users arrivalrate="${rate}" unit="second" maxnumber="${N}"/>
     </arrivalphase>
   </load>
   <options>
@@ -429,9 +452,16 @@ async function tsungStats(logRoot: string): Promise<Map<string, number>> {
   return totals;
 }
 
-async function runTsung(_ctx: Context, dir: string, server: LocalServer, t: Transport, think: number) {
+async function runTsung(
+  _ctx: Context,
+  dir: string,
+  server: LocalServer,
+  t: Transport,
+  think: number,
+  rate: number,
+) {
   const config = join(dir, 'tsung.xml');
-  await writeFile(config, tsungConfig(server, t, think));
+  await writeFile(config, tsungConfig(server, t, think, rate));
   const logs = join(dir, 'tsung-log');
   await mkdir(logs);
   // -n: no web dashboard (it would listen on 8091 and cost CPU). tsung runs erl in the foreground, a child of its
@@ -456,7 +486,14 @@ async function runTsung(_ctx: Context, dir: string, server: LocalServer, t: Tran
   return { m, problems, notes };
 }
 
-async function runRaw(ctx: Context, dir: string, server: LocalServer, _t: Transport, think: number) {
+async function runRaw(
+  ctx: Context,
+  dir: string,
+  server: LocalServer,
+  _t: Transport,
+  think: number,
+  rate: number,
+) {
   const m = await measure(
     process.execPath,
     [
@@ -468,7 +505,7 @@ async function runRaw(ctx: Context, dir: string, server: LocalServer, _t: Transp
       '--users',
       String(N),
       '--rate',
-      String(RATE),
+      String(rate),
       '--messages',
       String(MESSAGES),
       '--think',
@@ -509,11 +546,12 @@ async function once(
   const dir = join(ctx.work, `run${run}-${t}-${phase}-${g}`);
   await mkdir(dir);
   const countersFile = join(dir, 'counters.json');
-  process.stderr.write(`run ${run}, ${t}, ${phase} (think ${THINK[phase]} s): ${g}…`);
+  const think = thinkOf(t, phase);
+  process.stderr.write(`run ${run}, ${t}, ${phase} (${RATES[t]}/s, think ${think} s): ${g}…`);
   const server = await startServer(countersFile);
   let r: { m: Measured; problems: string[]; notes: string[] };
   try {
-    r = await RUNNERS[g](ctx, dir, server, t, THINK[phase]);
+    r = await RUNNERS[g](ctx, dir, server, t, think, RATES[t]);
   } finally {
     await server.stop(); // SIGTERM: the module writes its final counters
     // Each Tsung run pays for its own epmd, as the first one did.
@@ -634,8 +672,8 @@ function printTables(outcomes: Outcome[]): void {
     const gens = generatorsFor(t);
     const name = t === 'websocket' ? 'WebSocket' : 'BOSH';
     console.log(
-      `\n${name}: ${N} users at ${RATE}/s, ${MESSAGES} × ${BODY}-char messages; ` +
-        `CPU with think ${THINK.cpu} s, memory with think ${THINK.memory} s`,
+      `\n${name}: ${N} users at ${RATES[t]}/s, ${MESSAGES} × ${BODY}-char messages; ` +
+        `CPU with think ${CPU_THINK} s, memory with think ${memoryThink(t)} s`,
     );
     console.log(label('run  generator') + cells(COLUMNS.map((c) => c.head)));
     for (const run of runs) {
@@ -695,7 +733,7 @@ function printTables(outcomes: Outcome[]): void {
   console.log(
     '\nCPU: user + system seconds of the generator process tree (reaped), start-up included, per 1000 sessions. ' +
       `KiB/conc. sess: (peak RSS − RSS before the first connection) ÷ the server's peak of concurrently bound ` +
-      `sessions, think ${THINK.memory} s. Server CPU: Prosody over the generator's run, think ${THINK.cpu} s. ` +
+      "sessions, memory phase. Server CPU: Prosody over the generator's run, CPU phase. " +
       "'!': from a run that did not do the whole flow (left out of min–max and ratios).",
   );
 }
@@ -738,7 +776,11 @@ async function main(): Promise<number> {
     });
     const ctx: Context = { work, starlingScript: resolve(built!.file), rawScript };
     process.stderr.write(
-      `standard flow: ${N} users at ${RATE}/s, ${MESSAGES} messages of ${BODY} chars, think ${THINK.cpu} s (cpu) / ${THINK.memory} s (memory); starling VUs ${VUS}; ${RUNS} run(s); work dir ${work}\n`,
+      `standard flow: ${N} users, ${MESSAGES} messages of ${BODY} chars; ` +
+        TRANSPORTS.map(
+          (t) => `${t} at ${RATES[t]}/s, think ${CPU_THINK} s (cpu) / ${memoryThink(t)} s (memory)`,
+        ).join('; ') +
+        `; starling VUs ${VUS}; ${RUNS} run(s); work dir ${work}\n`,
     );
     for (let run = 1; run <= RUNS; run++) {
       for (const t of TRANSPORTS) {
@@ -757,10 +799,10 @@ async function main(): Promise<number> {
         JSON.stringify(
           {
             users: N,
-            rate: RATE,
+            rates: RATES,
             messages: MESSAGES,
             bodySize: BODY,
-            think: THINK,
+            think: { cpu: CPU_THINK, memory: Object.fromEntries(TRANSPORTS.map((t) => [t, memoryThink(t)])) },
             vus: VUS,
             outcomes: outcomes.map(({ m: { output: _o, ...m }, ...o }) => ({ ...o, m })),
           },
