@@ -30,7 +30,9 @@ import { request as httpRequest, type ClientRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
-import type * as hdr from 'hdr-histogram-js';
+import type { JsHistogram } from 'hdr-histogram-js/dist/JsHistogram.js';
+import { deflate } from 'hdr-histogram-js/dist/JsHistogram.encoding.js';
+import { constructorFromBucketSize } from 'hdr-histogram-js/dist/JsHistogramFactory.js';
 import {
   COLLECTOR_TOKEN_ENV,
   COLLECTOR_URL_ENV,
@@ -41,8 +43,21 @@ import {
   SNAPSHOT_VERSION,
   type Snapshot,
 } from '../collector/contract.ts';
-import { encodeHistogram, newHistogram } from '../collector/histogram.ts';
 import { parseDuration } from './options.ts';
+
+/**
+ * The shared HDR configuration on hdr-histogram-js's plain-JS files only: the package entry also loads its
+ * WebAssembly build and encoders, ~15 MB of the engine's RSS before the first connection.
+ */
+function newHistogram(): JsHistogram {
+  if (typeof deflate !== 'function') throw new Error('hdr-histogram-js: no deflate for the V2 encoding');
+  const Histogram = constructorFromBucketSize(32);
+  return new Histogram(
+    HDR_CONFIG.lowestDiscernibleValue,
+    HDR_CONFIG.highestTrackableValue,
+    HDR_CONFIG.numberOfSignificantValueDigits,
+  );
+}
 
 /**
  * starling's exit code for a run whose thresholds passed but whose generator was saturated (k6 uses 97–110):
@@ -439,7 +454,7 @@ export function startHealthMonitor(opts: HealthMonitorOptions = {}): HealthMonit
   };
 }
 
-function healthReport(run: hdr.Histogram, v: SaturationVerdict, rule: SaturationRule): GeneratorHealth {
+function healthReport(run: JsHistogram, v: SaturationVerdict, rule: SaturationRule): GeneratorHealth {
   const at = (p: number): number => (run.totalCount === 0 ? 0 : run.getValueAtPercentile(p) / 1000);
   const share = (x: number): number => (v.sampledMs > 0 ? x / v.sampledMs : 0);
   const h: GeneratorHealth = {
@@ -453,7 +468,7 @@ function healthReport(run: hdr.Histogram, v: SaturationVerdict, rule: Saturation
       p99: at(99),
       p999: at(99.9),
       max: at(100),
-      hdr: encodeHistogram(run),
+      hdr: run.encodeIntoCompressedBase64(),
     },
     cpu: { mean: share(v.cpuMs), peakSample: v.peakSampleCpuShare, peakSpan: v.peakSpanCpuShare },
     eventLoopBusy: { mean: share(v.busyMs), peakSpan: v.peakSpanBusyShare },
@@ -576,7 +591,7 @@ function collectorReporter(
       intervalEndMs: end,
       histograms:
         interval.totalCount > 0
-          ? [{ name: GENERATOR_METRICS.eventLoopDelay, labels, hdr: encodeHistogram(interval) }]
+          ? [{ name: GENERATOR_METRICS.eventLoopDelay, labels, hdr: interval.encodeIntoCompressedBase64() }]
           : [],
       counters: [
         { name: GENERATOR_METRICS.cpuSeconds, labels, delta: cpuMs / 1000 },
