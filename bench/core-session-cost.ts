@@ -1,7 +1,7 @@
 /**
- * What the XMPP core costs without the k6 layer: the same flow as bench/vs-tsung.ts (log in at 100/s with
- * SASL PLAIN, three pings, close) written directly against `ws` and src/xmpp through src/node, at two sizes
- * against one throwaway Prosody. The difference from the Node engine's figure is what the k6 emulation
+ * What the XMPP core costs without the k6 layer: the flow of the former idle comparison against Tsung (log in
+ * at 100/s with SASL PLAIN, three pings, close) written directly against `ws` and src/xmpp through src/node, at
+ * two sizes against one throwaway Prosody. The difference from the Node engine's figure is what the k6 emulation
  * (VU contexts, k6/websockets, metrics) costs per session.
  *
  *   npx tsx bench/core-session-cost.ts [--sessions 1200]
