@@ -133,9 +133,10 @@ export interface UserContext {
   /** Sleeps the think time (waking early when the run stops). */
   think(): Promise<void>;
   /**
-   * Sends initial presence and waits (at most `maxMs`) for the server to reflect it back (RFC 6121 4.2.2), then
-   * lets other users pick this one as a peer: a message to a bare JID whose resource is not yet available would
-   * be refused by the server (no offline storage), a loss caused by the flow rather than the server.
+   * Sends initial presence and waits (at most `maxMs`) for the server to reflect it back (RFC 6121 4.2.2). Other
+   * users may pick this one as a peer only once the reflection came, however late: a message to a bare JID whose
+   * resource is not yet available would be refused by the server (no offline storage), a loss caused by the flow
+   * rather than the server.
    */
   available(maxMs: number): Promise<void>;
   /** A random other user of this VU that is available and not leaving; the user itself when it is alone. */
@@ -176,18 +177,21 @@ export async function userFlow(cfg: ScenarioConfig, o: UserFlowOptions): Promise
         if (stopping()) return;
         const user = await logIn(cfg, account, j);
         if (user === undefined) return;
+        let left = false;
+        const leave = (): void => {
+          left = true;
+          online.delete(user);
+        };
         try {
           await o.act(user, {
             think,
-            available: async (maxMs) => {
-              await initialPresence(user, maxMs);
-              online.add(user);
-            },
+            // A peer once the server reflected its presence, however late; not before, and never once leaving.
+            available: (maxMs) => initialPresence(user, maxMs, () => left || online.add(user)),
             pickPeer: () => online.pickOther(user) ?? user,
-            leaving: () => online.delete(user),
+            leaving: leave,
           });
         } finally {
-          online.delete(user);
+          leave();
         }
         // What was sent to it before it left is let in first (at most the loss window): leaving with stanzas in
         // flight would count them lost by the flow's own doing, not the server's.
@@ -201,19 +205,17 @@ export async function userFlow(cfg: ScenarioConfig, o: UserFlowOptions): Promise
 }
 
 /** Sends initial presence; resolves when the server reflects it to this resource, or after `maxMs`. */
-function initialPresence(user: OpenSession, maxMs: number): Promise<void> {
+function initialPresence(user: OpenSession, maxMs: number, reflected: () => void): Promise<void> {
   return new Promise((resolve) => {
-    let done = false;
-    const finish = (): void => {
-      if (done) return;
-      done = true;
-      clearTimeout(timer);
-      resolve();
-    };
-    const timer = setTimeout(finish, maxMs);
+    let seen = false;
+    const timer = setTimeout(resolve, maxMs);
     // Handlers stay for the session's life: this one does nothing once the reflection came.
     user.session.onPresence((el) => {
-      if (!done && el.attr('type') === undefined && el.attr('from') === user.jid) finish();
+      if (seen || el.attr('type') !== undefined || el.attr('from') !== user.jid) return;
+      seen = true;
+      clearTimeout(timer);
+      reflected();
+      resolve();
     });
     user.session.sendPresence();
   });
