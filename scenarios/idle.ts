@@ -19,6 +19,7 @@ export function setup(): EndpointData {
 export default async function (data: EndpointData): Promise<void> {
   const sessions = await openSessions(withEndpoint(cfg, data));
   await every(sessions, cfg.pingIntervalMs, cfg.durationMs, (s) => timedPing(s.session));
-  await closeAll(sessions);
+  // This VU's share of the login rate: a soak of thousands of sessions closes as fast as it logged in.
+  await closeAll(sessions, cfg.loginRate / cfg.vus);
   await flushFinal();
 }

@@ -25,8 +25,9 @@ export function sessionScenarioOptions(
         executor: 'per-vu-iterations',
         vus: cfg.vus,
         iterations: 1,
-        // Login, the timed part, then close: generous room so a slow close is measured, not cut.
-        maxDuration: `${cfg.durationMs + 120_000}ms`,
+        // The login ramp, the timed part, then the close (paced like the logins in idle): generous room, so a slow
+        // close is measured, not cut.
+        maxDuration: `${Math.ceil(2 * loginRampMs(cfg) + cfg.durationMs + 120_000)}ms`,
       },
     },
     thresholds: { ...BASE_THRESHOLDS, ...collectorThresholds(), ...thresholds, ...extraThresholds() },
@@ -41,6 +42,14 @@ export function sessionScenarioOptions(
  */
 function collectorThresholds(): Record<string, string[]> {
   return __ENV[COLLECTOR_URL_ENV] ? { [COLLECTOR_LOST]: ['count==0'] } : {};
+}
+
+/**
+ * How long the logins of the whole test take to start at `loginRate` (all VUs share one ramp): a VU's timed part
+ * begins after its last login, so 19,000 sessions at 150/s need their 127 s on top of DURATION.
+ */
+function loginRampMs(cfg: ScenarioConfig): number {
+  return cfg.loginRate > 0 ? (cfg.vus * cfg.sessionsPerVu * 1000) / cfg.loginRate : 0;
 }
 
 /** `INSECURE_SKIP_TLS_VERIFY=true`: wss:// and https:// without certificate verification (k6's insecureSkipTLSVerify). */
