@@ -21,7 +21,7 @@
  *   session = (peak RSS − baseline) ÷ the most sessions the server had bound at once (its peak_online counter).
  *
  *   npx tsx bench/standard-flow.ts [--users 2000] [--rate 200] [--bosh-rate <rate>] [--runs 3]
- *     [--transport websocket|bosh|both] [--only starling,tsung,raw] [--vus 4] [--phases cpu,memory]
+ *     [--transport websocket|bosh|both] [--only starling,tsung,raw] [--vus 1] [--phases cpu,memory]
  *     [--think 0.2] [--memory-think auto] [--messages 10] [--body-size 56] [--json results.json]
  *
  * Needs Debian's tsung and prosody. Loopback only; leaves nothing running (Prosody, Tsung, the epmd Tsung starts).
@@ -46,7 +46,7 @@ const { values: args } = parseArgs({
     runs: { type: 'string', default: '1' },
     transport: { type: 'string', default: 'both' },
     only: { type: 'string' },
-    vus: { type: 'string', default: '4' },
+    vus: { type: 'string', default: '1' },
     messages: { type: 'string', default: '10' },
     'body-size': { type: 'string', default: '56' },
     think: { type: 'string', default: '0.2' },
