@@ -8,10 +8,12 @@
  */
 import {
   loadConfig,
+  num,
   parseDuration,
   setupEndpoint,
   withEndpoint,
   type EndpointData,
+  whole,
 } from '../src/k6/config.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 import { sendTimedMessage } from '../src/k6/delivery.ts';
@@ -25,17 +27,17 @@ const thinkMs = parseDuration(__ENV.THINK || '200ms');
 const bodySize = count('BODY_SIZE', 56, 1);
 if (cfg.vus > users) throw new Error(`VUS=${cfg.vus} is more than USERS=${users}: use VUS ≤ USERS`);
 
+/** A whole number ≥ `min` (USERS, MESSAGES, BODY_SIZE). */
 function count(name: string, fallback: number, min = 1): number {
-  const raw = __ENV[name];
-  const n = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name}='${raw}' must be a whole number ≥ ${min}`);
+  const n = whole(name, fallback);
+  if (n < min) throw new Error(`${name}=${n} must be ${min} or more`);
   return n;
 }
 
+/** A positive rate (ARRIVAL_RATE): zero arrivals per second would never start a user. */
 function positive(name: string, fallback: number): number {
-  const raw = __ENV[name];
-  const n = raw === undefined || raw === '' ? fallback : Number(raw);
-  if (!(n > 0) || !Number.isFinite(n)) throw new Error(`${name}='${raw}' must be a positive number`);
+  const n = num(name, fallback);
+  if (!(n > 0)) throw new Error(`${name}=${n} must be a positive number, e.g. 50`);
   return n;
 }
 

@@ -52,7 +52,8 @@ export function positiveDuration(name: string, fallbackMs: number): number {
   return ms;
 }
 
-function num(name: string, fallback: number): number {
+/** A non-negative number from `__ENV[name]` (`fallback` when unset). */
+export function num(name: string, fallback: number): number {
   const v = __ENV[name];
   if (v === undefined || v === '') return fallback;
   const n = Number(v);
@@ -61,7 +62,7 @@ function num(name: string, fallback: number): number {
 }
 
 /** A count (VUS, SESSIONS_PER_VU, ACCOUNT_OFFSET): a whole number; 2.5 sessions would log in as user3.5. */
-function whole(name: string, fallback: number): number {
+export function whole(name: string, fallback: number): number {
   const n = num(name, fallback);
   if (!Number.isInteger(n))
     throw new Error(`${name}='${__ENV[name]}' is not a whole number: use e.g. ${Math.round(n)}`);
