@@ -31,8 +31,6 @@ import { request as httpsRequest } from 'node:https';
 import { hostname } from 'node:os';
 import { performance, type EventLoopUtilization } from 'node:perf_hooks';
 import type { JsHistogram } from 'hdr-histogram-js/dist/JsHistogram.js';
-import { deflate } from 'hdr-histogram-js/dist/JsHistogram.encoding.js';
-import { constructorFromBucketSize } from 'hdr-histogram-js/dist/JsHistogramFactory.js';
 import {
   COLLECTOR_TOKEN_ENV,
   COLLECTOR_URL_ENV,
@@ -44,20 +42,8 @@ import {
   type Snapshot,
 } from '../collector/contract.ts';
 import { parseDuration } from './options.ts';
-
-/**
- * The shared HDR configuration on hdr-histogram-js's plain-JS files only: the package entry also loads its
- * WebAssembly build and encoders, ~15 MB of the engine's RSS before the first connection.
- */
-function newHistogram(): JsHistogram {
-  if (typeof deflate !== 'function') throw new Error('hdr-histogram-js: no deflate for the V2 encoding');
-  const Histogram = constructorFromBucketSize(32);
-  return new Histogram(
-    HDR_CONFIG.lowestDiscernibleValue,
-    HDR_CONFIG.highestTrackableValue,
-    HDR_CONFIG.numberOfSignificantValueDigits,
-  );
-}
+// The VUs' own histogram factory: hdr-histogram-js's plain-JS files only (its package entry costs ~15 MB).
+import { newHistogram } from '../k6/hdr.ts';
 
 /**
  * starling's exit code for a run whose thresholds passed but whose generator was saturated (k6 uses 97–110):
