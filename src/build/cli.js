@@ -24,11 +24,6 @@ const BUILD_INPUTS = ['src/build/cli.js', 'tsconfig.json', 'package.json'];
  * loaded with the code that uses them), tsx.
  */
 const BUNDLED = ['yargs'];
-/**
- * A file modified this little before a build started counts as modified after it: the kernel stamps files
- * from a clock that can lag the one Date.now() reads by a tick.
- */
-const MTIME_SLACK_MS = 100;
 /** Chunks of older builds are deleted once this old: a CLI started from one may still import them. */
 const OLD_BUILD_MS = 24 * 3600_000;
 
@@ -70,10 +65,29 @@ function version(packageJson) {
   }
 }
 
+/** A file's modification time and size, the stamp a build records for each file it read (null: no such file). */
+function stamp(path) {
+  const stat = statSync(join(ROOT, path), { throwIfNoEntry: false });
+  return stat === undefined ? null : `${stat.mtimeMs}/${stat.size}`;
+}
+
+/** Stamps of every file under src/ and of BUILD_INPUTS, taken before a build reads them. */
+function stampSources() {
+  const stamps = new Map(BUILD_INPUTS.map((path) => [path, stamp(path)]));
+  for (const entry of readdirSync(join(ROOT, 'src'), { withFileTypes: true, recursive: true })) {
+    if (!entry.isFile()) continue;
+    const path = relative(ROOT, join(entry.parentPath, entry.name)).split('\\').join('/');
+    stamps.set(path, stamp(path));
+  }
+  return stamps;
+}
+
 /**
  * Why dist/cli/ may not run as it is, or undefined when it may. Stale: not built, a file bundled (or one of
- * BUILD_INPUTS) modified at or after the build started or gone, a bundled package now at another version (npm
- * keeps the tarball's mtimes), or an output missing.
+ * BUILD_INPUTS) gone or with another stamp than it had when the build started, a bundled package now at another
+ * version (npm keeps the tarball's mtimes), or an output missing. Stamps are compared for equality, not against
+ * the build's start time: a file edited moments before a build (kernel file times lag Date.now() by a tick) is
+ * then neither missed nor rebuilt twice.
  */
 export function staleReason() {
   let record;
@@ -82,14 +96,19 @@ export function staleReason() {
   } catch {
     return 'not built';
   }
-  const { builtAt, inputs, packages, outputs } = record;
-  if (!(builtAt > 0) || !Array.isArray(inputs) || !Array.isArray(outputs) || typeof packages !== 'object') {
+  const { builtAt, stamps, packages, outputs } = record;
+  if (
+    !(builtAt > 0) ||
+    typeof stamps !== 'object' ||
+    !Array.isArray(outputs) ||
+    typeof packages !== 'object'
+  ) {
     return 'not built';
   }
-  for (const input of [...BUILD_INPUTS, ...inputs]) {
-    const stat = statSync(join(ROOT, input), { throwIfNoEntry: false });
-    if (stat === undefined) return `${input} is gone`;
-    if (stat.mtimeMs >= builtAt - MTIME_SLACK_MS) return `${input} changed`;
+  for (const [input, built] of Object.entries(stamps)) {
+    const now = stamp(input);
+    if (now === null) return `${input} is gone`;
+    if (now !== built) return `${input} changed`;
   }
   for (const [packageJson, built] of Object.entries(packages)) {
     if (version(packageJson) !== built) return `${packageJson} is no longer version ${built}`;
@@ -108,6 +127,8 @@ export function staleReason() {
 export async function buildCli() {
   const { build, stop } = await import('esbuild');
   const builtAt = Date.now();
+  // Before the build reads them: a file edited while it runs then differs from its recorded stamp.
+  const before = stampSources();
   const dependencies = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')).dependencies ?? {};
   try {
     const result = await build({
@@ -144,9 +165,14 @@ export async function buildCli() {
       )?.[1];
       if (dir) packages[`${dir}/package.json`] ??= version(`${dir}/package.json`) ?? null;
     }
+    const stamps = {};
+    for (const input of [...BUILD_INPUTS, ...inputs.filter((i) => !i.startsWith('node_modules/'))]) {
+      // A bundled file outside src/ (none today) is stamped after the build: an edit during it would be missed.
+      stamps[input] = before.has(input) ? before.get(input) : stamp(input);
+    }
     const record = {
       builtAt,
-      inputs: inputs.filter((i) => !i.startsWith('node_modules/')),
+      stamps,
       packages,
       outputs,
     };
