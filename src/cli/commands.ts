@@ -49,6 +49,12 @@ export const commands: readonly StarlingCommand[] = [
     load: async () => (await import('./compare-transports.ts')).compareTransportsCommand as CommandModule,
   },
   {
+    command: 'capacity <dimension>',
+    describe:
+      'Find the highest load (login-rate, sessions or messages) a server holds at an SLO, step by step, and who was the limit',
+    load: async () => (await import('./capacity.ts')).capacityCommand as CommandModule,
+  },
+  {
     command: 'collect',
     describe:
       'Merge HDR snapshots from every generator; serve Prometheus /metrics; write results/<run-id>/ (HDR logs, collector-summary.json, merged.json)',

@@ -188,6 +188,10 @@ export function loadConfig(): ScenarioConfig {
   const userPattern = __ENV.XMPP_USER_PATTERN || 'user{n}';
   const passwordPattern = __ENV.XMPP_PASSWORD_PATTERN || 'pass{n}';
   const csv = csvAccounts;
+  // XMPP_ACCOUNT_POOL=k: account numbers wrap onto 1..k (several sessions share an account, each with its own
+  // resource), so a long open-model run needs k accounts on the server, not one per arrival.
+  const pool = whole('XMPP_ACCOUNT_POOL', 0);
+  const number = (n: number): number => (pool > 0 ? ((n - 1) % pool) + 1 : n);
   return {
     transport: discoverFrom
       ? discoveryTransport(__ENV.XMPP_TRANSPORT)
@@ -217,8 +221,8 @@ export function loadConfig(): ScenarioConfig {
     account: csv
       ? (n) => csv[(n - 1) % csv.length]!
       : (n) => ({
-          username: userPattern.replace('{n}', String(n)),
-          password: passwordPattern.replace('{n}', String(n)),
+          username: userPattern.replace('{n}', String(number(n))),
+          password: passwordPattern.replace('{n}', String(number(n))),
         }),
   };
 }

@@ -1,0 +1,406 @@
+/**
+ * `starling capacity`'s work: a local server (or the user's), a collector in this process, and per step G
+ * generator processes (`starling run <scenario>` on the Node engine) sending their HDR snapshots to it. Each step
+ * is judged on its own window of the merged interval histograms; the search (search.ts) picks the next load.
+ * Every step's HDR logs and the generators' own results stay in results/<capacity-run>/<step>/.
+ */
+import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
+import { connect } from 'node:net';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
+import { startCollector, type Collector } from '../collector/server.ts';
+import type { RunState } from '../collector/store.ts';
+import type { GeneratorHealth } from '../engine/health.ts';
+import { XMPP_TRENDS } from '../k6/metric-names.ts';
+import { startLocalServer, type LocalServer, type ServerKind } from '../targets/index.ts';
+import { processGroupMembers, processGroupUsage } from '../targets/processes.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
+import { capacityChartSvg } from './chart.ts';
+import { PLANS, type DimensionSettings } from './plan.ts';
+import { searchCapacity } from './search.ts';
+import { formatStepHeader, formatStepRow, formatVerdict } from './table.ts';
+import type { CapacityReport, Dimension, GeneratorStep, SearchResult, Step } from './types.ts';
+import { DIMENSION_UNITS } from './types.ts';
+import { evaluateSlo, loginsOf, messagesOf, percentilesOf, windowedRun } from './window.ts';
+
+const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The collector's interval width: windows are cut on this grid. */
+const INTERVAL_MS = 1000;
+
+/** Exit codes of `starling capacity` (README, Capacity). */
+export const CAPACITY_EXIT = {
+  /** A capacity was found and it is the server's (or the server held --max). */
+  ok: 0,
+  /** Not even the lowest load met the SLO. */
+  noPassingLoad: 99,
+  /** Interrupted (SIGINT/SIGTERM): the steps run so far are written. */
+  interrupted: 105,
+  /** A generator process was saturated at the first failing load: the figure is not the server's. */
+  generatorLimited: 120,
+  /** The server died or stopped accepting connections during the search. */
+  serverFellOver: 121,
+} as const;
+
+export class CapacityError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'CapacityError';
+  }
+}
+
+export interface CapacityOptions {
+  dimension: Dimension;
+  script: string;
+  /** A local server to start, unless `target` is given. */
+  server: ServerKind;
+  target?: { url: string; domain: string };
+  start: number;
+  max: number;
+  factor: number;
+  resolution: number;
+  /** 0 for a single fixed-load check (`--fixed`): no stepping down when the first step fails. */
+  maxStepsDown?: number;
+  generators: number;
+  repeats: number;
+  slo: Record<string, string[]>;
+  settings: DimensionSettings;
+  accounts: number;
+  /** Extra __ENV for every generator (XMPP_MECHANISMS, account patterns, …). */
+  env: Record<string, string>;
+  dir: string;
+  /** Progress lines (stderr). */
+  log: (line: string) => void;
+  /** The step table (stdout). */
+  out: (line: string) => void;
+}
+
+interface Child {
+  code: number;
+  stderr: string;
+}
+
+function runChild(argv: string[], children: Set<ReturnType<typeof spawn>>): Promise<Child> {
+  return new Promise((resolvePromise) => {
+    const child = spawn(process.execPath, argv, { stdio: ['ignore', 'ignore', 'pipe'] });
+    children.add(child);
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => {
+      stderr = (stderr + d.toString()).slice(-8192);
+    });
+    child.on('close', (code, signal) => {
+      children.delete(child);
+      resolvePromise({ code: code ?? (signal === 'SIGINT' ? 130 : 1), stderr });
+    });
+  });
+}
+
+/** Whether something accepts TCP connections at the URL's host and port (1 s). */
+function accepting(url: string): Promise<boolean> {
+  const u = new URL(url);
+  const port = Number(u.port || (u.protocol === 'wss:' || u.protocol === 'https:' ? 443 : 80));
+  return new Promise((res) => {
+    const socket = connect({ host: u.hostname, port, timeout: 1000 });
+    socket.once('connect', () => {
+      socket.destroy();
+      res(true);
+    });
+    socket.once('error', () => res(false));
+    socket.once('timeout', () => {
+      socket.destroy();
+      res(false);
+    });
+  });
+}
+
+async function generatorHealth(dir: string): Promise<GeneratorHealth | undefined> {
+  try {
+    const [runDir] = await readdir(dir);
+    const summary = JSON.parse(await readFile(join(dir, runDir!, 'summary.json'), 'utf8')) as {
+      generator?: GeneratorHealth;
+    };
+    return summary.generator;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Waits until every producer of `runId` sent its final snapshot (they do before exiting), at most `ms`. */
+async function settled(collector: Collector, runId: string, ms: number): Promise<RunState | undefined> {
+  const until = Date.now() + ms;
+  for (;;) {
+    const run = collector.store.run(runId);
+    if ((run && run.allFinal()) || Date.now() >= until) return run;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
+
+export async function runCapacity(o: CapacityOptions): Promise<{ report: CapacityReport; exitCode: number }> {
+  const plan = PLANS[o.dimension];
+  const unit = DIMENSION_UNITS[o.dimension];
+  await mkdir(o.dir, { recursive: true });
+  let local: LocalServer | undefined;
+  let collector: Collector | undefined;
+  const children = new Set<ReturnType<typeof spawn>>();
+  let interrupted = false;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    o.log(`starling: ${signal}: stopping the step under way; the steps so far will be written`);
+    for (const c of children) c.kill('SIGINT');
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  const repeats: SearchResult[] = [];
+  const stepsSoFar: Step[] = [];
+  const report: CapacityReport = {
+    version: 1,
+    generatedAt: new Date().toISOString(),
+    dimension: o.dimension,
+    unit,
+    server: o.target ? maskUrlPasswords(o.target.url) : `local ${o.server}`,
+    transport: 'websocket',
+    slo: o.slo,
+    settings: {
+      start: o.start,
+      max: o.max,
+      factor: o.factor,
+      resolution: o.resolution,
+      stepSeconds: o.settings.stepSeconds,
+      warmupSeconds: o.settings.warmupSeconds,
+      generators: o.generators,
+      repeats: o.repeats,
+      accounts: o.accounts,
+      ...(o.dimension === 'login-rate' ? { thinkSeconds: o.settings.thinkSeconds } : {}),
+      ...(o.dimension === 'sessions'
+        ? { loginRate: o.settings.loginRate, pingSeconds: o.settings.pingSeconds }
+        : {}),
+      ...(o.dimension === 'messages'
+        ? { loginRate: o.settings.loginRate, population: o.settings.population }
+        : {}),
+    },
+    repeats,
+    spread: undefined,
+  };
+  try {
+    if (!o.target) {
+      o.log(`starling: starting a local ${o.server} with ${o.accounts} accounts…`);
+      local = await startLocalServer({ kind: o.server, users: o.accounts });
+    }
+    const url = o.target?.url ?? local!.websocketUrl;
+    report.transport = /^https?:/i.test(url) ? 'bosh' : 'websocket';
+    const domain = o.target?.domain ?? local!.domain;
+    const cores = local ? (local.kind === 'prosody' ? 1 : availableParallelism()) : undefined;
+    collector = await startCollector({
+      resultsRoot: o.dir,
+      intervalMs: INTERVAL_MS,
+      autoFinishMs: 0,
+      runIdleTimeoutMs: 0,
+      log: () => {},
+    });
+    const sloText = Object.entries(o.slo)
+      .map(([m, t]) => `${m} ${t.join(', ')}`)
+      .join('; ');
+    o.log(
+      `starling: ${o.dimension} capacity of ${report.server} (${report.transport}), SLO ${sloText}; ` +
+        `steps of ${o.settings.stepSeconds} s (warm-up ${o.settings.warmupSeconds} s), ${o.generators} generator process(es)`,
+    );
+
+    for (let r = 1; r <= o.repeats && !interrupted; r++) {
+      if (o.repeats > 1) o.out(`repeat ${r} of ${o.repeats}`);
+      o.out(formatStepHeader(unit, plan.latencyMetrics));
+      let index = 0;
+      const runStep = async (offered: number, phase: Step['phase']): Promise<Step> => {
+        if (interrupted) throw new Interrupted();
+        index++;
+        const runId = `r${r}-s${String(index).padStart(2, '0')}-${offered}`;
+        const stepDir = join(o.dir, runId);
+        const usage0 = local ? processGroupUsage(local.pid) : undefined;
+        const t0 = Date.now();
+        const w = plan.window(offered, o.settings);
+        const expected = Math.max(w.to, o.settings.stepSeconds) * 1000;
+        o.log(
+          `starling: step ${index} (${phase}): ${offered} ${unit}, about ${seconds(expected)} plus log-in and close…`,
+        );
+        const results = await Promise.all(
+          Array.from({ length: o.generators }, (_, g) => {
+            const env: Record<string, string> = {
+              XMPP_URL: url,
+              XMPP_DOMAIN: domain,
+              XMPP_ACCOUNT_POOL: String(o.accounts),
+              ...plan.env(offered, g, o.generators, o.settings),
+              ...o.env,
+              [COLLECTOR_URL_ENV]: collector!.url,
+              [RUN_ID_ENV]: runId,
+              STARLING_FLUSH_INTERVAL: `${INTERVAL_MS}ms`,
+            };
+            const argv = [
+              join(PACKAGE_ROOT, 'bin', 'starling.js'),
+              'run',
+              o.script,
+              '--engine',
+              'node',
+              '-q',
+              '--allow-saturation',
+              '--results-root',
+              join(stepDir, 'generators', `g${g + 1}`),
+              ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+            ];
+            return runChild(argv, children);
+          }),
+        );
+        const t1 = Date.now();
+        if (interrupted) throw new Interrupted();
+        const usage1 = local ? processGroupUsage(local.pid) : undefined;
+        const run = await settled(collector!, runId, 3000);
+        const from = Math.ceil((t0 + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;
+        const to = Math.max(from + INTERVAL_MS, Math.floor((t0 + w.to * 1000) / INTERVAL_MS) * INTERVAL_MS);
+        const generators: GeneratorStep[] = [];
+        for (let g = 0; g < o.generators; g++) {
+          const h = await generatorHealth(join(stepDir, 'generators', `g${g + 1}`));
+          generators.push({
+            exitCode: results[g]!.code,
+            saturated: h?.saturated ?? false,
+            cpuMean: h?.cpu.mean ?? 0,
+            // A step shorter than the saturation window has no 10 s span: its busiest sample then.
+            cpuPeakSpan: (h?.cpu.peakSpan || h?.cpu.peakSample) ?? 0,
+            loopDelayP90: h?.eventLoopDelay.p90 ?? 0,
+            ...(h?.verdict ? { verdict: h.verdict } : {}),
+          });
+        }
+        let fellOver: string | undefined;
+        if (local && processGroupMembers(local.pid).length === 0) {
+          fellOver = `the local ${local.kind} exited during the step at ${offered} ${unit}`;
+        }
+        const logins = run ? loginsOf(run) : { attempts: 0, failures: 0, byReason: {} };
+        if (
+          !fellOver &&
+          logins.attempts > 0 &&
+          logins.failures === logins.attempts &&
+          !(await accepting(url))
+        ) {
+          fellOver = `the server stopped accepting connections at ${offered} ${unit}`;
+        }
+        const failed = results.findIndex((c) => ![0, 99, 120].includes(c.code));
+        if (failed >= 0 && !fellOver) {
+          throw new CapacityError(
+            `generator ${failed + 1} of step ${index} (${offered} ${unit}) exited ${results[failed]!.code}: ` +
+              `${maskUrlPasswords(results[failed]!.stderr.trim().split('\n').slice(-6).join('\n'))}`,
+          );
+        }
+        if (!run) {
+          throw new CapacityError(
+            `step ${index} (${offered} ${unit}): no snapshot reached the collector from any generator`,
+          );
+        }
+        const merged = windowedRun(run, from, to, plan.wholeStep);
+        const rows = evaluateSlo(merged, o.slo);
+        const latency = Object.fromEntries(
+          plan.latencyMetrics.map((m) => {
+            const whole = plan.wholeStep.includes(m);
+            return [m, percentilesOf(run, m, whole ? -Infinity : from, whole ? Infinity : to)] as const;
+          }),
+        );
+        const readyAll = percentilesOf(run, XMPP_TRENDS.sessionReady, -Infinity, Infinity).count;
+        const readyInWindow = percentilesOf(run, XMPP_TRENDS.sessionReady, from, to).count;
+        const deliveredInWindow = percentilesOf(run, XMPP_TRENDS.messageDelivery, from, to).count;
+        const step: Step = {
+          index,
+          phase,
+          offered,
+          achieved: plan.achieved({ ready: readyAll, readyInWindow, deliveredInWindow }, (to - from) / 1000),
+          runId,
+          startedAt: new Date(t0).toISOString(),
+          windowStartMs: from,
+          windowEndMs: to,
+          pass: rows.every((row) => row.ok) && !fellOver,
+          rows,
+          latency,
+          logins,
+          ...(o.dimension === 'messages' ? { messages: messagesOf(run) } : {}),
+          generators,
+          ...(usage0 && usage1
+            ? { serverCpu: (usage1.cpuSeconds - usage0.cpuSeconds) / ((t1 - t0) / 1000), serverCores: cores }
+            : {}),
+          ...(fellOver ? { fellOver } : {}),
+        };
+        await collector!.finish(runId);
+        stepsSoFar.push(step);
+        o.out(formatStepRow(step, plan.latencyMetrics));
+        return step;
+      };
+      try {
+        const result = await searchCapacity(
+          {
+            start: o.start,
+            max: o.max,
+            factor: o.factor,
+            resolution: o.resolution,
+            granularity: plan.defaults.granularity,
+            ...(o.maxStepsDown !== undefined ? { maxStepsDown: o.maxStepsDown } : {}),
+          },
+          runStep,
+        );
+        repeats.push(result);
+        o.out(formatVerdict(result, unit));
+        if (result.steps.some((s) => s.fellOver)) break;
+      } catch (e) {
+        if (!(e instanceof Interrupted)) throw e;
+      }
+      await writeReport(o.dir, report);
+    }
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    for (const c of children) c.kill('SIGKILL');
+    await collector?.close();
+    await local?.stop();
+  }
+  const passes = repeats.map((r) => r.highestPass).filter((x): x is number => x !== undefined);
+  if (passes.length > 0) {
+    const sorted = [...passes].sort((a, b) => a - b);
+    report.spread = {
+      min: sorted[0]!,
+      median: sorted[Math.floor((sorted.length - 1) / 2)]!,
+      max: sorted[sorted.length - 1]!,
+    };
+  }
+  if (interrupted && stepsSoFar.length > repeats.reduce((n, r) => n + r.steps.length, 0)) {
+    // The interrupted repeat's steps, judged as far as they went.
+    const done = new Set(repeats.flatMap((r) => r.steps));
+    const partial = stepsSoFar.filter((s) => !done.has(s));
+    const { classifyLimit } = await import('./search.ts');
+    const pass = partial.filter((s) => s.pass).map((s) => s.offered);
+    const fail = partial.filter((s) => !s.pass).map((s) => s.offered);
+    repeats.push(
+      classifyLimit({
+        highestPass: pass.length ? Math.max(...pass) : undefined,
+        firstFail: fail.length ? Math.min(...fail) : undefined,
+        steps: partial,
+      }),
+    );
+  }
+  await writeReport(o.dir, report);
+  return { report, exitCode: exitCodeOf(report, interrupted) };
+}
+
+class Interrupted extends Error {}
+
+async function writeReport(dir: string, report: CapacityReport): Promise<void> {
+  await writeFile(join(dir, 'capacity.json'), `${JSON.stringify(report, null, 2)}\n`);
+  if (report.repeats.some((r) => r.steps.length > 0)) {
+    await writeFile(join(dir, 'capacity.svg'), await capacityChartSvg(report));
+  }
+}
+
+export function exitCodeOf(report: CapacityReport, interrupted: boolean): number {
+  if (interrupted) return CAPACITY_EXIT.interrupted;
+  if (report.repeats.some((r) => r.steps.some((s) => s.fellOver))) return CAPACITY_EXIT.serverFellOver;
+  if (report.repeats.some((r) => r.limit === 'generator')) return CAPACITY_EXIT.generatorLimited;
+  if (report.repeats.some((r) => r.highestPass === undefined)) return CAPACITY_EXIT.noPassingLoad;
+  return CAPACITY_EXIT.ok;
+}

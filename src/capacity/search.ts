@@ -1,0 +1,129 @@
+/**
+ * The search for the highest load that meets the SLO: a coarse ramp (× factor per step) up to the first failing
+ * step, then bisection between the last passing and the first failing load until they are within `resolution`
+ * of each other. A step that finds the server fallen over ends the search at once. Pure: the caller runs steps.
+ */
+import type { Limit, SearchResult, Step } from './types.ts';
+
+export interface SearchOptions {
+  start: number;
+  max: number;
+  /** Coarse ramp multiplier, > 1. */
+  factor: number;
+  /** Stop refining when (firstFail − highestPass) ÷ highestPass ≤ this (e.g. 0.1). */
+  resolution: number;
+  /** Smallest load step worth running: loads are rounded to multiples of it (1 for sessions and most rates). */
+  granularity: number;
+  /** When the first step fails, the ramp goes down (÷ factor) at most this many times before giving up. */
+  maxStepsDown?: number;
+}
+
+export type RunStep = (offered: number, phase: Step['phase']) => Promise<Step>;
+
+function roundTo(x: number, g: number): number {
+  return Math.max(g, Math.round(x / g) * g);
+}
+
+/** Runs the steps `options` call for; the result's limit fields are filled by {@link classifyLimit}. */
+export async function searchCapacity(o: SearchOptions, runStep: RunStep): Promise<SearchResult> {
+  if (!(o.factor > 1)) throw new RangeError(`factor ${o.factor} must be > 1`);
+  const steps: Step[] = [];
+  let highestPass: number | undefined;
+  let firstFail: number | undefined;
+  const run = async (load: number, phase: Step['phase']): Promise<Step> => {
+    const step = await runStep(load, phase);
+    steps.push(step);
+    if (step.pass) highestPass = Math.max(highestPass ?? -Infinity, load);
+    else firstFail = Math.min(firstFail ?? Infinity, load);
+    return step;
+  };
+  const done = (): SearchResult => classifyLimit({ highestPass, firstFail, steps });
+
+  // Coarse: up by `factor` until a step fails or --max passed.
+  let load = roundTo(o.start, o.granularity);
+  for (;;) {
+    const step = await run(load, 'coarse');
+    if (step.fellOver) return done();
+    if (!step.pass || load >= o.max) break;
+    load = Math.min(o.max, roundTo(load * o.factor, o.granularity));
+  }
+  // The very first step failed: down by `factor` until one passes.
+  for (let down = 0; highestPass === undefined && down < (o.maxStepsDown ?? 4); down++) {
+    const lower = roundTo(load / o.factor, o.granularity);
+    if (lower >= load) break;
+    load = lower;
+    const step = await run(load, 'coarse');
+    if (step.fellOver) return done();
+  }
+  // Refine between the last pass and the first failure.
+  while (highestPass !== undefined && firstFail !== undefined) {
+    if ((firstFail - highestPass) / highestPass <= o.resolution) break;
+    const mid = roundTo((highestPass + firstFail) / 2, o.granularity);
+    if (mid <= highestPass || mid >= firstFail) break;
+    const step = await run(mid, 'refine');
+    if (step.fellOver) break;
+  }
+  return done();
+}
+
+const pct = (share: number): string => `${Math.round(share * 100)} %`;
+
+/**
+ * Who stopped the ramp, judged at the lowest failing step: the generator when any generator process was
+ * saturated there (the figure is then not the server's); else the server, by its CPU when it is local and busy,
+ * or by its latency and errors rising while the generator stayed healthy.
+ */
+export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' | 'steps'>): SearchResult {
+  const base = { ...r, failedTerms: [] as string[] };
+  const fell = r.steps.find((s) => s.fellOver);
+  const failing = r.steps
+    .filter((s) => !s.pass && s.offered === r.firstFail)
+    .sort((a, b) => b.index - a.index)[0];
+  if (failing === undefined) {
+    const top = Math.max(...r.steps.map((s) => s.offered));
+    return {
+      ...base,
+      limit: 'none',
+      isServerCapacity: false,
+      limitText: `no step failed up to ${top}: the server holds at least that; raise --max to find its limit`,
+    };
+  }
+  const failedTerms = failing.rows
+    .filter((row) => !row.ok)
+    .map((row) => `${row.metric} ${row.threshold} (${row.display})`);
+  const saturated = failing.generators.filter((g) => g.saturated);
+  let limit: Limit;
+  let limitText: string;
+  if (saturated.length > 0) {
+    limit = 'generator';
+    const g = saturated[0]!;
+    limitText =
+      `the generator: ${saturated.length} of ${failing.generators.length} generator process(es) saturated at ${failing.offered} ` +
+      `(CPU ${pct(g.cpuPeakSpan)} of a core over its busiest 10 s, event-loop delay p90 ${g.loopDelayP90.toFixed(1)} ms), ` +
+      `so this is not the server's capacity: add generators (--generators ${failing.generators.length + 1} or more)`;
+  } else if (failing.serverCpu !== undefined && failing.serverCores !== undefined) {
+    limit = 'server';
+    const busy = failing.serverCpu >= 0.9 * failing.serverCores;
+    const gen = healthyText(failing);
+    limitText = busy
+      ? `the server: its CPU was ${pct(failing.serverCpu)} of one core (it can use ${failing.serverCores}) at ${failing.offered}, ${gen}`
+      : `the server: ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered} with its CPU at ${pct(failing.serverCpu)} of one core (not CPU-bound: queues, locks, I/O or limits), ${gen}`;
+  } else {
+    limit = 'server';
+    limitText = `the server (or the network to it): ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered}, ${healthyText(failing)}`;
+  }
+  if (fell?.fellOver) limitText += `; the search stopped at once: ${fell.fellOver}`;
+  return {
+    ...base,
+    failedTerms,
+    limit,
+    limitText,
+    isServerCapacity: limit === 'server' && r.highestPass !== undefined,
+  };
+}
+
+function healthyText(step: Step): string {
+  const cpu = Math.max(0, ...step.generators.map((g) => g.cpuPeakSpan));
+  const delay = Math.max(0, ...step.generators.map((g) => g.loopDelayP90));
+  return `while the generator was healthy (busiest 10 s at ${pct(cpu)} of a core, event-loop delay p90 ${delay.toFixed(1)} ms)`;
+}

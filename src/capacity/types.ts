@@ -1,0 +1,125 @@
+/**
+ * What `starling capacity` measures and writes (capacity.json): the search's steps, each with its offered and
+ * achieved load, the SLO rows evaluated on the step's own window, and who (server or generator) was busy.
+ */
+
+/** The three loads a planner asks about. */
+export type Dimension = 'login-rate' | 'sessions' | 'messages';
+
+/** How each dimension's load is counted, as printed. */
+export const DIMENSION_UNITS: Record<Dimension, string> = {
+  'login-rate': 'logins/s',
+  sessions: 'sessions',
+  messages: 'messages/s',
+};
+
+/** One SLO term of a step: a k6 threshold evaluated on the step's window. */
+export interface SloRow {
+  /** The threshold's key, e.g. `xmpp_session_ready`. */
+  metric: string;
+  /** As configured, e.g. `p(99)<1000`. */
+  threshold: string;
+  /** The value compared (ms for latencies); undefined when there was nothing to measure (the row fails). */
+  value: number | undefined;
+  display: string;
+  ok: boolean;
+  note?: string;
+}
+
+/** Latency percentiles of one metric over a step's window, ms. */
+export interface Percentiles {
+  count: number;
+  p50: number;
+  p95: number;
+  p99: number;
+  max: number;
+}
+
+/** One generator process of a step. */
+export interface GeneratorStep {
+  /** Its exit code: 0, 99 (its scenario's own thresholds) and 120 (saturated) are results; others are errors. */
+  exitCode: number;
+  saturated: boolean;
+  /** Mean and busiest CPU (over its busiest 10 s, or its busiest sample in a shorter step), shares of one core. */
+  cpuMean: number;
+  cpuPeakSpan: number;
+  /** Event-loop delay p90 over the step, ms. */
+  loopDelayP90: number;
+  /** The generator's own verdict when saturated. */
+  verdict?: string;
+}
+
+export interface Step {
+  /** 1-based, in the order run. */
+  index: number;
+  /** `coarse`: the ramp up to the first failing step; `refine`: between the last pass and the first failure. */
+  phase: 'coarse' | 'refine';
+  offered: number;
+  /** What the server did at that offer (same unit): logins/s completed, sessions held, messages/s delivered. */
+  achieved: number;
+  /** The collector's run id of this step (its HDR logs are in results/<capacity-run>/<step>/). */
+  runId: string;
+  startedAt: string;
+  /** The window the SLO was evaluated on, epoch ms (interval-aligned, after the warm-up). */
+  windowStartMs: number;
+  windowEndMs: number;
+  pass: boolean;
+  rows: SloRow[];
+  /** Per latency metric of interest, over the window. */
+  latency: Record<string, Percentiles>;
+  /** Login attempts and failures over the whole step; failures by reason (`timeout:connect`, `auth`, …). */
+  logins: { attempts: number; failures: number; byReason: Record<string, number> };
+  /** Messages expected and lost over the whole step (messages dimension). */
+  messages?: { expected: number; lost: number };
+  generators: GeneratorStep[];
+  /** A local server's CPU over the step, shares of one core; undefined for a --target. */
+  serverCpu?: number;
+  /** Cores the local server can use (Prosody 1; ejabberd the machine's). */
+  serverCores?: number;
+  /** Why the step stopped the search at once (the server died or stopped answering). */
+  fellOver?: string;
+}
+
+/** Who stopped the ramp at the first failing step. */
+export type Limit = 'server' | 'generator' | 'none';
+
+export interface SearchResult {
+  /** Highest offered load whose step passed; undefined when even the first step failed. */
+  highestPass: number | undefined;
+  /** Lowest offered load whose step failed; undefined when no step failed up to --max. */
+  firstFail: number | undefined;
+  /** The SLO terms that failed at firstFail, e.g. `xmpp_session_ready p(99)<1000 (1840 ms)`. */
+  failedTerms: string[];
+  limit: Limit;
+  /** In plain words: who was the limit and how it shows (server CPU, latency rising, generator saturated). */
+  limitText: string;
+  /** True when the figure is the server's capacity (false: generator-limited, or no failing step). */
+  isServerCapacity: boolean;
+  steps: Step[];
+}
+
+export interface CapacityReport {
+  version: 1;
+  generatedAt: string;
+  dimension: Dimension;
+  unit: string;
+  /** `local prosody`, `local ejabberd`, or the target URL (password masked). */
+  server: string;
+  transport: 'websocket' | 'bosh';
+  slo: Record<string, string[]>;
+  settings: {
+    start: number;
+    max: number;
+    factor: number;
+    resolution: number;
+    stepSeconds: number;
+    warmupSeconds: number;
+    generators: number;
+    repeats: number;
+    /** Dimension-specific: population, login rate for sessions and messages, ping interval. */
+    [k: string]: number | string;
+  };
+  repeats: SearchResult[];
+  /** Over the repeats: the highest passing load's min, median and max. */
+  spread: { min: number; median: number; max: number } | undefined;
+}

@@ -1,0 +1,234 @@
+/**
+ * `starling capacity <login-rate|sessions|messages>`: raise the load in steps until the SLO fails, refine between
+ * the last pass and the first failure, and say who was the limit. See src/capacity/.
+ */
+import { join } from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+import { evaluateGate, thresholdsFromFlags } from '../collector/gate.ts';
+import { HDR_CONFIG } from '../collector/contract.ts';
+import { MERGED_VERSION } from '../collector/summary.ts';
+import { parseDuration } from '../engine/options.ts';
+import { PLANS } from '../capacity/plan.ts';
+import { runCapacity } from '../capacity/runner.ts';
+import type { Dimension } from '../capacity/types.ts';
+import type { ServerKind } from '../targets/index.ts';
+import { maskUrlPasswords } from '../xmpp/redact.ts';
+import { parseEnvPairs, resolveScript, RunInputError, utcStamp } from './run-target.ts';
+
+interface CapacityArgs {
+  dimension: Dimension;
+  server: ServerKind;
+  target?: string;
+  domain: string;
+  slo?: string[];
+  start?: number;
+  max?: number;
+  fixed?: number;
+  factor: number;
+  resolution: number;
+  step: string;
+  warmup: string;
+  generators: number;
+  repeat: number;
+  loginRate: number;
+  population: number;
+  pingInterval: string;
+  think: string;
+  accounts?: number;
+  env?: string[];
+  resultsRoot: string;
+}
+
+const DIMENSIONS = ['login-rate', 'sessions', 'messages'] as const;
+
+function seconds(flag: string, v: string): number {
+  let ms: number;
+  try {
+    ms = parseDuration(v);
+  } catch {
+    throw new RunInputError(`--${flag} ${v}: not a duration; use e.g. 20s, 1m`);
+  }
+  return ms / 1000;
+}
+
+function positive(flag: string, v: number | undefined, { whole = false, min = 0 } = {}): void {
+  if (v === undefined) return;
+  if (!Number.isFinite(v) || v <= min || (whole && !Number.isInteger(v))) {
+    throw new RunInputError(`--${flag} ${v}: give a ${whole ? 'whole ' : ''}number above ${min}`);
+  }
+}
+
+/** Checks the SLO's grammar and metrics up front (the gate's own check), before any server starts. */
+function checkSlo(slo: Record<string, string[]>): void {
+  evaluateGate(
+    {
+      version: MERGED_VERSION,
+      runId: 'slo-check',
+      startMs: null,
+      endMs: null,
+      intervalMs: 1000,
+      hdrConfig: HDR_CONFIG,
+      histograms: [],
+      counters: [],
+      gauges: [],
+    },
+    slo,
+  );
+}
+
+export const capacityCommand: CommandModule<object, CapacityArgs> = {
+  builder: (y: Argv) =>
+    y
+      .positional('dimension', {
+        choices: DIMENSIONS,
+        demandOption: true,
+        describe:
+          'login-rate: logins started per second (open model); sessions: concurrent sessions held with pings; messages: messages/s across a fixed population',
+      })
+      .option('server', {
+        choices: ['prosody', 'ejabberd'] as const,
+        default: 'prosody' as ServerKind,
+        describe: 'the throwaway local server to measure (ignored with --target)',
+      })
+      .option('target', {
+        type: 'string',
+        describe:
+          "your server's ws(s):// (or http(s):// BOSH) endpoint; accounts from -e XMPP_USER_PATTERN etc.",
+      })
+      .option('domain', { type: 'string', default: 'localhost', describe: 'XMPP domain of --target' })
+      .option('slo', {
+        type: 'string',
+        array: true,
+        describe:
+          "SLO terms as k6 thresholds, 'metric: expr' (repeatable), e.g. 'xmpp_session_ready: p(99)<1000'; default per dimension (see README)",
+      })
+      .option('start', {
+        type: 'number',
+        describe: 'first load (default: login-rate 20, sessions 500, messages 50)',
+      })
+      .option('max', {
+        type: 'number',
+        describe: 'highest load tried (default: login-rate 2000, sessions 50000, messages 20000)',
+      })
+      .option('fixed', {
+        type: 'number',
+        describe:
+          'one step at exactly this load, no search: exit 0 when it meets the SLO, 99 when not (to check a capacity, e.g. at 1.0× and 1.3×)',
+      })
+      .option('factor', {
+        type: 'number',
+        default: 2,
+        describe: 'coarse ramp: each step × this until one fails',
+      })
+      .option('resolution', {
+        type: 'number',
+        default: 0.1,
+        describe: 'refine until (first failure − last pass) ÷ last pass ≤ this',
+      })
+      .option('step', {
+        type: 'string',
+        default: '20s',
+        describe: 'how long each step holds its load (sessions: the hold after logging in)',
+      })
+      .option('warmup', {
+        type: 'string',
+        default: '5s',
+        describe: "left out of each step's latency window (rates and counts include it)",
+      })
+      .option('generators', { type: 'number', default: 1, describe: 'generator processes per step' })
+      .option('repeat', {
+        type: 'number',
+        default: 1,
+        describe: 'run the whole search this many times (spread)',
+      })
+      .option('login-rate', {
+        type: 'number',
+        default: 100,
+        describe: 'sessions, messages: logins started per second while the population logs in',
+      })
+      .option('population', { type: 'number', default: 100, describe: 'messages: sessions sending' })
+      .option('ping-interval', {
+        type: 'string',
+        default: '10s',
+        describe: 'sessions: ping period per session',
+      })
+      .option('think', {
+        type: 'string',
+        default: '1s',
+        describe: 'login-rate: how long a user stays logged in',
+      })
+      .option('accounts', {
+        type: 'number',
+        describe: 'accounts to use (a pool: sessions share them beyond it); default per dimension',
+      })
+      .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra KEY=VALUE for __ENV' })
+      .option('results-root', { type: 'string', default: 'results' }) as unknown as Argv<CapacityArgs>,
+  handler: async (argv) => {
+    const plan = PLANS[argv.dimension];
+    positive('factor', argv.factor, { min: 1 });
+    positive('resolution', argv.resolution);
+    positive('generators', argv.generators, { whole: true });
+    positive('repeat', argv.repeat, { whole: true });
+    positive('start', argv.start);
+    positive('max', argv.max);
+    positive('fixed', argv.fixed);
+    if (argv.fixed !== undefined && (argv.start !== undefined || argv.max !== undefined)) {
+      throw new RunInputError('--fixed runs one step at that load: drop --start and --max');
+    }
+    positive('login-rate', argv.loginRate);
+    positive('population', argv.population, { whole: true, min: 1 });
+    positive('accounts', argv.accounts, { whole: true });
+    const start = argv.fixed ?? argv.start ?? plan.defaults.start;
+    const max = argv.fixed ?? argv.max ?? Math.max(start, plan.defaults.max);
+    if (max < start) throw new RunInputError(`--max ${max} is below --start ${start}`);
+    const settings = {
+      stepSeconds: seconds('step', argv.step),
+      warmupSeconds: seconds('warmup', argv.warmup),
+      loginRate: argv.loginRate,
+      population: argv.population,
+      pingSeconds: seconds('ping-interval', argv.pingInterval),
+      thinkSeconds: seconds('think', argv.think),
+    };
+    if (settings.warmupSeconds + 2 > settings.stepSeconds) {
+      throw new RunInputError(
+        `--warmup ${argv.warmup} leaves less than 2 s of --step ${argv.step} to measure: lengthen --step or shorten --warmup`,
+      );
+    }
+    if (argv.dimension === 'messages' && argv.population < 2 * argv.generators) {
+      throw new RunInputError(`--population ${argv.population}: give at least 2 sessions per generator`);
+    }
+    const slo = argv.slo && argv.slo.length > 0 ? thresholdsFromFlags(argv.slo) : plan.defaults.slo;
+    checkSlo(slo);
+    const script = await resolveScript(plan.scenario);
+    const dir = join(argv.resultsRoot, `${utcStamp()}-capacity-${argv.dimension}`);
+    const { report, exitCode } = await runCapacity({
+      dimension: argv.dimension,
+      script,
+      server: argv.server,
+      ...(argv.target ? { target: { url: argv.target, domain: argv.domain } } : {}),
+      start,
+      max,
+      factor: argv.factor,
+      resolution: argv.resolution,
+      ...(argv.fixed !== undefined ? { maxStepsDown: 0 } : {}),
+      generators: argv.generators,
+      repeats: argv.repeat,
+      slo,
+      settings,
+      accounts: argv.accounts ?? plan.accounts(max, settings),
+      env: parseEnvPairs(argv.env),
+      dir,
+      log: (line) => process.stderr.write(`${maskUrlPasswords(line)}\n`),
+      out: (line) => process.stdout.write(`${line}\n`),
+    });
+    if (report.spread && argv.repeat > 1) {
+      process.stdout.write(
+        `\nover ${report.repeats.length} repeats: highest passing load min ${report.spread.min}, median ${report.spread.median}, max ${report.spread.max} ${report.unit}\n`,
+      );
+    }
+    process.stderr.write(
+      `starling: results in ${dir} (capacity.json, capacity.svg, one directory per step)\n`,
+    );
+    process.exitCode = exitCode;
+  },
+};

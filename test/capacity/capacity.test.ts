@@ -1,0 +1,218 @@
+/**
+ * `starling capacity` end to end, against a server whose login capacity is known by construction
+ * (test/helpers/capacity-server.ts: a token bucket of R logins per second, the rest queued): the reported
+ * capacity must be R within ±10 %. Also: bad input, and a server that falls over mid-search.
+ */
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import type { CapacityReport } from '../../src/capacity/types.ts';
+import { startCapacityServer, type CapacityServer } from '../helpers/capacity-server.ts';
+import { runStarling } from '../helpers/cli.ts';
+
+let root = '';
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'starling-capacity-'));
+});
+after(async () => {
+  await rm(root, { recursive: true, force: true });
+});
+
+async function onlyRun(dir: string): Promise<string> {
+  const runs = (await readdir(dir)).filter((d) => d.includes('-capacity-'));
+  assert.equal(runs.length, 1, runs.join());
+  return join(dir, runs[0]!);
+}
+
+describe('starling capacity login-rate against a server that grants R logins/s', () => {
+  const R = 120;
+  let server: CapacityServer;
+  let report: CapacityReport;
+  let runDir = '';
+  let code: number | null = null;
+  let stdout = '';
+
+  before(async () => {
+    server = await startCapacityServer({ loginsPerSecond: R });
+    const results = join(root, 'known');
+    const r = await runStarling([
+      'capacity',
+      'login-rate',
+      '--target',
+      server.url,
+      '--domain',
+      server.domain,
+      '--start',
+      '30',
+      '--max',
+      '480',
+      '--resolution',
+      '0.05',
+      '--step',
+      '8s',
+      '--warmup',
+      '2s',
+      '--think',
+      '200ms',
+      '--slo',
+      'xmpp_session_ready: p(99)<400',
+      '--slo',
+      'xmpp_login_success: rate>0.999',
+      '-e',
+      'XMPP_MECHANISMS=PLAIN',
+      '--results-root',
+      results,
+    ]);
+    code = r.code;
+    stdout = r.stdout;
+    assert.equal(r.code, 0, r.output);
+    runDir = await onlyRun(results);
+    report = JSON.parse(await readFile(join(runDir, 'capacity.json'), 'utf8')) as CapacityReport;
+  });
+  after(async () => {
+    await server?.close();
+  });
+
+  test(`reports R = ${R} logins/s within ±10 %, limited by the server`, () => {
+    assert.equal(code, 0);
+    const [result] = report.repeats;
+    assert.ok(result);
+    const found = result.highestPass!;
+    assert.ok(Math.abs(found - R) / R <= 0.1, `capacity ${found} logins/s, expected ${R} ± 10 %\n${stdout}`);
+    assert.ok(result.firstFail! > found && (result.firstFail! - found) / found <= 0.05 + 1e-9);
+    assert.equal(result.limit, 'server');
+    assert.equal(result.isServerCapacity, true);
+    assert.ok(
+      result.failedTerms.some((t) => t.startsWith('xmpp_session_ready p(99)<400')),
+      result.failedTerms.join(),
+    );
+    assert.deepEqual(report.spread, { min: found, median: found, max: found });
+  });
+
+  test('the server never granted more than its bucket allows, and every step is in capacity.json', () => {
+    assert.ok(server.maxGrantedInAnyWindow(1000) <= server.burst + R + 1);
+    const steps = report.repeats[0]!.steps;
+    assert.deepEqual(
+      steps.slice(0, 4).map((s) => [s.offered, s.phase]),
+      [
+        [30, 'coarse'],
+        [60, 'coarse'],
+        [120, 'coarse'],
+        [240, 'coarse'],
+      ],
+    );
+    assert.equal(steps[3]!.pass, false);
+    for (const s of steps) {
+      assert.equal(s.generators.length, 1);
+      assert.equal(s.serverCpu, undefined, 'a --target has no local CPU figure');
+      assert.ok(s.windowEndMs > s.windowStartMs);
+      // Achieved never exceeds R by more than the burst spread over the window, and follows the offer below R.
+      const window = (s.windowEndMs - s.windowStartMs) / 1000;
+      assert.ok(s.achieved <= R + server.burst / window + 1, `step ${s.index}: achieved ${s.achieved}`);
+      if (s.offered <= R / 2) assert.ok(Math.abs(s.achieved - s.offered) / s.offered < 0.35, `${s.achieved}`);
+      assert.equal(s.logins.failures, 0);
+    }
+    // Overloaded steps queue: their latency is far above a light step's.
+    const light = steps[0]!.latency['xmpp_session_ready']!;
+    const heavy = steps[3]!.latency['xmpp_session_ready']!;
+    assert.ok(heavy.p99 > 400 && heavy.p99 > 5 * light.p99, `${light.p99} → ${heavy.p99}`);
+  });
+
+  test('prints a row per step and the verdict; writes the chart and each step’s HDR logs', async () => {
+    const rows = stdout.split('\n').filter((l) => /^\d+ +(coarse|refine) /.test(l));
+    assert.equal(rows.length, report.repeats[0]!.steps.length);
+    assert.match(stdout, new RegExp(`capacity: ${report.repeats[0]!.highestPass} logins/s met the SLO`));
+    assert.match(stdout, /limit: the server \(or the network to it\): xmpp_session_ready p\(99\)<400/);
+    const svg = await readFile(join(runDir, 'capacity.svg'), 'utf8');
+    assert.match(svg, /^<svg/);
+    for (const s of report.repeats[0]!.steps) {
+      assert.ok((await stat(join(runDir, s.runId, 'merged.json'))).isFile());
+    }
+  });
+});
+
+describe('starling capacity: input and failure', () => {
+  test('a bad SLO is refused before anything starts, naming the cause', async () => {
+    const r = await runStarling([
+      'capacity',
+      'login-rate',
+      '--slo',
+      'xmpp_session_ready: p(99)>>1',
+      '--target',
+      'ws://127.0.0.1:9/x',
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /starling: .*p\(99\)>>1/);
+    const unknown = await runStarling([
+      'capacity',
+      'login-rate',
+      '--slo',
+      'no_such_metric: p(99)<1',
+      '--target',
+      'ws://127.0.0.1:9/x',
+    ]);
+    assert.equal(unknown.code, 1);
+    assert.match(unknown.stderr, /no_such_metric/);
+  });
+
+  test('--warmup must leave time to measure, --fixed excludes --start', async () => {
+    const r = await runStarling(['capacity', 'messages', '--step', '5s', '--warmup', '4s']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--warmup 4s leaves less than 2 s of --step 5s to measure/);
+    const f = await runStarling(['capacity', 'login-rate', '--fixed', '50', '--start', '10']);
+    assert.equal(f.code, 1);
+    assert.match(f.stderr, /--fixed runs one step at that load: drop --start and --max/);
+  });
+
+  test('a server that stops accepting connections ends the search at once (exit 121), results written', async () => {
+    const server = await startCapacityServer({ loginsPerSecond: 1000 });
+    const results = join(root, 'fell-over');
+    let closed = false;
+    const r = await runStarling(
+      [
+        'capacity',
+        'login-rate',
+        '--target',
+        server.url,
+        '--start',
+        '20',
+        '--max',
+        '160',
+        '--step',
+        '4s',
+        '--warmup',
+        '1s',
+        '--think',
+        '100ms',
+        '-e',
+        'XMPP_MECHANISMS=PLAIN',
+        '--results-root',
+        results,
+      ],
+      {
+        onSpawn: () => {
+          // Once the first step's 80 users (20/s for 4 s) have come and gone, the server goes away for good.
+          const poll = setInterval(() => {
+            const s = server.stats();
+            if (!closed && s.loginsGranted >= 80 && s.openConnections === 0) {
+              closed = true;
+              clearInterval(poll);
+              void server.close();
+            }
+          }, 10);
+        },
+      },
+    );
+    assert.equal(r.code, 121, r.output);
+    const report = JSON.parse(
+      await readFile(join(await onlyRun(results), 'capacity.json'), 'utf8'),
+    ) as CapacityReport;
+    const steps = report.repeats[0]!.steps;
+    assert.equal(steps[0]!.pass, true);
+    assert.equal(steps.length, 2, 'no step after the one that found the server gone');
+    assert.match(steps[1]!.fellOver!, /the server stopped accepting connections at 40 logins\/s/);
+    assert.match(r.stdout, /the search stopped at once: the server stopped accepting connections/);
+  });
+});

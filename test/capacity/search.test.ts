@@ -1,0 +1,183 @@
+/** The capacity search (coarse ramp, bisection, stop on a fallen server) and who-was-the-limit, on made-up steps. */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { classifyLimit, searchCapacity, type SearchOptions } from '../../src/capacity/search.ts';
+import type { GeneratorStep, Step } from '../../src/capacity/types.ts';
+
+const healthy: GeneratorStep = {
+  exitCode: 0,
+  saturated: false,
+  cpuMean: 0.3,
+  cpuPeakSpan: 0.4,
+  loopDelayP90: 1.2,
+};
+
+function step(offered: number, pass: boolean, extra: Partial<Step> = {}): Step {
+  return {
+    index: 0,
+    phase: 'coarse',
+    offered,
+    achieved: offered,
+    runId: `s-${offered}`,
+    startedAt: '2026-12-03T00:00:00.000Z',
+    windowStartMs: 0,
+    windowEndMs: 1000,
+    pass,
+    rows: [
+      {
+        metric: 'xmpp_session_ready',
+        threshold: 'p(99)<1000',
+        value: pass ? 200 : 1800,
+        display: pass ? '200ms' : '1.8s',
+        ok: pass,
+      },
+    ],
+    latency: {},
+    logins: { attempts: 10, failures: 0, byReason: {} },
+    generators: [healthy],
+    ...extra,
+  };
+}
+
+/** A server that holds loads up to `knee`: the loads the search ran, in order, and its result. */
+async function searchKnee(knee: number, o: Partial<SearchOptions> = {}, fellOverAt?: number) {
+  const ran: number[] = [];
+  const result = await searchCapacity(
+    { start: 20, max: 2000, factor: 2, resolution: 0.1, granularity: 1, ...o },
+    async (load, phase) => {
+      ran.push(load);
+      return step(load, load <= knee, {
+        index: ran.length,
+        phase,
+        ...(fellOverAt !== undefined && load >= fellOverAt ? { fellOver: 'the local prosody exited' } : {}),
+      });
+    },
+  );
+  return { ran, result };
+}
+
+describe('searchCapacity', () => {
+  test('ramps ×factor to the first failure, then bisects to the resolution', async () => {
+    const { ran, result } = await searchKnee(100);
+    assert.deepEqual(ran, [20, 40, 80, 160, 120, 100, 110]);
+    assert.equal(result.highestPass, 100);
+    assert.equal(result.firstFail, 110);
+    assert.deepEqual(
+      result.steps.map((s) => s.phase),
+      ['coarse', 'coarse', 'coarse', 'coarse', 'refine', 'refine', 'refine'],
+    );
+    assert.equal(result.limit, 'server');
+    assert.equal(result.isServerCapacity, true);
+    assert.deepEqual(result.failedTerms, ['xmpp_session_ready p(99)<1000 (1.8s)']);
+  });
+
+  test('a finer resolution runs more refining steps, to within it', async () => {
+    const { result } = await searchKnee(137, { resolution: 0.02 });
+    assert.ok(result.highestPass! <= 137 && result.firstFail! > 137);
+    assert.ok((result.firstFail! - result.highestPass!) / result.highestPass! <= 0.02);
+  });
+
+  test('loads are rounded to the granularity', async () => {
+    const { ran } = await searchKnee(2600, { start: 500, max: 50_000, granularity: 10, factor: 2.5 });
+    assert.ok(
+      ran.every((l) => l % 10 === 0),
+      ran.join(),
+    );
+    assert.deepEqual(ran.slice(0, 4), [500, 1250, 3130, 2190]);
+  });
+
+  test('no failing step up to --max: at least max, not a capacity', async () => {
+    const { ran, result } = await searchKnee(10_000, { max: 300 });
+    assert.deepEqual(ran, [20, 40, 80, 160, 300]);
+    assert.equal(result.highestPass, 300);
+    assert.equal(result.firstFail, undefined);
+    assert.equal(result.limit, 'none');
+    assert.equal(result.isServerCapacity, false);
+    assert.match(result.limitText, /no step failed up to 300/);
+  });
+
+  test('when the first step fails it steps down until one passes, then bisects', async () => {
+    const { ran, result } = await searchKnee(7, { start: 20 });
+    assert.deepEqual(ran.slice(0, 3), [20, 10, 5]);
+    assert.equal(result.highestPass, 7);
+    assert.equal(result.firstFail, 8);
+  });
+
+  test('nothing passes: no capacity', async () => {
+    const { result } = await searchKnee(0, { start: 20, maxStepsDown: 2 });
+    assert.equal(result.highestPass, undefined);
+    assert.equal(result.firstFail, 5);
+    assert.equal(result.isServerCapacity, false);
+  });
+
+  test('a step that finds the server fallen over ends the search at once', async () => {
+    const { ran, result } = await searchKnee(100, {}, 160);
+    assert.deepEqual(ran, [20, 40, 80, 160]);
+    assert.equal(result.highestPass, 80);
+    assert.equal(result.firstFail, 160);
+    assert.match(result.limitText, /stopped at once: the local prosody exited/);
+  });
+});
+
+describe('classifyLimit', () => {
+  test('a saturated generator at the first failure: the generator, never the server’s capacity', () => {
+    const saturated: GeneratorStep = { ...healthy, saturated: true, cpuPeakSpan: 0.97, loopDelayP90: 140 };
+    const r = classifyLimit({
+      highestPass: 80,
+      firstFail: 160,
+      steps: [
+        step(80, true),
+        step(160, false, { generators: [saturated, healthy], serverCpu: 0.5, serverCores: 1 }),
+      ],
+    });
+    assert.equal(r.limit, 'generator');
+    assert.equal(r.isServerCapacity, false);
+    assert.match(
+      r.limitText,
+      /1 of 2 generator process\(es\) saturated at 160 \(CPU 97 % .* p90 140\.0 ms\)/,
+    );
+    assert.match(r.limitText, /add generators \(--generators 3 or more\)/);
+  });
+
+  test('a local server at its cores: the server, by its CPU', () => {
+    const r = classifyLimit({
+      highestPass: 80,
+      firstFail: 160,
+      steps: [step(80, true), step(160, false, { serverCpu: 0.96, serverCores: 1 })],
+    });
+    assert.equal(r.limit, 'server');
+    assert.equal(r.isServerCapacity, true);
+    assert.match(
+      r.limitText,
+      /^the server: its CPU was 96 % of one core \(it can use 1\) at 160, while the generator was healthy \(busiest 10 s at 40 %/,
+    );
+  });
+
+  test('a local server below its cores: latency rose, not CPU-bound', () => {
+    const r = classifyLimit({
+      highestPass: 80,
+      firstFail: 160,
+      steps: [step(80, true), step(160, false, { serverCpu: 0.3, serverCores: 2 })],
+    });
+    assert.match(r.limitText, /failed at 160 with its CPU at 30 % of one core \(not CPU-bound/);
+  });
+
+  test('a remote server: by its latency and errors while the generator was healthy', () => {
+    const r = classifyLimit({ highestPass: 80, firstFail: 160, steps: [step(80, true), step(160, false)] });
+    assert.equal(r.limit, 'server');
+    assert.match(
+      r.limitText,
+      /^the server \(or the network to it\): xmpp_session_ready p\(99\)<1000 \(1\.8s\) failed at 160, while/,
+    );
+  });
+
+  test('judged at the lowest failing load, not the first failing step run', () => {
+    const sat: GeneratorStep = { ...healthy, saturated: true };
+    const r = classifyLimit({
+      highestPass: 100,
+      firstFail: 110,
+      steps: [step(100, true), step(160, false, { generators: [sat] }), step(110, false, { index: 3 })],
+    });
+    assert.equal(r.limit, 'server');
+  });
+});
