@@ -56,6 +56,8 @@ export interface CapacityOptions {
   script: string;
   /** A local server to start, unless `target` is given. */
   server: ServerKind;
+  /** The local server's endpoint: WebSocket or BOSH (a target's URL scheme decides for itself). */
+  transport: 'websocket' | 'bosh';
   target?: { url: string; domain: string };
   start: number;
   max: number;
@@ -68,6 +70,11 @@ export interface CapacityOptions {
   slo: Record<string, string[]>;
   settings: DimensionSettings;
   accounts: number;
+  /**
+   * Restart the local server before every step, so no step inherits what an earlier (overloaded) one left
+   * behind. Without it, each step waits for the server to settle first (see settle()).
+   */
+  freshServer?: boolean;
   /** Extra __ENV for every generator (XMPP_MECHANISMS, account patterns, …). */
   env: Record<string, string>;
   dir: string;
@@ -137,6 +144,49 @@ async function settled(collector: Collector, runId: string, ms: number): Promise
   }
 }
 
+/**
+ * Samples a process group's CPU at `fromMs` and `toMs` (epoch); `stop()` gives the share of one core between
+ * them, or from `fromMs` to now when the step ended before `toMs` (undefined when it ended before `fromMs`).
+ */
+function windowCpu(pid: number, fromMs: number, toMs: number): { stop(): number | undefined } {
+  let first: { at: number; cpu: number } | undefined;
+  let last: { at: number; cpu: number } | undefined;
+  const sample = () => ({ at: Date.now(), cpu: processGroupUsage(pid).cpuSeconds });
+  const a = setTimeout(() => (first = sample()), Math.max(0, fromMs - Date.now()));
+  const b = setTimeout(() => (last = sample()), Math.max(0, toMs - Date.now()));
+  return {
+    stop() {
+      clearTimeout(a);
+      clearTimeout(b);
+      if (first === undefined) return undefined;
+      last ??= sample();
+      return last.at > first.at ? (last.cpu - first.cpu) / ((last.at - first.at) / 1000) : undefined;
+    },
+  };
+}
+
+/** A local server counts as settled below this share of one core over a second… */
+const SETTLED_CPU = 0.05;
+/** …and the next step waits at most this long for it. */
+const SETTLE_MAX_MS = 30_000;
+
+/**
+ * Waits until the server's CPU over the last second is below SETTLED_CPU (at most SETTLE_MAX_MS): a step right
+ * after an overloaded one would otherwise start while the server still works off the previous backlog.
+ * Returns the last second's share.
+ */
+async function settle(pid: number): Promise<number> {
+  const until = Date.now() + SETTLE_MAX_MS;
+  let before = processGroupUsage(pid).cpuSeconds;
+  for (;;) {
+    await new Promise((r) => setTimeout(r, 1000));
+    const now = processGroupUsage(pid).cpuSeconds;
+    const share = now - before;
+    before = now;
+    if (share < SETTLED_CPU || Date.now() >= until) return share;
+  }
+}
+
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(0)} s`;
 
 export async function runCapacity(o: CapacityOptions): Promise<{ report: CapacityReport; exitCode: number }> {
@@ -175,6 +225,9 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
       generators: o.generators,
       repeats: o.repeats,
       accounts: o.accounts,
+      ...(o.target
+        ? {}
+        : { freshServer: o.freshServer ? 'every step' : 'no (each step waits for it to settle)' }),
       ...(o.dimension === 'login-rate' ? { thinkSeconds: o.settings.thinkSeconds } : {}),
       ...(o.dimension === 'sessions'
         ? { loginRate: o.settings.loginRate, pingSeconds: o.settings.pingSeconds }
@@ -191,9 +244,12 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
       o.log(`starling: starting a local ${o.server} with ${o.accounts} accounts…`);
       local = await startLocalServer({ kind: o.server, users: o.accounts });
     }
-    const url = o.target?.url ?? local!.websocketUrl;
-    report.transport = /^https?:/i.test(url) ? 'bosh' : 'websocket';
-    const domain = o.target?.domain ?? local!.domain;
+    const endpoint = (): { url: string; domain: string } =>
+      o.target ?? {
+        url: o.transport === 'bosh' ? local!.boshUrl : local!.websocketUrl,
+        domain: local!.domain,
+      };
+    report.transport = /^https?:/i.test(endpoint().url) ? 'bosh' : 'websocket';
     const cores = local ? (local.kind === 'prosody' ? 1 : availableParallelism()) : undefined;
     collector = await startCollector({
       resultsRoot: o.dir,
@@ -219,9 +275,24 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         index++;
         const runId = `r${r}-s${String(index).padStart(2, '0')}-${offered}`;
         const stepDir = join(o.dir, runId);
-        const usage0 = local ? processGroupUsage(local.pid) : undefined;
+        if (local && o.freshServer && (r > 1 || index > 1)) {
+          await local.stop();
+          local = await startLocalServer({ kind: o.server, users: o.accounts });
+        } else if (local) {
+          const idle = await settle(local.pid);
+          if (idle > SETTLED_CPU) {
+            o.log(
+              `starling: the ${local.kind} was still at ${Math.round(idle * 100)} % of a core after ${SETTLE_MAX_MS / 1000} s; starting the step anyway`,
+            );
+          }
+        }
+        const { url, domain } = endpoint();
         const t0 = Date.now();
         const w = plan.window(offered, o.settings);
+        const from = Math.ceil((t0 + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;
+        const to = Math.max(from + INTERVAL_MS, Math.floor((t0 + w.to * 1000) / INTERVAL_MS) * INTERVAL_MS);
+        // A local server's CPU over the same window as the SLO: the step's spawn, ramp and close would dilute it.
+        const serverCpu = local ? windowCpu(local.pid, from, to) : undefined;
         const expected = Math.max(w.to, o.settings.stepSeconds) * 1000;
         o.log(
           `starling: step ${index} (${phase}): ${offered} ${unit}, about ${seconds(expected)} plus log-in and close…`,
@@ -253,12 +324,12 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
             return runChild(argv, children);
           }),
         );
-        const t1 = Date.now();
-        if (interrupted) throw new Interrupted();
-        const usage1 = local ? processGroupUsage(local.pid) : undefined;
+        if (interrupted) {
+          serverCpu?.stop();
+          throw new Interrupted();
+        }
         const run = await settled(collector!, runId, 3000);
-        const from = Math.ceil((t0 + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;
-        const to = Math.max(from + INTERVAL_MS, Math.floor((t0 + w.to * 1000) / INTERVAL_MS) * INTERVAL_MS);
+        const cpu = serverCpu?.stop();
         const generators: GeneratorStep[] = [];
         for (let g = 0; g < o.generators; g++) {
           const h = await generatorHealth(join(stepDir, 'generators', `g${g + 1}`));
@@ -323,9 +394,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
           logins,
           ...(o.dimension === 'messages' ? { messages: messagesOf(run) } : {}),
           generators,
-          ...(usage0 && usage1
-            ? { serverCpu: (usage1.cpuSeconds - usage0.cpuSeconds) / ((t1 - t0) / 1000), serverCores: cores }
-            : {}),
+          ...(cpu !== undefined ? { serverCpu: cpu, serverCores: cores } : {}),
           ...(fellOver ? { fellOver } : {}),
         };
         await collector!.finish(runId);

@@ -107,7 +107,7 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
     const gen = healthyText(failing);
     limitText = busy
       ? `the server: its CPU was ${pct(failing.serverCpu)} of one core (it can use ${failing.serverCores}) at ${failing.offered}, ${gen}`
-      : `the server: ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered} with its CPU at ${pct(failing.serverCpu)} of one core (not CPU-bound: queues, locks, I/O or limits), ${gen}`;
+      : `the server: ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered} with its CPU at ${pct(failing.serverCpu)} of one core, below the 90 % of its ${failing.serverCores} core(s) that counts as CPU-bound (queues, locks, I/O or limits), ${gen}`;
   } else {
     limit = 'server';
     limitText = `the server (or the network to it): ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered}, ${healthyText(failing)}`;

@@ -18,6 +18,7 @@ import { parseEnvPairs, resolveScript, RunInputError, utcStamp } from './run-tar
 interface CapacityArgs {
   dimension: Dimension;
   server: ServerKind;
+  transport: 'websocket' | 'bosh';
   target?: string;
   domain: string;
   slo?: string[];
@@ -35,6 +36,7 @@ interface CapacityArgs {
   pingInterval: string;
   think: string;
   accounts?: number;
+  freshServer: boolean;
   env?: string[];
   resultsRoot: string;
 }
@@ -89,6 +91,11 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
         choices: ['prosody', 'ejabberd'] as const,
         default: 'prosody' as ServerKind,
         describe: 'the throwaway local server to measure (ignored with --target)',
+      })
+      .option('transport', {
+        choices: ['websocket', 'bosh'] as const,
+        default: 'websocket' as const,
+        describe: "the local server's endpoint to load (a --target's own scheme decides for it)",
       })
       .option('target', {
         type: 'string',
@@ -161,6 +168,12 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
         type: 'number',
         describe: 'accounts to use (a pool: sessions share them beyond it); default per dimension',
       })
+      .option('fresh-server', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'restart the local server before every step, so none inherits what an overloaded one left behind (--no-fresh-server: one server, each step waits for it to settle)',
+      })
       .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra KEY=VALUE for __ENV' })
       .option('results-root', { type: 'string', default: 'results' }) as unknown as Argv<CapacityArgs>,
   handler: async (argv) => {
@@ -205,6 +218,7 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       dimension: argv.dimension,
       script,
       server: argv.server,
+      transport: argv.transport,
       ...(argv.target ? { target: { url: argv.target, domain: argv.domain } } : {}),
       start,
       max,
@@ -216,11 +230,19 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       slo,
       settings,
       accounts: argv.accounts ?? plan.accounts(max, settings),
+      freshServer: argv.freshServer,
       env: parseEnvPairs(argv.env),
       dir,
       log: (line) => process.stderr.write(`${maskUrlPasswords(line)}\n`),
       out: (line) => process.stdout.write(`${line}\n`),
     });
+    if (argv.fixed !== undefined) {
+      const steps = report.repeats.flatMap((r) => r.steps);
+      const met = steps.length > 0 && steps.every((s) => s.pass);
+      process.stdout.write(
+        `\nfixed load ${argv.fixed} ${report.unit}: the SLO was ${met ? 'met' : 'NOT met'} in ${steps.length} step(s)\n`,
+      );
+    }
     if (report.spread && argv.repeat > 1) {
       process.stdout.write(
         `\nover ${report.repeats.length} repeats: highest passing load min ${report.spread.min}, median ${report.spread.median}, max ${report.spread.max} ${report.unit}\n`,

@@ -133,6 +133,54 @@ describe('starling capacity login-rate against a server that grants R logins/s',
   });
 });
 
+describe('starling capacity --fixed across generator processes', () => {
+  test('two generators share one load; the collector merges them into one step', async () => {
+    const server = await startCapacityServer({ loginsPerSecond: 1000 });
+    try {
+      const results = join(root, 'fixed-two');
+      const r = await runStarling([
+        'capacity',
+        'login-rate',
+        '--target',
+        server.url,
+        '--fixed',
+        '40',
+        '--generators',
+        '2',
+        '--step',
+        '6s',
+        '--warmup',
+        '1s',
+        '--think',
+        '100ms',
+        '-e',
+        'XMPP_MECHANISMS=PLAIN',
+        '--results-root',
+        results,
+      ]);
+      assert.equal(r.code, 0, r.output);
+      const dir = await onlyRun(results);
+      const report = JSON.parse(await readFile(join(dir, 'capacity.json'), 'utf8')) as CapacityReport;
+      const [only] = report.repeats[0]!.steps;
+      assert.equal(report.repeats[0]!.steps.length, 1);
+      assert.equal(only!.offered, 40);
+      assert.equal(only!.generators.length, 2);
+      assert.ok(only!.generators.every((g) => g.exitCode === 0 && !g.saturated));
+      // 240 users in all (2 × 20/s × 6 s), each on its own account range: all logged in, every one counted once.
+      assert.equal(only!.logins.attempts, 240);
+      assert.equal(server.stats().loginsGranted, 240);
+      assert.ok(Math.abs(only!.achieved - 40) / 40 < 0.3, `achieved ${only!.achieved}`);
+      for (const g of ['g1', 'g2']) {
+        const [run] = await readdir(join(dir, only!.runId, 'generators', g));
+        assert.ok((await stat(join(dir, only!.runId, 'generators', g, run!, 'summary.json'))).isFile());
+      }
+      assert.match(r.stdout, /fixed load 40 logins\/s: the SLO was met in 1 step\(s\)/);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
 describe('starling capacity: input and failure', () => {
   test('a bad SLO is refused before anything starts, naming the cause', async () => {
     const r = await runStarling([

@@ -159,7 +159,10 @@ describe('classifyLimit', () => {
       firstFail: 160,
       steps: [step(80, true), step(160, false, { serverCpu: 0.3, serverCores: 2 })],
     });
-    assert.match(r.limitText, /failed at 160 with its CPU at 30 % of one core \(not CPU-bound/);
+    assert.match(
+      r.limitText,
+      /failed at 160 with its CPU at 30 % of one core, below the 90 % of its 2 core\(s\) that counts as CPU-bound/,
+    );
   });
 
   test('a remote server: by its latency and errors while the generator was healthy', () => {
