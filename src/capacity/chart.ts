@@ -92,6 +92,8 @@ function capacityText(r: SearchResult, unit: string): { headline: string; qualif
   const n = `${num(r.highestPass ?? 0)} ${unit}`;
   if (r.limit === 'generator' && !r.isServerCapacity)
     return { headline: `capacity ≥ ${n}`, qualifier: 'generator-limited' };
+  if (r.limit === 'machine' && !r.isServerCapacity)
+    return { headline: `capacity ≥ ${n}`, qualifier: 'machine-limited' };
   if (r.limit === 'none') return { headline: `capacity ≥ ${n}`, qualifier: 'no step failed' };
   return { headline: `capacity ${n}` };
 }

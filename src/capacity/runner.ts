@@ -22,7 +22,7 @@ import { capacityChartSvg } from './chart.ts';
 import { PLANS, type DimensionSettings } from './plan.ts';
 import { searchCapacity } from './search.ts';
 import { formatStepHeader, formatStepRow, formatVerdict } from './table.ts';
-import type { CapacityReport, Dimension, GeneratorStep, SearchResult, Step } from './types.ts';
+import type { CapacityReport, Dimension, GeneratorStep, SearchResult, SloRow, Step } from './types.ts';
 import { DIMENSION_UNITS } from './types.ts';
 import { evaluateSlo, loginsOf, messagesOf, percentilesOf, windowedRun } from './window.ts';
 
@@ -40,6 +40,8 @@ export const CAPACITY_EXIT = {
   interrupted: 105,
   /** A generator process was saturated at the first failing load: the figure is not the server's. */
   generatorLimited: 120,
+  /** A local server and the generators had this machine's cores all busy: the figure is not the server's. */
+  machineLimited: 122,
   /** The server died or stopped accepting connections during the search. */
   serverFellOver: 121,
 } as const;
@@ -162,6 +164,31 @@ function windowCpu(pid: number, fromMs: number, toMs: number): { stop(): number 
       last ??= sample();
       return last.at > first.at ? (last.cpu - first.cpu) / ((last.at - first.at) / 1000) : undefined;
     },
+  };
+}
+
+/**
+ * For a rate (login-rate, messages): the step fails when the window's achieved rate falls short of the offered
+ * one by more than chance explains. A server that falls behind (a queue growing) and a generator that could not
+ * send what was asked both show here, even while the latency of what did get through meets the SLO. Arrivals
+ * are Poisson, so the shortfall allowed is the larger of 10 % and three standard deviations of the count.
+ */
+export function achievedTerm(
+  dimension: Dimension,
+  offered: number,
+  achieved: number,
+  windowSeconds: number,
+): SloRow | undefined {
+  if (dimension === 'sessions') return undefined;
+  const share = 1 - Math.max(0.1, 3 / Math.sqrt(Math.max(1, offered * windowSeconds)));
+  const ok = achieved >= offered * share;
+  const fmt = (v: number): string => String(Number(v.toFixed(1)));
+  return {
+    metric: 'achieved load',
+    threshold: `>=${Math.round(share * 100)}% of offered`,
+    value: achieved,
+    display: `${fmt(achieved)} of ${fmt(offered)} ${DIMENSION_UNITS[dimension]}`,
+    ok,
   };
 }
 
@@ -394,7 +421,9 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
           logins,
           ...(o.dimension === 'messages' ? { messages: messagesOf(run) } : {}),
           generators,
-          ...(cpu !== undefined ? { serverCpu: cpu, serverCores: cores } : {}),
+          ...(cpu !== undefined
+            ? { serverCpu: cpu, serverCores: cores, machineCores: availableParallelism() }
+            : {}),
           ...(fellOver ? { fellOver } : {}),
         };
         await collector!.finish(runId);
@@ -470,6 +499,7 @@ export function exitCodeOf(report: CapacityReport, interrupted: boolean): number
   if (interrupted) return CAPACITY_EXIT.interrupted;
   if (report.repeats.some((r) => r.steps.some((s) => s.fellOver))) return CAPACITY_EXIT.serverFellOver;
   if (report.repeats.some((r) => r.limit === 'generator')) return CAPACITY_EXIT.generatorLimited;
+  if (report.repeats.some((r) => r.limit === 'machine')) return CAPACITY_EXIT.machineLimited;
   if (report.repeats.some((r) => r.highestPass === undefined)) return CAPACITY_EXIT.noPassingLoad;
   return CAPACITY_EXIT.ok;
 }

@@ -102,12 +102,23 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
       `(CPU ${pct(g.cpuPeakSpan)} of a core over its busiest 10 s, event-loop delay p90 ${g.loopDelayP90.toFixed(1)} ms), ` +
       `so this is not the server's capacity: add generators (--generators ${failing.generators.length + 1} or more)`;
   } else if (failing.serverCpu !== undefined && failing.serverCores !== undefined) {
-    limit = 'server';
     const busy = failing.serverCpu >= 0.9 * failing.serverCores;
+    const generatorCpu = failing.generators.reduce((sum, g) => sum + g.cpuPeakSpan, 0);
+    const machine = failing.machineCores ?? Infinity;
     const gen = healthyText(failing);
-    limitText = busy
-      ? `the server: its CPU was ${pct(failing.serverCpu)} of one core (it can use ${failing.serverCores}) at ${failing.offered}, ${gen}`
-      : `the server: ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered} with its CPU at ${pct(failing.serverCpu)} of one core, below the 90 % of its ${failing.serverCores} core(s) that counts as CPU-bound (queues, locks, I/O or limits), ${gen}`;
+    if (busy) {
+      limit = 'server';
+      limitText = `the server: its CPU was ${pct(failing.serverCpu)} of one core (it can use ${failing.serverCores}) at ${failing.offered}, ${gen}`;
+    } else if (failing.serverCpu + generatorCpu >= 0.9 * machine) {
+      limit = 'machine';
+      limitText =
+        `this machine: the server (${pct(failing.serverCpu)} of a core) and the generator (${pct(generatorCpu)}) ` +
+        `used ${pct((failing.serverCpu + generatorCpu) / machine)} of its ${machine} cores at ${failing.offered}, so this is not the ` +
+        `server's capacity: run the generators on other machines (--target), or give the server more cores`;
+    } else {
+      limit = 'server';
+      limitText = `the server: ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered} with its CPU at ${pct(failing.serverCpu)} of one core, below the 90 % of its ${failing.serverCores} core(s) that counts as CPU-bound (queues, locks, I/O or limits), ${gen}`;
+    }
   } else {
     limit = 'server';
     limitText = `the server (or the network to it): ${failedTerms.join('; ') || 'the SLO'} failed at ${failing.offered}, ${healthyText(failing)}`;

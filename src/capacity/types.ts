@@ -76,12 +76,17 @@ export interface Step {
   serverCpu?: number;
   /** Cores the local server can use (Prosody 1; ejabberd the machine's). */
   serverCores?: number;
+  /** Cores of this machine, which a local server shares with the generators. */
+  machineCores?: number;
   /** Why the step stopped the search at once (the server died or stopped answering). */
   fellOver?: string;
 }
 
-/** Who stopped the ramp at the first failing step. */
-export type Limit = 'server' | 'generator' | 'none';
+/**
+ * Who stopped the ramp at the first failing step: the server, a saturated generator, or (a local server sharing
+ * this machine with the generators) the machine's cores, all busy between them.
+ */
+export type Limit = 'server' | 'generator' | 'machine' | 'none';
 
 export interface SearchResult {
   /** Highest offered load whose step passed; undefined when even the first step failed. */

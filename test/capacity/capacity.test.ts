@@ -214,6 +214,56 @@ describe('starling capacity: input and failure', () => {
     assert.match(f.stderr, /--fixed runs one step at that load: drop --start and --max/);
   });
 
+  test('Ctrl-C stops the step under way, writes the steps so far and exits 105', async () => {
+    const server = await startCapacityServer({ loginsPerSecond: 1000 });
+    const results = join(root, 'interrupted');
+    try {
+      const r = await runStarling(
+        [
+          'capacity',
+          'login-rate',
+          '--target',
+          server.url,
+          '--start',
+          '20',
+          '--step',
+          '4s',
+          '--warmup',
+          '1s',
+          '--think',
+          '100ms',
+          '-e',
+          'XMPP_MECHANISMS=PLAIN',
+          '--results-root',
+          results,
+        ],
+        {
+          onSpawn: (child) => {
+            // Once the first step is written and the second one has logged users in, interrupt.
+            const poll = setInterval(() => {
+              if (server.stats().loginsGranted >= 100) {
+                clearInterval(poll);
+                child.kill('SIGINT');
+              }
+            }, 20);
+          },
+        },
+      );
+      assert.equal(r.code, 105, r.output);
+      assert.match(r.stderr, /SIGINT: stopping the step under way; the steps so far will be written/);
+      const dir = await onlyRun(results);
+      const report = JSON.parse(await readFile(join(dir, 'capacity.json'), 'utf8')) as CapacityReport;
+      const steps = report.repeats.flatMap((x) => x.steps);
+      assert.deepEqual(
+        steps.map((s) => [s.offered, s.pass]),
+        [[20, true]],
+      );
+      assert.ok((await stat(join(dir, 'capacity.svg'))).isFile());
+    } finally {
+      await server.close();
+    }
+  });
+
   test('a server that stops accepting connections ends the search at once (exit 121), results written', async () => {
     const server = await startCapacityServer({ loginsPerSecond: 1000 });
     const results = join(root, 'fell-over');

@@ -1,6 +1,7 @@
 /** The capacity search (coarse ramp, bisection, stop on a fallen server) and who-was-the-limit, on made-up steps. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { achievedTerm } from '../../src/capacity/runner.ts';
 import { classifyLimit, searchCapacity, type SearchOptions } from '../../src/capacity/search.ts';
 import type { GeneratorStep, Step } from '../../src/capacity/types.ts';
 
@@ -165,6 +166,24 @@ describe('classifyLimit', () => {
     );
   });
 
+  test('a local server below its cores, with the machine full between it and the generators: the machine', () => {
+    const busy: GeneratorStep = { ...healthy, cpuPeakSpan: 0.85 };
+    const r = classifyLimit({
+      highestPass: 80,
+      firstFail: 160,
+      steps: [
+        step(80, true),
+        step(160, false, { serverCpu: 1.08, serverCores: 2, machineCores: 2, generators: [busy] }),
+      ],
+    });
+    assert.equal(r.limit, 'machine');
+    assert.equal(r.isServerCapacity, false);
+    assert.match(
+      r.limitText,
+      /^this machine: the server \(108 % of a core\) and the generator \(85 %\) used 97 % of its 2 cores at 160/,
+    );
+  });
+
   test('a remote server: by its latency and errors while the generator was healthy', () => {
     const r = classifyLimit({ highestPass: 80, firstFail: 160, steps: [step(80, true), step(160, false)] });
     assert.equal(r.limit, 'server');
@@ -182,5 +201,18 @@ describe('classifyLimit', () => {
       steps: [step(100, true), step(160, false, { generators: [sat] }), step(110, false, { index: 3 })],
     });
     assert.equal(r.limit, 'server');
+  });
+});
+
+describe('achievedTerm', () => {
+  test('a rate step fails when it achieved less than chance allows: 10 %, or 3 sd of a Poisson count', () => {
+    assert.equal(achievedTerm('messages', 12_800, 10_831, 11)!.ok, false);
+    assert.equal(achievedTerm('messages', 12_800, 11_600, 11)!.ok, true);
+    assert.equal(achievedTerm('messages', 12_800, 10_831, 11)!.display, '10831 of 12800 messages/s');
+    // 25/s over 11 s is 275 arrivals: 3 sd is 18 %, so 21/s still passes and 20/s does not.
+    assert.equal(achievedTerm('login-rate', 25, 21, 11)!.threshold, '>=82% of offered');
+    assert.equal(achievedTerm('login-rate', 25, 21, 11)!.ok, true);
+    assert.equal(achievedTerm('login-rate', 25, 20, 11)!.ok, false);
+    assert.equal(achievedTerm('sessions', 1000, 10, 11), undefined);
   });
 });
