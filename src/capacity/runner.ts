@@ -406,11 +406,17 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         const readyAll = percentilesOf(run, XMPP_TRENDS.sessionReady, -Infinity, Infinity).count;
         const readyInWindow = percentilesOf(run, XMPP_TRENDS.sessionReady, from, to).count;
         const deliveredInWindow = percentilesOf(run, XMPP_TRENDS.messageDelivery, from, to).count;
+        const achieved = plan.achieved(
+          { ready: readyAll, readyInWindow, deliveredInWindow },
+          (to - from) / 1000,
+        );
+        const achievedRow = achievedTerm(o.dimension, offered, achieved, (to - from) / 1000);
+        if (achievedRow) rows.push(achievedRow);
         const step: Step = {
           index,
           phase,
           offered,
-          achieved: plan.achieved({ ready: readyAll, readyInWindow, deliveredInWindow }, (to - from) / 1000),
+          achieved,
           runId,
           startedAt: new Date(t0).toISOString(),
           windowStartMs: from,

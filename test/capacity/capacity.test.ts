@@ -104,6 +104,11 @@ describe('starling capacity login-rate against a server that grants R logins/s',
       ],
     );
     assert.equal(steps[3]!.pass, false);
+    // 240 offered, R served: the achieved-load term fails too; every passing step's holds.
+    const achievedRow = (i: number) => steps[i]!.rows.find((row) => row.metric === 'achieved load');
+    assert.equal(achievedRow(3)?.ok, false);
+    assert.match(achievedRow(3)!.display, /^1[12]\d(\.\d)? of 240 logins\/s$/);
+    for (const [i, s] of steps.entries()) if (s.pass) assert.equal(achievedRow(i)?.ok, true);
     for (const s of steps) {
       assert.equal(s.generators.length, 1);
       assert.equal(s.serverCpu, undefined, 'a --target has no local CPU figure');
