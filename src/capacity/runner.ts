@@ -7,6 +7,7 @@
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { connect } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -146,14 +147,37 @@ async function settled(collector: Collector, runId: string, ms: number): Promise
   }
 }
 
+/** This machine's busy and total CPU time so far, in clock ticks (/proc/stat's first line). */
+function machineTicks(): { busy: number; total: number } {
+  const fields = readFileSync('/proc/stat', 'utf8')
+    .split('\n', 1)[0]!
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number);
+  const total = fields.slice(0, 8).reduce((a, b) => a + b, 0);
+  // idle and iowait are the 4th and 5th: everything else is work (guest time is inside user already).
+  return { busy: total - fields[3]! - (fields[4] ?? 0), total };
+}
+
 /**
- * Samples a process group's CPU at `fromMs` and `toMs` (epoch); `stop()` gives the share of one core between
- * them, or from `fromMs` to now when the step ended before `toMs` (undefined when it ended before `fromMs`).
+ * Samples a process group's CPU and the whole machine's at `fromMs` and `toMs` (epoch); `stop()` gives the
+ * group's share of one core and the machine's busy share of all its cores between them, or from `fromMs` to now
+ * when the step ended before `toMs` (undefined when it ended before `fromMs`).
  */
-function windowCpu(pid: number, fromMs: number, toMs: number): { stop(): number | undefined } {
-  let first: { at: number; cpu: number } | undefined;
-  let last: { at: number; cpu: number } | undefined;
-  const sample = () => ({ at: Date.now(), cpu: processGroupUsage(pid).cpuSeconds });
+function windowCpu(
+  pid: number,
+  fromMs: number,
+  toMs: number,
+): { stop(): { server: number; machine: number } | undefined } {
+  type Sample = { at: number; cpu: number; ticks: { busy: number; total: number } };
+  let first: Sample | undefined;
+  let last: Sample | undefined;
+  const sample = (): Sample => ({
+    at: Date.now(),
+    cpu: processGroupUsage(pid).cpuSeconds,
+    ticks: machineTicks(),
+  });
   const a = setTimeout(() => (first = sample()), Math.max(0, fromMs - Date.now()));
   const b = setTimeout(() => (last = sample()), Math.max(0, toMs - Date.now()));
   return {
@@ -162,7 +186,11 @@ function windowCpu(pid: number, fromMs: number, toMs: number): { stop(): number 
       clearTimeout(b);
       if (first === undefined) return undefined;
       last ??= sample();
-      return last.at > first.at ? (last.cpu - first.cpu) / ((last.at - first.at) / 1000) : undefined;
+      if (!(last.at > first.at) || !(last.ticks.total > first.ticks.total)) return undefined;
+      return {
+        server: (last.cpu - first.cpu) / ((last.at - first.at) / 1000),
+        machine: (last.ticks.busy - first.ticks.busy) / (last.ticks.total - first.ticks.total),
+      };
     },
   };
 }
@@ -428,7 +456,12 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
           ...(o.dimension === 'messages' ? { messages: messagesOf(run) } : {}),
           generators,
           ...(cpu !== undefined
-            ? { serverCpu: cpu, serverCores: cores, machineCores: availableParallelism() }
+            ? {
+                serverCpu: cpu.server,
+                serverCores: cores,
+                machineCores: availableParallelism(),
+                machineBusy: cpu.machine,
+              }
             : {}),
           ...(fellOver ? { fellOver } : {}),
         };

@@ -109,11 +109,13 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
     if (busy) {
       limit = 'server';
       limitText = `the server: its CPU was ${pct(failing.serverCpu)} of one core (it can use ${failing.serverCores}) at ${failing.offered}, ${gen}`;
-    } else if (failing.serverCpu + generatorCpu >= 0.9 * machine) {
+    } else if ((failing.machineBusy ?? (failing.serverCpu + generatorCpu) / machine) >= 0.9) {
+      // Busy as /proc/stat counts it (every process), else the server's and the generators' CPU summed.
+      const busyShare = failing.machineBusy ?? (failing.serverCpu + generatorCpu) / machine;
       limit = 'machine';
       limitText =
-        `this machine: the server (${pct(failing.serverCpu)} of a core) and the generator (${pct(generatorCpu)}) ` +
-        `used ${pct((failing.serverCpu + generatorCpu) / machine)} of its ${machine} cores at ${failing.offered}, so this is not the ` +
+        `this machine: its ${machine} cores were ${pct(busyShare)} busy at ${failing.offered} (the server ` +
+        `${pct(failing.serverCpu)} of a core, the generator ${pct(generatorCpu)}), so this is not the ` +
         `server's capacity: run the generators on other machines (--target), or give the server more cores`;
     } else {
       limit = 'server';

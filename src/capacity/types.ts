@@ -78,6 +78,8 @@ export interface Step {
   serverCores?: number;
   /** Cores of this machine, which a local server shares with the generators. */
   machineCores?: number;
+  /** With a local server: how busy this machine's cores were over the window, all processes (0–1). */
+  machineBusy?: number;
   /** Why the step stopped the search at once (the server died or stopped answering). */
   fellOver?: string;
 }

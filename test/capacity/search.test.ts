@@ -180,8 +180,25 @@ describe('classifyLimit', () => {
     assert.equal(r.isServerCapacity, false);
     assert.match(
       r.limitText,
-      /^this machine: the server \(108 % of a core\) and the generator \(85 %\) used 97 % of its 2 cores at 160/,
+      /^this machine: its 2 cores were 97 % busy at 160 \(the server 108 % of a core, the generator 85 %\), so this is not/,
     );
+    // What /proc/stat saw, when measured, decides over the sum.
+    const measured = classifyLimit({
+      highestPass: 80,
+      firstFail: 160,
+      steps: [
+        step(80, true),
+        step(160, false, {
+          serverCpu: 1.0,
+          serverCores: 2,
+          machineCores: 2,
+          machineBusy: 0.93,
+          generators: [{ ...busy, cpuPeakSpan: 0.79 }],
+        }),
+      ],
+    });
+    assert.equal(measured.limit, 'machine');
+    assert.match(measured.limitText, /cores were 93 % busy/);
   });
 
   test('a remote server: by its latency and errors while the generator was healthy', () => {
