@@ -2,6 +2,7 @@
  * What `starling capacity` measures and writes (capacity.json): the search's steps, each with its offered and
  * achieved load, the SLO rows evaluated on the step's own window, and who (server or generator) was busy.
  */
+import type { GateRow } from '../collector/gate.ts';
 
 /** The three loads a planner asks about. */
 export type Dimension = 'login-rate' | 'sessions' | 'messages';
@@ -13,18 +14,8 @@ export const DIMENSION_UNITS: Record<Dimension, string> = {
   messages: 'messages/s',
 };
 
-/** One SLO term of a step: a k6 threshold evaluated on the step's window. */
-export interface SloRow {
-  /** The threshold's key, e.g. `xmpp_session_ready`. */
-  metric: string;
-  /** As configured, e.g. `p(99)<1000`. */
-  threshold: string;
-  /** The value compared (ms for latencies); undefined when there was nothing to measure (the row fails). */
-  value: number | undefined;
-  display: string;
-  ok: boolean;
-  note?: string;
-}
+/** One SLO term of a step: a k6 threshold evaluated on the step's window (the gate's row). */
+export type SloRow = GateRow;
 
 /** Latency percentiles of one metric over a step's window, ms. */
 export interface Percentiles {

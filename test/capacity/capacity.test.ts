@@ -20,6 +20,21 @@ after(async () => {
   await rm(root, { recursive: true, force: true });
 });
 
+/** `starling capacity login-rate` against `url` with PLAIN logins, then `flags`, results under `results`. */
+function loginRateArgs(url: string, results: string, flags: readonly string[]): string[] {
+  return [
+    'capacity',
+    'login-rate',
+    '--target',
+    url,
+    ...flags,
+    '-e',
+    'XMPP_MECHANISMS=PLAIN',
+    '--results-root',
+    results,
+  ];
+}
+
 async function onlyRun(dir: string): Promise<string> {
   const runs = (await readdir(dir)).filter((d) => d.includes('-capacity-'));
   assert.equal(runs.length, 1, runs.join());
@@ -37,34 +52,28 @@ describe('starling capacity login-rate against a server that grants R logins/s',
   before(async () => {
     server = await startCapacityServer({ loginsPerSecond: R });
     const results = join(root, 'known');
-    const r = await runStarling([
-      'capacity',
-      'login-rate',
-      '--target',
-      server.url,
-      '--domain',
-      server.domain,
-      '--start',
-      '30',
-      '--max',
-      '480',
-      '--resolution',
-      '0.05',
-      '--step',
-      '8s',
-      '--warmup',
-      '2s',
-      '--think',
-      '200ms',
-      '--slo',
-      'xmpp_session_ready: p(99)<400',
-      '--slo',
-      'xmpp_login_success: rate>0.999',
-      '-e',
-      'XMPP_MECHANISMS=PLAIN',
-      '--results-root',
-      results,
-    ]);
+    const r = await runStarling(
+      loginRateArgs(server.url, results, [
+        '--domain',
+        server.domain,
+        '--start',
+        '30',
+        '--max',
+        '480',
+        '--resolution',
+        '0.05',
+        '--step',
+        '8s',
+        '--warmup',
+        '2s',
+        '--think',
+        '200ms',
+        '--slo',
+        'xmpp_session_ready: p(99)<400',
+        '--slo',
+        'xmpp_login_success: rate>0.999',
+      ]),
+    );
     code = r.code;
     stdout = r.stdout;
     assert.equal(r.code, 0, r.output);
@@ -143,26 +152,20 @@ describe('starling capacity --fixed across generator processes', () => {
     const server = await startCapacityServer({ loginsPerSecond: 1000 });
     try {
       const results = join(root, 'fixed-two');
-      const r = await runStarling([
-        'capacity',
-        'login-rate',
-        '--target',
-        server.url,
-        '--fixed',
-        '40',
-        '--generators',
-        '2',
-        '--step',
-        '6s',
-        '--warmup',
-        '1s',
-        '--think',
-        '100ms',
-        '-e',
-        'XMPP_MECHANISMS=PLAIN',
-        '--results-root',
-        results,
-      ]);
+      const r = await runStarling(
+        loginRateArgs(server.url, results, [
+          '--fixed',
+          '40',
+          '--generators',
+          '2',
+          '--step',
+          '6s',
+          '--warmup',
+          '1s',
+          '--think',
+          '100ms',
+        ]),
+      );
       assert.equal(r.code, 0, r.output);
       const dir = await onlyRun(results);
       const report = JSON.parse(await readFile(join(dir, 'capacity.json'), 'utf8')) as CapacityReport;
@@ -224,11 +227,7 @@ describe('starling capacity: input and failure', () => {
     const results = join(root, 'interrupted');
     try {
       const r = await runStarling(
-        [
-          'capacity',
-          'login-rate',
-          '--target',
-          server.url,
+        loginRateArgs(server.url, results, [
           '--start',
           '20',
           '--step',
@@ -237,11 +236,7 @@ describe('starling capacity: input and failure', () => {
           '1s',
           '--think',
           '100ms',
-          '-e',
-          'XMPP_MECHANISMS=PLAIN',
-          '--results-root',
-          results,
-        ],
+        ]),
         {
           onSpawn: (child) => {
             // Once the first step is written and the second one has logged users in, interrupt.
@@ -274,11 +269,7 @@ describe('starling capacity: input and failure', () => {
     const results = join(root, 'fell-over');
     let closed = false;
     const r = await runStarling(
-      [
-        'capacity',
-        'login-rate',
-        '--target',
-        server.url,
+      loginRateArgs(server.url, results, [
         '--start',
         '20',
         '--max',
@@ -289,11 +280,7 @@ describe('starling capacity: input and failure', () => {
         '1s',
         '--think',
         '100ms',
-        '-e',
-        'XMPP_MECHANISMS=PLAIN',
-        '--results-root',
-        results,
-      ],
+      ]),
       {
         onSpawn: () => {
           // Once the first step's 80 users (20/s for 4 s) have come and gone, the server goes away for good.
