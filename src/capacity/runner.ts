@@ -30,6 +30,12 @@ import { evaluateSlo, loginsOf, messagesOf, percentilesOf, windowedRun } from '.
 const PACKAGE_ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** The collector's interval width: windows are cut on this grid. */
 const INTERVAL_MS = 1000;
+/**
+ * How often generators send snapshots. A snapshot goes to the interval holding its middle, so with snapshots as
+ * long as the intervals one interval could hold two seconds of samples and its neighbour none (a 4 s window
+ * then counted 5 s of logins); at a quarter of it an edge is off by at most 125 ms.
+ */
+const FLUSH_MS = 250;
 
 /** Exit codes of `starling capacity` (README, Capacity). */
 export const CAPACITY_EXIT = {
@@ -161,32 +167,29 @@ function machineTicks(): { busy: number; total: number } {
 }
 
 /**
- * Samples a process group's CPU and the whole machine's at `fromMs` and `toMs` (epoch); `stop()` gives the
- * group's share of one core and the machine's busy share of all its cores between them, or from `fromMs` to now
- * when the step ended before `toMs` (undefined when it ended before `fromMs`).
+ * Samples a process group's CPU and the whole machine's twice a second until `stop(fromMs, toMs)`, which gives
+ * the group's share of one core and the machine's busy share of all its cores between the samples nearest the
+ * window's ends (undefined when fewer than two fall in it).
  */
-function windowCpu(
-  pid: number,
-  fromMs: number,
-  toMs: number,
-): { stop(): { server: number; machine: number } | undefined } {
+function cpuSampler(pid: number): {
+  stop(fromMs: number, toMs: number): { server: number; machine: number } | undefined;
+} {
   type Sample = { at: number; cpu: number; ticks: { busy: number; total: number } };
-  let first: Sample | undefined;
-  let last: Sample | undefined;
-  const sample = (): Sample => ({
-    at: Date.now(),
-    cpu: processGroupUsage(pid).cpuSeconds,
-    ticks: machineTicks(),
-  });
-  const a = setTimeout(() => (first = sample()), Math.max(0, fromMs - Date.now()));
-  const b = setTimeout(() => (last = sample()), Math.max(0, toMs - Date.now()));
+  const samples: Sample[] = [];
+  const sample = (): void => {
+    samples.push({ at: Date.now(), cpu: processGroupUsage(pid).cpuSeconds, ticks: machineTicks() });
+  };
+  sample();
+  const timer = setInterval(sample, 500);
   return {
-    stop() {
-      clearTimeout(a);
-      clearTimeout(b);
-      if (first === undefined) return undefined;
-      last ??= sample();
-      if (!(last.at > first.at) || !(last.ticks.total > first.ticks.total)) return undefined;
+    stop(fromMs, toMs) {
+      clearInterval(timer);
+      sample();
+      const inside = samples.filter((x) => x.at >= fromMs - 250 && x.at <= toMs + 250);
+      const first = inside[0];
+      const last = inside[inside.length - 1];
+      if (!first || !last || !(last.at > first.at) || !(last.ticks.total > first.ticks.total))
+        return undefined;
       return {
         server: (last.cpu - first.cpu) / ((last.at - first.at) / 1000),
         machine: (last.ticks.busy - first.ticks.busy) / (last.ticks.total - first.ticks.total),
@@ -344,10 +347,8 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         const { url, domain } = endpoint();
         const t0 = Date.now();
         const w = plan.window(offered, o.settings);
-        const from = Math.ceil((t0 + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;
-        const to = Math.max(from + INTERVAL_MS, Math.floor((t0 + w.to * 1000) / INTERVAL_MS) * INTERVAL_MS);
         // A local server's CPU over the same window as the SLO: the step's spawn, ramp and close would dilute it.
-        const serverCpu = local ? windowCpu(local.pid, from, to) : undefined;
+        const serverCpu = local ? cpuSampler(local.pid) : undefined;
         const expected = Math.max(w.to, o.settings.stepSeconds) * 1000;
         o.log(
           `starling: step ${index} (${phase}): ${offered} ${unit}, about ${seconds(expected)} plus log-in and close…`,
@@ -362,7 +363,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
               ...o.env,
               [COLLECTOR_URL_ENV]: collector!.url,
               [RUN_ID_ENV]: runId,
-              STARLING_FLUSH_INTERVAL: `${INTERVAL_MS}ms`,
+              STARLING_FLUSH_INTERVAL: `${FLUSH_MS}ms`,
             };
             const argv = [
               join(PACKAGE_ROOT, 'bin', 'starling.js'),
@@ -380,11 +381,19 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
           }),
         );
         if (interrupted) {
-          serverCpu?.stop();
+          serverCpu?.stop(0, 0);
           throw new Interrupted();
         }
         const run = await settled(collector!, runId, 3000);
-        const cpu = serverCpu?.stop();
+        // The window starts from when the generators' load began (their first snapshot), not from their spawn:
+        // node start-up takes longer on a busy machine, and arrivals that start late would crowd into the window.
+        const began = run && Number.isFinite(run.startMs) ? Math.max(t0, run.startMs) : t0;
+        const from = Math.ceil((began + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;
+        const to = Math.max(
+          from + INTERVAL_MS,
+          Math.floor((began + w.to * 1000) / INTERVAL_MS) * INTERVAL_MS,
+        );
+        const cpu = serverCpu?.stop(from, to);
         const generators: GeneratorStep[] = [];
         for (let g = 0; g < o.generators; g++) {
           const h = await generatorHealth(join(stepDir, 'generators', `g${g + 1}`));
