@@ -21,7 +21,7 @@ import { processGroupMembers, processGroupUsage } from '../targets/processes.ts'
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { capacityChartSvg } from './chart.ts';
 import { PLANS, type DimensionSettings } from './plan.ts';
-import { searchCapacity } from './search.ts';
+import { classifyLimit, searchCapacity } from './search.ts';
 import { formatStepHeader, formatStepRow, formatVerdict } from './table.ts';
 import type { CapacityReport, Dimension, GeneratorStep, SearchResult, SloRow, Step } from './types.ts';
 import { DIMENSION_UNITS } from './types.ts';
@@ -519,7 +519,6 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
     // The interrupted repeat's steps, judged as far as they went.
     const done = new Set(repeats.flatMap((r) => r.steps));
     const partial = stepsSoFar.filter((s) => !done.has(s));
-    const { classifyLimit } = await import('./search.ts');
     const pass = partial.filter((s) => s.pass).map((s) => s.offered);
     const fail = partial.filter((s) => !s.pass).map((s) => s.offered);
     repeats.push(

@@ -6,10 +6,24 @@
  */
 import { evaluateGate } from '../collector/gate.ts';
 import { addSparse, encodeHistogram, newHistogram } from '../collector/histogram.ts';
-import { RATE_OUTCOME_LABEL, type RunState } from '../collector/store.ts';
+import type * as hdr from 'hdr-histogram-js';
+import { RATE_OUTCOME_LABEL, type HistogramSeries, type RunState } from '../collector/store.ts';
 import { mergedRun, type MergedRun } from '../collector/summary.ts';
 import { XMPP_COUNTERS, XMPP_RATES } from '../k6/metric-names.ts';
 import type { Percentiles, SloRow } from './types.ts';
+
+/** Adds the series' interval histograms that lie wholly inside [fromMs, toMs) to `target`. */
+function addWindow(
+  target: hdr.JsHistogram,
+  run: RunState,
+  s: HistogramSeries,
+  fromMs: number,
+  toMs: number,
+): void {
+  for (const interval of run.intervals(s)) {
+    if (interval.startMs >= fromMs && interval.endMs <= toMs) addSparse(target, interval.counts);
+  }
+}
 
 /**
  * `run` with every histogram cut to the intervals inside [fromMs, toMs), except the metrics in `wholeStep`, kept
@@ -22,15 +36,12 @@ export function windowedRun(
   wholeStep: readonly string[] = [],
 ): MergedRun {
   const merged = mergedRun(run);
-  const byKey = new Map([...run.histograms.values()].map((s) => [s.key, s]));
-  const keys = [...run.histograms.keys()].sort();
+  // mergedRun lists the histograms in key order: the same order as the sorted series here.
+  const series = [...run.histograms.values()].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
   merged.histograms = merged.histograms.map((h, i) => {
     if (wholeStep.includes(h.name)) return h;
-    const series = byKey.get(keys[i]!)!;
     const window = newHistogram();
-    for (const interval of run.intervals(series)) {
-      if (interval.startMs >= fromMs && interval.endMs <= toMs) addSparse(window, interval.counts);
-    }
+    addWindow(window, run, series[i]!, fromMs, toMs);
     return { ...h, count: window.totalCount, hdr: encodeHistogram(window) };
   });
   merged.startMs = fromMs;
@@ -40,18 +51,13 @@ export function windowedRun(
 
 /** The SLO evaluated on a windowed run, as rows (the gate's own evaluation: k6's threshold grammar). */
 export function evaluateSlo(merged: MergedRun, slo: Record<string, string[]>): SloRow[] {
-  return evaluateGate(merged, slo).rows.map((r) => ({ ...r }));
+  return evaluateGate(merged, slo).rows;
 }
 
 /** Percentiles in ms of `metric` over every series of it in the window (µs histograms). */
 export function percentilesOf(run: RunState, metric: string, fromMs: number, toMs: number): Percentiles {
   const h = newHistogram();
-  for (const s of run.histograms.values()) {
-    if (s.name !== metric) continue;
-    for (const interval of run.intervals(s)) {
-      if (interval.startMs >= fromMs && interval.endMs <= toMs) addSparse(h, interval.counts);
-    }
-  }
+  for (const s of run.histograms.values()) if (s.name === metric) addWindow(h, run, s, fromMs, toMs);
   const ms = (q: number): number => (h.totalCount === 0 ? 0 : h.getValueAtPercentile(q) / 1000);
   return {
     count: h.totalCount,
