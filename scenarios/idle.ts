@@ -19,7 +19,8 @@ export function setup(): EndpointData {
 export default async function (data: EndpointData): Promise<void> {
   const sessions = await openSessions(withEndpoint(cfg, data));
   await every(sessions, cfg.pingIntervalMs, cfg.durationMs, (s) => timedPing(s.session));
-  // This VU's share of the login rate: a soak of thousands of sessions closes as fast as it logged in.
-  await closeAll(sessions, cfg.loginRate / cfg.vus);
+  // This VU's share of CLOSE_RATE (default LOGIN_RATE): a soak of thousands of sessions closes as fast as it
+  // logged in unless told otherwise.
+  await closeAll(sessions, cfg.closeRate / cfg.vus);
   await flushFinal();
 }

@@ -51,6 +51,9 @@ export function share(total: number, g: number, parts: number): number {
   return base + (g < total - base * parts ? 1 : 0);
 }
 
+/** sessions: closes per second as a multiple of the login rate. */
+export const CLOSE_SPEEDUP = 4;
+
 const rateText = (r: number): string => String(Number(r.toFixed(6)));
 
 export const PLANS: Record<Dimension, DimensionPlan> = {
@@ -105,6 +108,9 @@ export const PLANS: Record<Dimension, DimensionPlan> = {
         VUS: '1',
         SESSIONS_PER_VU: String(sessions),
         LOGIN_RATE: rateText(s.loginRate / generators),
+        // Closes are cheaper than logins and come after the window: four times the login rate shortens a step
+        // of N sessions from 2N/rate + hold to 1.25N/rate + hold.
+        CLOSE_RATE: rateText((CLOSE_SPEEDUP * s.loginRate) / generators),
         DURATION: `${s.stepSeconds}s`,
         PING_INTERVAL: `${s.pingSeconds}s`,
         ACCOUNT_OFFSET: String(g * Math.ceil(load / generators)),

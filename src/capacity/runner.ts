@@ -17,6 +17,7 @@ import type { RunState } from '../collector/store.ts';
 import type { GeneratorHealth } from '../engine/health.ts';
 import { XMPP_TRENDS } from '../k6/metric-names.ts';
 import { startLocalServer, type LocalServer, type ServerKind } from '../targets/index.ts';
+import { cpuList } from '../targets/cpus.ts';
 import { processGroupMembers, processGroupUsage } from '../targets/processes.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { capacityChartSvg } from './chart.ts';
@@ -84,6 +85,8 @@ export interface CapacityOptions {
    * behind. Without it, each step waits for the server to settle first (see settle()).
    */
   freshServer?: boolean;
+  /** Pin the local server to these CPUs (`taskset -c` list): its cores for the CPU-bound test. */
+  serverCpus?: string;
   /** Extra __ENV for every generator (XMPP_MECHANISMS, account patterns, …). */
   env: Record<string, string>;
   dir: string;
@@ -285,7 +288,10 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
       accounts: o.accounts,
       ...(o.target
         ? {}
-        : { freshServer: o.freshServer ? 'every step' : 'no (each step waits for it to settle)' }),
+        : {
+            freshServer: o.freshServer ? 'every step' : 'no (each step waits for it to settle)',
+            ...(o.serverCpus !== undefined ? { serverCpus: o.serverCpus } : {}),
+          }),
       ...(o.dimension === 'login-rate' ? { thinkSeconds: o.settings.thinkSeconds } : {}),
       ...(o.dimension === 'sessions'
         ? { loginRate: o.settings.loginRate, pingSeconds: o.settings.pingSeconds }
@@ -297,10 +303,18 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
     repeats,
     spread: undefined,
   };
+  const serverOptions = {
+    kind: o.server,
+    users: o.accounts,
+    ...(o.serverCpus !== undefined ? { cpus: o.serverCpus } : {}),
+  };
   try {
     if (!o.target) {
-      o.log(`starling: starting a local ${o.server} with ${o.accounts} accounts…`);
-      local = await startLocalServer({ kind: o.server, users: o.accounts });
+      o.log(
+        `starling: starting a local ${o.server} with ${o.accounts} accounts` +
+          (o.serverCpus !== undefined ? ` on CPU ${o.serverCpus}…` : '…'),
+      );
+      local = await startLocalServer(serverOptions);
     }
     const endpoint = (): { url: string; domain: string } =>
       o.target ?? {
@@ -308,7 +322,10 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         domain: local!.domain,
       };
     report.transport = /^https?:/i.test(endpoint().url) ? 'bosh' : 'websocket';
-    const cores = local ? (local.kind === 'prosody' ? 1 : availableParallelism()) : undefined;
+    // Prosody runs on one core whatever it may use; a pinned server on its CPUs.
+    const pinnedCores =
+      o.serverCpus === undefined ? availableParallelism() : cpuList(o.serverCpus).cpus.length;
+    const cores = local ? (local.kind === 'prosody' ? 1 : pinnedCores) : undefined;
     collector = await startCollector({
       resultsRoot: o.dir,
       intervalMs: INTERVAL_MS,
@@ -335,7 +352,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         const stepDir = join(o.dir, runId);
         if (local && o.freshServer && (r > 1 || index > 1)) {
           await local.stop();
-          local = await startLocalServer({ kind: o.server, users: o.accounts });
+          local = await startLocalServer(serverOptions);
         } else if (local) {
           const idle = await settle(local.pid);
           if (idle > SETTLED_CPU) {

@@ -11,6 +11,7 @@ import { parseDuration } from '../engine/options.ts';
 import { PLANS } from '../capacity/plan.ts';
 import { runCapacity } from '../capacity/runner.ts';
 import type { Dimension } from '../capacity/types.ts';
+import { cpuList } from '../targets/cpus.ts';
 import type { ServerKind } from '../targets/index.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { parseEnvPairs, resolveScript, RunInputError, utcStamp } from './run-target.ts';
@@ -37,6 +38,7 @@ interface CapacityArgs {
   think: string;
   accounts?: number;
   freshServer: boolean;
+  serverCpus?: string;
   env?: string[];
   resultsRoot: string;
 }
@@ -174,6 +176,11 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
         describe:
           'restart the local server before every step, so none inherits what an overloaded one left behind (--no-fresh-server: one server, each step waits for it to settle)',
       })
+      .option('server-cpus', {
+        type: 'string',
+        describe:
+          "pin the local server to these CPUs (taskset -c list, e.g. 1): the generators keep the others, and the server's CPU-bound test counts only these",
+      })
       .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra KEY=VALUE for __ENV' })
       .option('results-root', { type: 'string', default: 'results' }) as unknown as Argv<CapacityArgs>,
   handler: async (argv) => {
@@ -207,6 +214,14 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
         `--warmup ${argv.warmup} leaves less than 2 s of --step ${argv.step} to measure: lengthen --step or shorten --warmup`,
       );
     }
+    if (argv.serverCpus !== undefined) {
+      if (argv.target) throw new RunInputError('--server-cpus pins the local server: drop it with --target');
+      try {
+        cpuList(argv.serverCpus);
+      } catch (e) {
+        throw new RunInputError(`--server-cpus: ${(e as Error).message}`);
+      }
+    }
     if (argv.dimension === 'messages' && argv.population < 2 * argv.generators) {
       throw new RunInputError(`--population ${argv.population}: give at least 2 sessions per generator`);
     }
@@ -231,6 +246,7 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       settings,
       accounts: argv.accounts ?? plan.accounts(max, settings),
       freshServer: argv.freshServer,
+      ...(argv.serverCpus !== undefined ? { serverCpus: argv.serverCpus } : {}),
       env: parseEnvPairs(argv.env),
       dir,
       log: (line) => process.stderr.write(`${maskUrlPasswords(line)}\n`),

@@ -25,6 +25,9 @@ export interface ScenarioConfig {
   presenceRate: number;
   /** Session logins started per second across all VUs (a ramp: servers queue a burst of handshakes). */
   loginRate: number;
+  /** Session closes started per second across all VUs where a scenario paces them (idle): CLOSE_RATE, default
+   * LOGIN_RATE. */
+  closeRate: number;
   /** Ping period per session (idle). */
   pingIntervalMs: number;
   mechanisms: string[] | undefined;
@@ -214,6 +217,7 @@ export function loadConfig(): ScenarioConfig {
     messageRate: num('MESSAGE_RATE', 0.2),
     presenceRate: num('PRESENCE_RATE', 0.1),
     loginRate: num('LOGIN_RATE', 300),
+    closeRate: num('CLOSE_RATE', num('LOGIN_RATE', 300)),
     pingIntervalMs: parseDuration(__ENV.PING_INTERVAL || '30s'),
     mechanisms: __ENV.XMPP_MECHANISMS ? __ENV.XMPP_MECHANISMS.split(',').map((m) => m.trim()) : undefined,
     followRedirects: parseFollowRedirects(__ENV.XMPP_FOLLOW_REDIRECTS),

@@ -215,6 +215,10 @@ export async function startEjabberd(plan: StartPlan): Promise<StartedServer> {
     'true',
     '+P',
     '250000',
+    // Pinned: as many schedulers as CPUs (the VM would start one per configured CPU and keep the rest offline).
+    ...(plan.cpus === undefined
+      ? []
+      : ['+S', `${plan.cpus.split(',').length}:${plan.cpus.split(',').length}`]),
     '-env',
     'ERL_CRASH_DUMP_BYTES',
     '0',
@@ -236,7 +240,12 @@ export async function startEjabberd(plan: StartPlan): Promise<StartedServer> {
     ERL_CRASH_DUMP: join(logs, 'erl_crash.dump'),
     CONTRIB_MODULES_PATH: join(plan.dir, 'modules'),
   };
-  const child = spawnServerProcess(installation.erl, args, { cwd: spool, env, outputFile });
+  const child = spawnServerProcess(installation.erl, args, {
+    cwd: spool,
+    env,
+    outputFile,
+    cpus: plan.cpus,
+  });
   const pid = child.pid;
   if (pid === undefined) {
     throw new ServerStartError('ejabberd', `could not run ${installation.erl}`, '');

@@ -6,6 +6,7 @@ import {
   DEFAULT_USER_PATTERN,
   validateAccountOptions,
 } from './accounts.ts';
+import { cpuList } from './cpus.ts';
 import { startEjabberd } from './ejabberd.ts';
 import { LocalServerOptionError } from './errors.ts';
 import { createLocalServer } from './local-server.ts';
@@ -62,6 +63,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
   const passwordPattern = options.passwordPattern ?? DEFAULT_PASSWORD_PATTERN;
   const domain = options.domain ?? DEFAULT_DOMAIN;
   validateAccountOptions(options.users, userPattern, passwordPattern, domain);
+  const pinned = options.cpus === undefined ? undefined : cpuList(options.cpus);
   if (options.prosodyAuth !== undefined && !PROSODY_AUTHS.includes(options.prosodyAuth)) {
     throw new LocalServerOptionError(
       `unknown prosodyAuth '${String(options.prosodyAuth)}' (use ${PROSODY_AUTHS.join(' or ')})`,
@@ -101,6 +103,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     tls,
     plugins: options.prosodyPlugins,
     prosodyAuth: options.prosodyAuth ?? 'internal_hashed',
+    cpus: pinned?.text,
   };
   try {
     const started = options.kind === 'prosody' ? await startProsody(plan) : await startEjabberd(plan);

@@ -7,6 +7,8 @@ export interface SpawnOptions {
   cwd: string;
   /** stdout and stderr go here, so the server outlives our pipes. */
   outputFile: string;
+  /** Start it pinned to these CPUs (`taskset -c`, which execs the command: the pid stays the server's). */
+  cpus?: string | undefined;
 }
 
 /**
@@ -17,7 +19,9 @@ export interface SpawnOptions {
 export function spawnServerProcess(command: string, args: string[], options: SpawnOptions): ChildProcess {
   const output = openSync(options.outputFile, 'a');
   try {
-    const child = spawn(command, args, {
+    const [file, argv] =
+      options.cpus === undefined ? [command, args] : ['taskset', ['-c', options.cpus, command, ...args]];
+    const child = spawn(file, argv, {
       cwd: options.cwd,
       env: options.env,
       detached: true,

@@ -155,6 +155,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
     cwd: plan.dir,
     env: process.env,
     outputFile,
+    cpus: plan.cpus,
   });
   const pid = child.pid;
   if (pid === undefined) throw new ServerStartError('prosody', `could not run ${prosody}`, '');

@@ -53,6 +53,11 @@ export interface LocalServerOptions {
   prosodyPlugins?: ProsodyPlugins;
   /** Prosody only: the password store (`authentication` option). Default `internal_hashed`. */
   prosodyAuth?: ProsodyAuth;
+  /**
+   * Pin the server to these CPUs (a `taskset -c` list, e.g. `'1'` or `'0-1'`), set when it starts so that an
+   * Erlang VM sizes its schedulers to them. Undefined: every CPU this process may use.
+   */
+  cpus?: string;
 }
 
 export interface ProsodyPlugins {

@@ -2,7 +2,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
@@ -13,6 +13,8 @@ import { isPortOpen } from '../../src/targets/ports.ts';
 import { isProcessAlive, processGroupMembers } from '../../src/targets/processes.ts';
 import { accountFilePath, plainAccountFileContent } from '../../src/targets/prosody.ts';
 import { deriveScram } from '../../src/targets/scram.ts';
+import { allowedCpus, cpuList } from '../../src/targets/cpus.ts';
+import { LocalServerOptionError } from '../../src/targets/errors.ts';
 
 const run = promisify(execFile);
 const STARLING = join(import.meta.dirname, '..', '..', 'bin', 'starling.js');
@@ -191,6 +193,55 @@ describe('local ejabberd', () => {
       () => '', // no epmd running at all
     );
     assert.doesNotMatch(names, new RegExp(`starling-ejabberd-${server.httpPort}\\b`));
+  });
+});
+
+/** The CPUs a process may run on, and how many Erlang scheduler threads it has (named `N_scheduler`). */
+async function affinityOf(pid: number): Promise<{ cpus: string; schedulers: number }> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const tasks = await readdir(`/proc/${pid}/task`);
+  const names = await Promise.all(
+    tasks.map((t) => readFile(`/proc/${pid}/task/${t}/comm`, 'utf8').catch(() => '')),
+  );
+  return {
+    cpus: /^Cpus_allowed_list:\s*(\S+)/m.exec(status)?.[1] ?? '?',
+    schedulers: names.filter((n) => /^\d+_scheduler$/.test(n.trim())).length,
+  };
+}
+
+describe('a local server pinned to CPUs (cpus)', () => {
+  test('cpuList reads taskset lists and rejects what is not one, or names a CPU this process may not use', () => {
+    assert.deepEqual(cpuList('0'), { text: '0', cpus: [0] });
+    assert.deepEqual(cpuList(' 0-1 ,0'), { text: '0,1', cpus: [0, 1] });
+    assert.throws(() => cpuList('one'), /cpus 'one' is not a CPU list: use e\.g\. 1, 0-1 or 0,2/);
+    assert.throws(() => cpuList('3-1'), LocalServerOptionError);
+    assert.throws(() => cpuList('4096'), /CPU 4096 is not one this machine lets starling use/);
+    assert.ok((allowedCpus() ?? []).includes(0));
+  });
+
+  test('an unusable list is refused before anything starts', async () => {
+    await assert.rejects(startLocalServer({ kind: 'prosody', users: 2, cpus: '0-' }), LocalServerOptionError);
+  });
+
+  test('ejabberd pinned to CPU 0 runs there, with one scheduler', async () => {
+    const server = await startLocalServer({ kind: 'ejabberd', users: 2, cpus: '0' });
+    try {
+      assert.deepEqual(await affinityOf(server.pid), { cpus: '0', schedulers: 1 });
+      assert.equal(await websocketHandshake(server.websocketUrl), 'xmpp');
+    } finally {
+      await server.stop();
+    }
+    await assertGone(server);
+  });
+
+  test('Prosody pinned to the last CPU runs there', async () => {
+    const last = String(Math.max(...(allowedCpus() ?? [0])));
+    const server = await startLocalServer({ kind: 'prosody', users: 2, cpus: last });
+    try {
+      assert.equal((await affinityOf(server.pid)).cpus, last);
+    } finally {
+      await server.stop();
+    }
   });
 });
 
