@@ -18,7 +18,7 @@ import type { GeneratorHealth } from '../engine/health.ts';
 import { XMPP_TRENDS } from '../k6/metric-names.ts';
 import { startLocalServer, type LocalServer, type ServerKind } from '../targets/index.ts';
 import { cpuList } from '../targets/cpus.ts';
-import { processGroupMembers, processGroupUsage } from '../targets/processes.ts';
+import { processGroupFiles, processGroupMembers, processGroupUsage } from '../targets/processes.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { capacityChartSvg } from './chart.ts';
 import { PLANS, type DimensionSettings } from './plan.ts';
@@ -172,19 +172,26 @@ function machineTicks(): { busy: number; total: number } {
 /**
  * Samples a process group's CPU and the whole machine's twice a second until `stop(fromMs, toMs)`, which gives
  * the group's share of one core and the machine's busy share of all its cores between the samples nearest the
- * window's ends (undefined when fewer than two fall in it).
+ * window's ends (undefined when fewer than two fall in it). `files` is the most open files any of the group's
+ * processes had at a sample over the whole step, against its limit.
  */
-function cpuSampler(pid: number): {
+function serverSampler(pid: number): {
   stop(fromMs: number, toMs: number): { server: number; machine: number } | undefined;
+  files(): { peak: number; limit: number } | undefined;
 } {
   type Sample = { at: number; cpu: number; ticks: { busy: number; total: number } };
   const samples: Sample[] = [];
+  let files: { peak: number; limit: number } | undefined;
   const sample = (): void => {
     samples.push({ at: Date.now(), cpu: processGroupUsage(pid).cpuSeconds, ticks: machineTicks() });
+    const f = processGroupFiles(pid);
+    if (f && (files === undefined || f.open / f.limit > files.peak / files.limit))
+      files = { peak: f.open, limit: f.limit };
   };
   sample();
   const timer = setInterval(sample, 500);
   return {
+    files: () => files,
     stop(fromMs, toMs) {
       clearInterval(timer);
       sample();
@@ -365,7 +372,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         const t0 = Date.now();
         const w = plan.window(offered, o.settings);
         // A local server's CPU over the same window as the SLO: the step's spawn, ramp and close would dilute it.
-        const serverCpu = local ? cpuSampler(local.pid) : undefined;
+        const serverCpu = local ? serverSampler(local.pid) : undefined;
         const expected = Math.max(w.to, o.settings.stepSeconds) * 1000;
         o.log(
           `starling: step ${index} (${phase}): ${offered} ${unit}, about ${seconds(expected)} plus log-in and close…`,
@@ -411,6 +418,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
           Math.floor((began + w.to * 1000) / INTERVAL_MS) * INTERVAL_MS,
         );
         const cpu = serverCpu?.stop(from, to);
+        const serverFiles = serverCpu?.files();
         const generators: GeneratorStep[] = [];
         for (let g = 0; g < o.generators; g++) {
           const h = await generatorHealth(join(stepDir, 'generators', `g${g + 1}`));
@@ -489,6 +497,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
                 machineBusy: cpu.machine,
               }
             : {}),
+          ...(serverFiles ? { serverFiles } : {}),
           ...(fellOver ? { fellOver } : {}),
         };
         await collector!.finish(runId);

@@ -68,6 +68,9 @@ export async function searchCapacity(o: SearchOptions, runStep: RunStep): Promis
 
 const pct = (share: number): string => `${Math.round(share * 100)} %`;
 
+/** A server process with this share of its open-files limit in use is at the limit (a few are files, not sockets). */
+export const FILES_FULL = 0.98;
+
 /**
  * Who stopped the ramp, judged at the lowest failing step: the generator when any generator process was
  * saturated there (the figure is then not the server's); else the server, by its CPU when it is local and busy,
@@ -92,9 +95,19 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
     .filter((row) => !row.ok)
     .map((row) => `${row.metric} ${row.threshold} (${row.display})`);
   const saturated = failing.generators.filter((g) => g.saturated);
+  const files = failing.serverFiles;
   let limit: Limit;
   let limitText: string;
-  if (saturated.length > 0) {
+  if (files !== undefined && files.peak >= FILES_FULL * files.limit) {
+    // Measured at the server, and the cause of what follows: connections it cannot accept time out at the
+    // generator, whose event loop may then saturate on the failures. The figure is this server's, as configured.
+    limit = 'server';
+    limitText =
+      `the server: one of its processes had ${files.peak} files open of its limit of ${files.limit} at ` +
+      `${failing.offered} (ulimit -n), so it accepted no more connections` +
+      (saturated.length > 0 ? ' (the generator saturated on the failures that followed)' : '') +
+      `: raise the server's open-files limit to measure beyond it`;
+  } else if (saturated.length > 0) {
     limit = 'generator';
     const g = saturated[0]!;
     limitText =

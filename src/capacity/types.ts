@@ -71,6 +71,11 @@ export interface Step {
   machineCores?: number;
   /** With a local server: how busy this machine's cores were over the window, all processes (0–1). */
   machineBusy?: number;
+  /**
+   * With a local server: the most files (sockets included) one of its processes had open at once during the step,
+   * and that process's open-files limit (ulimit -n): a server at its limit refuses new connections.
+   */
+  serverFiles?: { peak: number; limit: number };
   /** Why the step stopped the search at once (the server died or stopped answering). */
   fellOver?: string;
 }

@@ -138,6 +138,25 @@ export interface GroupUsage {
 /** Clock ticks per second for /proc/<pid>/stat times (USER_HZ): 100 on every Linux ABI Node runs on. */
 const USER_HZ = 100;
 
+/**
+ * The process of a group with the most open files (sockets included), as a share of its own open-files limit:
+ * `{ open, limit }` of that process, or undefined when /proc shows none (an exited group, another user's).
+ */
+export function processGroupFiles(leader: number): { open: number; limit: number } | undefined {
+  let best: { open: number; limit: number } | undefined;
+  for (const pid of processGroupMembers(leader)) {
+    try {
+      const open = readdirSync(`/proc/${pid}/fd`).length;
+      const limit = Number(/^Max open files\s+(\d+)/m.exec(readFileSync(`/proc/${pid}/limits`, 'utf8'))?.[1]);
+      if (!(limit > 0)) continue;
+      if (best === undefined || open / limit > best.open / best.limit) best = { open, limit };
+    } catch {
+      // Exited between the listing and the read.
+    }
+  }
+  return best;
+}
+
 export function processGroupUsage(leader: number): GroupUsage {
   const usage: GroupUsage = { cpuSeconds: 0, rssKiB: 0, peakRssKiB: 0 };
   for (const pid of processGroupMembers(leader)) {

@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { achievedTerm } from '../../src/capacity/runner.ts';
-import { classifyLimit, searchCapacity, type SearchOptions } from '../../src/capacity/search.ts';
+import { classifyLimit, FILES_FULL, searchCapacity, type SearchOptions } from '../../src/capacity/search.ts';
 import type { GeneratorStep, Step } from '../../src/capacity/types.ts';
 
 const healthy: GeneratorStep = {
@@ -138,6 +138,40 @@ describe('classifyLimit', () => {
       /1 of 2 generator process\(es\) saturated at 160 \(CPU 97 % .* p90 140\.0 ms\)/,
     );
     assert.match(r.limitText, /add generators \(--generators 3 or more\)/);
+  });
+
+  test('a local server at its open-files limit: the server, even when the generator saturated on the failures', () => {
+    const saturated: GeneratorStep = { ...healthy, saturated: true, cpuPeakSpan: 0.5, loopDelayP90: 870 };
+    const atLimit = { peak: 19_818, limit: 20_000 };
+    const r = classifyLimit({
+      highestPass: 18_000,
+      firstFail: 27_000,
+      steps: [
+        step(18_000, true, { serverFiles: { peak: 18_120, limit: 20_000 } }),
+        step(27_000, false, {
+          generators: [saturated],
+          serverCpu: 0.97,
+          serverCores: 1,
+          serverFiles: atLimit,
+        }),
+      ],
+    });
+    assert.equal(r.limit, 'server');
+    assert.equal(r.isServerCapacity, true);
+    assert.equal(
+      r.limitText,
+      'the server: one of its processes had 19818 files open of its limit of 20000 at 27000 (ulimit -n), so it ' +
+        'accepted no more connections (the generator saturated on the failures that followed): raise the ' +
+        "server's open-files limit to measure beyond it",
+    );
+    // Below FILES_FULL of the limit the usual rules apply: here, the saturated generator.
+    const below = classifyLimit({
+      highestPass: 18_000,
+      firstFail: 27_000,
+      steps: [step(27_000, false, { generators: [saturated], serverFiles: { peak: 19_500, limit: 20_000 } })],
+    });
+    assert.equal(below.limit, 'generator');
+    assert.equal(FILES_FULL, 0.98);
   });
 
   test('a local server at its cores: the server, by its CPU', () => {

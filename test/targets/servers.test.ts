@@ -10,7 +10,7 @@ import WebSocket from 'ws';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { httpRequest, postJson, websocketHandshake } from '../../src/targets/http.ts';
 import { isPortOpen } from '../../src/targets/ports.ts';
-import { isProcessAlive, processGroupMembers } from '../../src/targets/processes.ts';
+import { isProcessAlive, processGroupFiles, processGroupMembers } from '../../src/targets/processes.ts';
 import { accountFilePath, plainAccountFileContent } from '../../src/targets/prosody.ts';
 import { deriveScram } from '../../src/targets/scram.ts';
 import { allowedCpus, cpuList } from '../../src/targets/cpus.ts';
@@ -51,6 +51,22 @@ describe('local Prosody', () => {
 
   test('the BOSH endpoint answers', async () => {
     assert.equal((await httpRequest(server.boshUrl)).status, 200);
+  });
+
+  test('processGroupFiles counts its open files and reads its open-files limit; one more socket shows', async () => {
+    const limits = await readFile(`/proc/${server.pid}/limits`, 'utf8');
+    const limit = Number(/^Max open files\s+(\d+)/m.exec(limits)?.[1]);
+    const before = processGroupFiles(server.pid)!;
+    assert.equal(before.limit, limit);
+    assert.equal(before.open, (await readdir(`/proc/${server.pid}/fd`)).length);
+    const ws = new WebSocket(server.websocketUrl, 'xmpp');
+    await new Promise((resolve, reject) => ws.once('open', resolve).once('error', reject));
+    try {
+      assert.equal(processGroupFiles(server.pid)!.open, before.open + 1);
+    } finally {
+      ws.terminate();
+    }
+    assert.equal(processGroupFiles(-1), undefined);
   });
 
   test('account(n) follows the default patterns', () => {
