@@ -253,9 +253,18 @@ class PeerSet<T> {
   }
 }
 
+/** How far behind its grid a session of every() may fall and still catch up. */
+const MAX_BEHIND_MS = 1000;
+
 /**
  * Calls `fn` for every session every `periodMs` (sessions staggered over the period) until `durationMs`
  * has passed. Sends on a session that has failed are skipped: its failure is already counted.
+ *
+ * Each session keeps to its own grid (start + offset + k × period), however long a call or a late timer took:
+ * sleeping one period after each call fell behind the rate by every delay on the way (a chat step offered at
+ * 9,000 messages/s sent 7,800/s with the generator at 80 % of a core). A session more than a second behind
+ * its grid starts again from now rather than sending the backlog at once: the generator then could not keep up,
+ * which its own saturation signal shows.
  */
 export async function every(
   sessions: OpenSession[],
@@ -264,10 +273,12 @@ export async function every(
   fn: (s: OpenSession) => void | Promise<void>,
 ): Promise<void> {
   if (periodMs <= 0 || !Number.isFinite(periodMs)) return pause(durationMs);
-  const deadline = Date.now() + durationMs;
+  const start = Date.now();
+  const deadline = start + durationMs;
   await Promise.all(
     sessions.map(async (s) => {
-      await pause((periodMs * s.index) / Math.max(1, sessions.length));
+      let next = start + (periodMs * s.index) / Math.max(1, sessions.length);
+      await pause(next - Date.now());
       while (Date.now() < deadline && !stopping()) {
         if (s.session.state !== 'ready') {
           // A session moving to the endpoint its server named goes on once it is ready there.
@@ -277,7 +288,9 @@ export async function every(
           continue;
         }
         await fn(s);
-        await pause(Math.min(periodMs, deadline - Date.now()));
+        const now = Date.now();
+        next = Math.max(next + periodMs, now - MAX_BEHIND_MS);
+        await pause(Math.min(next - now, deadline - now));
       }
     }),
   );

@@ -63,10 +63,22 @@ function metric(s: Summary, name: string, value: string): number {
   return v;
 }
 
+/** Runs `fn` against a fresh capacity server, closed afterwards whatever happens. */
+async function withServer(
+  options: Parameters<typeof startCapacityServer>[0],
+  fn: (server: CapacityServer) => Promise<void>,
+): Promise<void> {
+  const server = await startCapacityServer(options);
+  try {
+    await fn(server);
+  } finally {
+    await server.close();
+  }
+}
+
 describe('capacity server', () => {
   test('below R (50/s, 20 offered for 2 s): every login answered at once, messages delivered', async () => {
-    const server = await startCapacityServer({ loginsPerSecond: 50 });
-    try {
+    await withServer({ loginsPerSecond: 50 }, async (server) => {
       const r = await run(server, 'churn', {
         USERS: '40',
         ARRIVAL_RATE: '20',
@@ -100,15 +112,12 @@ describe('capacity server', () => {
           pings: 0,
         },
       );
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   test('above R (20/s, 60 offered at 60/s): logins queue, and no window ever holds more than the bucket', async () => {
-    const server = await startCapacityServer({ loginsPerSecond: 20 });
-    assert.equal(server.burst, 2);
-    try {
+    await withServer({ loginsPerSecond: 20 }, async (server) => {
+      assert.equal(server.burst, 2);
       const r = await run(server, 'churn', {
         USERS: '60',
         ARRIVAL_RATE: '60',
@@ -138,14 +147,29 @@ describe('capacity server', () => {
       assert.ok(spanUs >= ((60 - 2) * 1e6) / 20, `first to last grant: ${spanUs} µs`);
       // …and not much more: the bucket is the only thing that held them back.
       assert.ok(spanUs < 3.5e6, `first to last grant: ${spanUs} µs`);
-    } finally {
-      await server.close();
-    }
+    });
+  });
+
+  test('chat: every session sends MESSAGE_RATE on time, not a rate that drifts down by each timer delay', async () => {
+    await withServer({ loginsPerSecond: 1000 }, async (server) => {
+      // 10 sessions × 100/s for 2 s: 2,000 messages on a 10 ms grid each. Sleeping 10 ms after every send
+      // sent 5–10 % fewer (each timer fires late by a millisecond or more).
+      const r = await run(server, 'chat', {
+        VUS: '1',
+        SESSIONS_PER_VU: '10',
+        LOGIN_RATE: '1000',
+        MESSAGE_RATE: '100',
+        DURATION: '2s',
+      });
+      assert.equal(r.code, 0, r.output);
+      const routed = server.stats().messagesRouted;
+      assert.ok(routed >= 1980 && routed <= 2010, `${routed} messages routed, 2000 offered`);
+      assert.equal(metric(r.summary, 'xmpp_message_loss', 'rate'), 0);
+    });
   });
 
   test('idle: pings answered, sessions closed cleanly', async () => {
-    const server = await startCapacityServer({ loginsPerSecond: 200 });
-    try {
+    await withServer({ loginsPerSecond: 200 }, async (server) => {
       const r = await run(server, 'idle', {
         VUS: '1',
         SESSIONS_PER_VU: '20',
@@ -165,14 +189,11 @@ describe('capacity server', () => {
       assert.equal(st.loginsGranted, 20);
       assert.equal(st.online, 0);
       assert.equal(st.openConnections, 0);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   test('framing: subprotocol echoed, stanza children kept byte for byte, bounces and the close handshake', async () => {
-    const server = await startCapacityServer({ loginsPerSecond: 1000 });
-    try {
+    await withServer({ loginsPerSecond: 1000 }, async (server) => {
       const a = await login(server.url, 'alice', 'phone');
       const b = await login(server.url, 'bob');
       assert.equal(a.ws.protocol, 'xmpp');
@@ -223,14 +244,11 @@ describe('capacity server', () => {
       assert.equal(st.messagesRouted, 1);
       assert.equal(st.messagesBounced, 1);
       assert.equal(st.online, 0);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   test('a full bucket answers `burst` logins at once, then one per 1/R', async () => {
-    const server = await startCapacityServer({ loginsPerSecond: 10, burst: 3 });
-    try {
+    await withServer({ loginsPerSecond: 10, burst: 3 }, async (server) => {
       const t = Date.now();
       const sessions = await Promise.all(
         Array.from({ length: 5 }, (_, i) => login(server.url, `u${i}`).then(() => Date.now() - t)),
@@ -241,14 +259,11 @@ describe('capacity server', () => {
       assert.equal(server.maxGrantedInAnyWindow(150), 4);
       await assert.rejects(startCapacityServer({ loginsPerSecond: 0 }), RangeError);
       await assert.rejects(startCapacityServer({ loginsPerSecond: 10, burst: 0.5 }), RangeError);
-    } finally {
-      await server.close();
-    }
+    });
   });
 
   test('an auth whose client leaves while it waits spends no token', async () => {
-    const server = await startCapacityServer({ loginsPerSecond: 10, burst: 1 });
-    try {
+    await withServer({ loginsPerSecond: 10, burst: 1 }, async (server) => {
       await login(server.url, 'first');
       const [leaver, waiter] = await Promise.all([connect(server.url), connect(server.url)]);
       sendAuth(leaver.ws, 'leaver');
@@ -264,9 +279,7 @@ describe('capacity server', () => {
       assert.deepEqual([st.authRequests, st.loginsGranted, st.maxQueue, st.queued], [3, 2, 2, 0]);
       const grants = server.grantTimesUs();
       assert.ok(grants[1]! - grants[0]! >= 100_000 && grants[1]! - grants[0]! < 150_000, grants.join(', '));
-    } finally {
-      await server.close();
-    }
+    });
   });
 });
 
