@@ -35,6 +35,9 @@ function loginRateArgs(url: string, results: string, flags: readonly string[]): 
   ];
 }
 
+/** 4 s steps with a 1 s warm-up, users staying 100 ms: a search over a few steps in seconds. */
+const SHORT_STEPS = ['--step', '4s', '--warmup', '1s', '--think', '100ms'];
+
 async function onlyRun(dir: string): Promise<string> {
   const runs = (await readdir(dir)).filter((d) => d.includes('-capacity-'));
   assert.equal(runs.length, 1, runs.join());
@@ -223,33 +226,37 @@ describe('starling capacity: input and failure', () => {
     assert.match(f.stderr, /--fixed runs one step at that load: drop --start and --max/);
   });
 
+  test('--server-cpus must name CPUs starling may use, and pins a local server only', async () => {
+    const r = await runStarling(['capacity', 'sessions', '--server-cpus', '4096']);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /--server-cpus: cpus '4096': CPU 4096 is not one this machine lets starling use/);
+    const t = await runStarling([
+      'capacity',
+      'sessions',
+      '--server-cpus',
+      '0',
+      '--target',
+      'ws://127.0.0.1:1/x',
+    ]);
+    assert.equal(t.code, 1);
+    assert.match(t.stderr, /--server-cpus pins the local server: drop it with --target/);
+  });
+
   test('Ctrl-C stops the step under way, writes the steps so far and exits 105', async () => {
     const server = await startCapacityServer({ loginsPerSecond: 1000 });
     const results = join(root, 'interrupted');
     try {
-      const r = await runStarling(
-        loginRateArgs(server.url, results, [
-          '--start',
-          '20',
-          '--step',
-          '4s',
-          '--warmup',
-          '1s',
-          '--think',
-          '100ms',
-        ]),
-        {
-          onSpawn: (child) => {
-            // Once the first step is written and the second one has logged users in, interrupt.
-            const poll = setInterval(() => {
-              if (server.stats().loginsGranted >= 100) {
-                clearInterval(poll);
-                child.kill('SIGINT');
-              }
-            }, 20);
-          },
+      const r = await runStarling(loginRateArgs(server.url, results, ['--start', '20', ...SHORT_STEPS]), {
+        onSpawn: (child) => {
+          // Once the first step is written and the second one has logged users in, interrupt.
+          const poll = setInterval(() => {
+            if (server.stats().loginsGranted >= 100) {
+              clearInterval(poll);
+              child.kill('SIGINT');
+            }
+          }, 20);
         },
-      );
+      });
       assert.equal(r.code, 105, r.output);
       assert.match(r.stderr, /SIGINT: stopping the step under way; the steps so far will be written/);
       const dir = await onlyRun(results);
@@ -270,18 +277,7 @@ describe('starling capacity: input and failure', () => {
     const results = join(root, 'fell-over');
     let closed = false;
     const r = await runStarling(
-      loginRateArgs(server.url, results, [
-        '--start',
-        '20',
-        '--max',
-        '160',
-        '--step',
-        '4s',
-        '--warmup',
-        '1s',
-        '--think',
-        '100ms',
-      ]),
+      loginRateArgs(server.url, results, ['--start', '20', '--max', '160', ...SHORT_STEPS]),
       {
         onSpawn: () => {
           // Once the first step's 80 users (20/s for 4 s) have come and gone, the server goes away for good.
