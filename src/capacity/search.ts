@@ -72,8 +72,9 @@ const pct = (share: number): string => `${Math.round(share * 100)} %`;
 export const FILES_FULL = 0.98;
 
 /**
- * Who stopped the ramp, judged at the lowest failing step: the generator when any generator process was
- * saturated there (the figure is then not the server's); else the server, by its CPU when it is local and busy,
+ * Who stopped the ramp, judged at the lowest failing step: a local server at its open-files limit (FILES_FULL)
+ * first, whatever else followed from the connections it refused; then the generator when any generator process
+ * was saturated there (the figure is then not the server's); else the server, by its CPU when it is local and busy,
  * or by its latency and errors rising while the generator stayed healthy.
  */
 export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' | 'steps'>): SearchResult {

@@ -179,7 +179,7 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       .option('server-cpus', {
         type: 'string',
         describe:
-          "pin the local server to these CPUs (taskset -c list, e.g. 1): the generators keep the others, and the server's CPU-bound test counts only these",
+          "pin the local server to these CPUs (taskset -c list, e.g. 1) so it cannot take the generators' cores; its CPU-bound test then counts only these (the generators are not pinned)",
       })
       .option('env', { alias: 'e', type: 'string', array: true, describe: 'extra KEY=VALUE for __ENV' })
       .option('results-root', { type: 'string', default: 'results' }) as unknown as Argv<CapacityArgs>,
