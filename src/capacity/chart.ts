@@ -86,7 +86,7 @@ const num = (x: number): string => String(Number(x.toFixed(2)));
 
 /**
  * The text of a repeat's capacity: `capacity 120 logins/s`, or `capacity ≥ 300 logins/s` and why it is only a
- * lower bound (`generator-limited`, `no step failed`).
+ * lower bound (`generator-limited`, `no step failed`), or what resource bounded it (`open-files limit`).
  */
 function capacityText(r: SearchResult, unit: string): { headline: string; qualifier?: string } {
   const n = `${num(r.highestPass ?? 0)} ${unit}`;
@@ -95,6 +95,7 @@ function capacityText(r: SearchResult, unit: string): { headline: string; qualif
   if (r.limit === 'machine' && !r.isServerCapacity)
     return { headline: `capacity ≥ ${n}`, qualifier: 'machine-limited' };
   if (r.limit === 'none') return { headline: `capacity ≥ ${n}`, qualifier: 'no step failed' };
+  if (r.limitResource === 'open-files') return { headline: `capacity ${n}`, qualifier: 'open-files limit' };
   return { headline: `capacity ${n}` };
 }
 

@@ -99,7 +99,8 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
   const files = failing.serverFiles;
   let limit: Limit;
   let limitText: string;
-  if (files !== undefined && files.peak >= FILES_FULL * files.limit) {
+  const atFileLimit = files !== undefined && files.peak >= FILES_FULL * files.limit;
+  if (files !== undefined && atFileLimit) {
     // Measured at the server, and the cause of what follows: connections it cannot accept time out at the
     // generator, whose event loop may then saturate on the failures. The figure is this server's, as configured.
     limit = 'server';
@@ -145,6 +146,7 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
     failedTerms,
     limit,
     limitText,
+    ...(atFileLimit ? { limitResource: 'open-files' as const } : {}),
     isServerCapacity: limit === 'server' && r.highestPass !== undefined,
   };
 }

@@ -96,6 +96,8 @@ export interface SearchResult {
   limit: Limit;
   /** In plain words: who was the limit and how it shows (server CPU, latency rising, generator saturated). */
   limitText: string;
+  /** What limited the server when it is a resource rather than its latency or CPU: its open-files limit. */
+  limitResource?: 'open-files';
   /** True when the figure is the server's capacity (false: generator-limited, or no failing step). */
   isServerCapacity: boolean;
   steps: Step[];

@@ -201,6 +201,16 @@ test('repeats with the same capacity share one rule; a generator-limited one say
   assert.equal(marks(svg, 'capacity_rule'), 1);
 });
 
+test('a capacity bounded by the server’s open-files limit says so on its rule', async () => {
+  const r = fixture();
+  r.repeats = r.repeats.map((x) => ({ ...x, highestPass: 140, limitResource: 'open-files' as const }));
+  const svg = await capacityChartSvg(r);
+  assert.ok(
+    texts(svg).includes('capacity 140 logins/s\nopen-files limit · repeats 1, 2'),
+    texts(svg).join(' | '),
+  );
+});
+
 test('a failing step far above the SLO turns the latency axis to a log scale', async () => {
   const r = fixture();
   const linear = texts(await capacityChartSvg(r));

@@ -158,6 +158,7 @@ describe('classifyLimit', () => {
     });
     assert.equal(r.limit, 'server');
     assert.equal(r.isServerCapacity, true);
+    assert.equal(r.limitResource, 'open-files');
     assert.equal(
       r.limitText,
       'the server: one of its processes had 19818 files open of its limit of 20000 at 27000 (ulimit -n), so it ' +
@@ -171,6 +172,7 @@ describe('classifyLimit', () => {
       steps: [step(27_000, false, { generators: [saturated], serverFiles: { peak: 19_500, limit: 20_000 } })],
     });
     assert.equal(below.limit, 'generator');
+    assert.equal(below.limitResource, undefined);
     assert.equal(FILES_FULL, 0.98);
   });
 
