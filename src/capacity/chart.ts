@@ -53,8 +53,15 @@ export function parseLatencyBound(threshold: string): LatencyBound | undefined {
   };
 }
 
-function allSteps(report: CapacityReport): { repeat: number; step: Step }[] {
-  return report.repeats.flatMap((r, i) => r.steps.map((step) => ({ repeat: i + 1, step })));
+/** Every step: each repeat's, then the verification's (numbered after the repeats, named `verification`). */
+function allSteps(report: CapacityReport): { repeat: number; run: string; step: Step }[] {
+  const verifying = report.verification?.steps ?? [];
+  return [
+    ...report.repeats.flatMap((r, i) =>
+      r.steps.map((step) => ({ repeat: i + 1, run: `repeat ${i + 1}`, step })),
+    ),
+    ...verifying.map((step) => ({ repeat: report.repeats.length + 1, run: 'verification', step })),
+  ];
 }
 
 /** The metric drawn: the option, else the first SLO metric some step measured, else the first one measured. */
@@ -117,11 +124,12 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
   const many = report.repeats.length > 1;
   const steps = allSteps(report).sort((a, b) => a.repeat - b.repeat || a.step.offered - b.step.offered);
 
-  const latency = steps.flatMap(({ repeat, step }) => {
+  const latency = steps.flatMap(({ repeat, run, step }) => {
     const p = metric === undefined ? undefined : step.latency[metric];
     if (p === undefined || p.count === 0) return [];
     return PERCENTILES.map((percentile) => ({
       repeat,
+      run,
       step: step.index,
       offered: step.offered,
       series: percentile,
@@ -129,8 +137,9 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
       pass: step.pass,
     }));
   });
-  const load = steps.map(({ repeat, step }) => ({
+  const load = steps.map(({ repeat, run, step }) => ({
     repeat,
+    run,
     step: step.index,
     offered: step.offered,
     series: ACHIEVED,
@@ -180,6 +189,17 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
       );
       return { offered: c.offered, label: [c.text.headline, ...(second.length ? [second.join(' · ')] : [])] };
     });
+  const v = report.verification;
+  if (v?.capacity !== undefined && v.over !== undefined) {
+    const line = `verified; ${num(v.over.offered)} (${v.overFactor}×) ${v.over.pass ? 'passed too' : 'failed'}`;
+    const same = capacityRules.find((c) => c.offered === v.capacity);
+    if (same) same.label.push(line);
+    else capacityRules.push({ offered: v.capacity, label: [`capacity ${num(v.capacity)} ${unit}`, line] });
+  }
+  const unverified =
+    v && v.capacity === undefined
+      ? [{ label: `not verified: ${v.skipped ?? 'every load tried failed again'}` }]
+      : [];
   const notes = noPass.length
     ? [
         {
@@ -187,8 +207,9 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
             `no passing step${many ? ` in ${repeatsText(noPass)}` : ''}: ` +
             `even the lowest load tried failed the SLO`,
         },
+        ...unverified,
       ]
-    : [];
+    : unverified;
 
   const sloTerms = Object.entries(report.slo).flatMap(([m, ts]) => ts.map((t) => `${m} ${t}`));
   const subtitle = [
@@ -222,7 +243,7 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
       y,
       color: { field: 'series', type: 'nominal' },
       tooltip: [
-        { field: 'repeat', type: 'ordinal' },
+        { field: 'run', type: 'nominal', title: 'search' },
         { field: 'step', type: 'ordinal' },
         { field: 'offered', type: 'quantitative', title: `offered load (${unit})` },
         { field: 'series', type: 'nominal' },

@@ -22,9 +22,17 @@ import { processGroupFiles, processGroupMembers, processGroupUsage } from '../ta
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { capacityChartSvg } from './chart.ts';
 import { PLANS, type DimensionSettings } from './plan.ts';
-import { classifyLimit, searchCapacity } from './search.ts';
+import { classifyLimit, searchCapacity, verifyCapacity, type RunStep } from './search.ts';
 import { formatStepHeader, formatStepRow, formatVerdict } from './table.ts';
-import type { CapacityReport, Dimension, GeneratorStep, SearchResult, SloRow, Step } from './types.ts';
+import type {
+  CapacityReport,
+  Dimension,
+  GeneratorStep,
+  SearchResult,
+  SloRow,
+  Step,
+  Verification,
+} from './types.ts';
 import { DIMENSION_UNITS } from './types.ts';
 import { evaluateSlo, loginsOf, messagesOf, percentilesOf, windowedRun } from './window.ts';
 
@@ -52,6 +60,8 @@ export const CAPACITY_EXIT = {
   machineLimited: 122,
   /** The server died or stopped accepting connections during the search. */
   serverFellOver: 121,
+  /** --verify: the search's figure, and every load tried below it, failed the SLO when run again. */
+  unverified: 123,
 } as const;
 
 export class CapacityError extends Error {
@@ -77,6 +87,8 @@ export interface CapacityOptions {
   maxStepsDown?: number;
   generators: number;
   repeats: number;
+  /** After the repeats, run their median again (and lower, when it fails), then overFactor × what passed. */
+  verify?: { tries: number; overFactor: number };
   slo: Record<string, string[]>;
   settings: DimensionSettings;
   accounts: number;
@@ -292,6 +304,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
       warmupSeconds: o.settings.warmupSeconds,
       generators: o.generators,
       repeats: o.repeats,
+      ...(o.verify ? { verifyTries: o.verify.tries, verifyOver: o.verify.overFactor } : {}),
       accounts: o.accounts,
       ...(o.target
         ? {}
@@ -348,16 +361,16 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         `steps of ${o.settings.stepSeconds} s (warm-up ${o.settings.warmupSeconds} s), ${o.generators} generator process(es)`,
     );
 
-    for (let r = 1; r <= o.repeats && !interrupted; r++) {
-      if (o.repeats > 1) o.out(`repeat ${r} of ${o.repeats}`);
-      o.out(formatStepHeader(unit, plan.latencyMetrics));
+    let stepsStarted = 0;
+    /** Runs the steps of one search (label `r1`, `r2`, …) or of the verification (`v`), numbered from 1. */
+    const stepRunner = (label: string): RunStep => {
       let index = 0;
-      const runStep = async (offered: number, phase: Step['phase']): Promise<Step> => {
+      return async (offered, phase) => {
         if (interrupted) throw new Interrupted();
         index++;
-        const runId = `r${r}-s${String(index).padStart(2, '0')}-${offered}`;
+        const runId = `${label}-s${String(index).padStart(2, '0')}-${offered}`;
         const stepDir = join(o.dir, runId);
-        if (local && o.freshServer && (r > 1 || index > 1)) {
+        if (local && o.freshServer && stepsStarted++ > 0) {
           await local.stop();
           local = await startLocalServer(serverOptions);
         } else if (local) {
@@ -505,6 +518,12 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         o.out(formatStepRow(step, plan.latencyMetrics));
         return step;
       };
+    };
+
+    for (let r = 1; r <= o.repeats && !interrupted; r++) {
+      if (o.repeats > 1) o.out(`repeat ${r} of ${o.repeats}`);
+      o.out(formatStepHeader(unit, plan.latencyMetrics));
+      const runStep = stepRunner(`r${r}`);
       try {
         const result = await searchCapacity(
           {
@@ -525,6 +544,46 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
       }
       await writeReport(o.dir, report);
     }
+    report.spread = spreadOf(repeats);
+    if (report.spread && o.repeats > 1) {
+      const { min, median, max } = report.spread;
+      o.out(
+        `\nover ${repeats.length} repeats: highest passing load min ${min}, median ${median}, max ${max} ${unit}`,
+      );
+    }
+    if (o.verify && !interrupted) {
+      const skip = verifySkipReason(repeats, unit);
+      if (skip !== undefined) {
+        report.verification = skipped(report.spread?.median ?? 0, o.verify.overFactor, skip, []);
+      } else {
+        const candidate = report.spread!.median;
+        o.out(`\nverification: ${candidate} ${unit} again, on its own`);
+        o.out(formatStepHeader(unit, plan.latencyMetrics));
+        const run = stepRunner('v');
+        const steps: Step[] = [];
+        try {
+          report.verification = await verifyCapacity(
+            candidate,
+            {
+              resolution: o.resolution,
+              granularity: plan.defaults.granularity,
+              tries: o.verify.tries,
+              overFactor: o.verify.overFactor,
+              unit,
+            },
+            async (offered, phase) => {
+              const step = await run(offered, phase);
+              steps.push(step);
+              return step;
+            },
+          );
+        } catch (e) {
+          if (!(e instanceof Interrupted)) throw e;
+          report.verification = skipped(candidate, o.verify.overFactor, 'interrupted', steps);
+        }
+      }
+      o.out(`verification: ${report.verification.text}.`);
+    }
   } finally {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
@@ -532,18 +591,10 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
     await collector?.close();
     await local?.stop();
   }
-  const passes = repeats.map((r) => r.highestPass).filter((x): x is number => x !== undefined);
-  if (passes.length > 0) {
-    const sorted = [...passes].sort((a, b) => a - b);
-    report.spread = {
-      min: sorted[0]!,
-      median: sorted[Math.floor((sorted.length - 1) / 2)]!,
-      max: sorted[sorted.length - 1]!,
-    };
-  }
-  if (interrupted && stepsSoFar.length > repeats.reduce((n, r) => n + r.steps.length, 0)) {
+  report.spread = spreadOf(repeats);
+  const done = new Set([...repeats.flatMap((r) => r.steps), ...(report.verification?.steps ?? [])]);
+  if (interrupted && stepsSoFar.some((s) => !done.has(s))) {
     // The interrupted repeat's steps, judged as far as they went.
-    const done = new Set(repeats.flatMap((r) => r.steps));
     const partial = stepsSoFar.filter((s) => !done.has(s));
     const pass = partial.filter((s) => s.pass).map((s) => s.offered);
     const fail = partial.filter((s) => !s.pass).map((s) => s.offered);
@@ -561,6 +612,40 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
 
 class Interrupted extends Error {}
 
+function spreadOf(repeats: SearchResult[]): CapacityReport['spread'] {
+  const passes = repeats.map((r) => r.highestPass).filter((x): x is number => x !== undefined);
+  if (passes.length === 0) return undefined;
+  const sorted = [...passes].sort((a, b) => a - b);
+  return {
+    min: sorted[0]!,
+    median: sorted[Math.floor((sorted.length - 1) / 2)]!,
+    max: sorted[sorted.length - 1]!,
+  };
+}
+
+/** Why there is nothing to verify: a figure that is not the server's capacity is not checked against it. */
+function verifySkipReason(repeats: SearchResult[], unit: string): string | undefined {
+  if (repeats.length === 0) return 'no search finished';
+  if (repeats.some((r) => r.steps.some((s) => s.fellOver))) return 'the server fell over during the search';
+  if (repeats.some((r) => r.highestPass === undefined)) return 'a search found no passing load';
+  const none = repeats.find((r) => r.limit === 'none');
+  if (none) return `no step failed up to ${Math.max(...none.steps.map((s) => s.offered))} ${unit}`;
+  if (repeats.some((r) => !r.isServerCapacity)) return 'a search found no server capacity (see its limit)';
+  return undefined;
+}
+
+function skipped(candidate: number, overFactor: number, why: string, steps: Step[]): Verification {
+  return {
+    candidate,
+    capacity: undefined,
+    overFactor,
+    over: undefined,
+    skipped: why,
+    text: `not run to the end: ${why}`,
+    steps,
+  };
+}
+
 async function writeReport(dir: string, report: CapacityReport): Promise<void> {
   await writeFile(join(dir, 'capacity.json'), `${JSON.stringify(report, null, 2)}\n`);
   if (report.repeats.some((r) => r.steps.length > 0)) {
@@ -574,5 +659,9 @@ export function exitCodeOf(report: CapacityReport, interrupted: boolean): number
   if (report.repeats.some((r) => r.limit === 'generator')) return CAPACITY_EXIT.generatorLimited;
   if (report.repeats.some((r) => r.limit === 'machine')) return CAPACITY_EXIT.machineLimited;
   if (report.repeats.some((r) => r.highestPass === undefined)) return CAPACITY_EXIT.noPassingLoad;
+  const v = report.verification;
+  if (v && v.skipped === undefined && v.capacity === undefined) {
+    return v.steps.some((s) => s.fellOver) ? CAPACITY_EXIT.serverFellOver : CAPACITY_EXIT.unverified;
+  }
   return CAPACITY_EXIT.ok;
 }

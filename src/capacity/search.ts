@@ -3,7 +3,7 @@
  * step, then bisection between the last passing and the first failing load until they are within `resolution`
  * of each other. A step that finds the server fallen over ends the search at once. Pure: the caller runs steps.
  */
-import type { Limit, SearchResult, Step } from './types.ts';
+import type { Limit, SearchResult, Step, Verification } from './types.ts';
 
 export interface SearchOptions {
   start: number;
@@ -64,6 +64,74 @@ export async function searchCapacity(o: SearchOptions, runStep: RunStep): Promis
     if (step.fellOver) break;
   }
   return done();
+}
+
+export interface VerifyOptions {
+  resolution: number;
+  granularity: number;
+  /** Loads tried at most, the candidate first, each next one ÷ (1 + resolution). */
+  tries: number;
+  /** The step above the verified capacity, e.g. 1.3. */
+  overFactor: number;
+  unit: string;
+}
+
+/**
+ * A search's figure is one step that passed, at the edge where passing and failing are closest: noise decides
+ * such steps both ways. So the figure is run again on its own; a load that fails then was on the knee, and the
+ * next one down is tried. The first that passes is the verified capacity, and a step at overFactor × it checks
+ * that the knee is really there. Pure, like the search: the caller runs the steps.
+ */
+export async function verifyCapacity(
+  candidate: number,
+  o: VerifyOptions,
+  runStep: RunStep,
+): Promise<Verification> {
+  const steps: Step[] = [];
+  const failed: number[] = [];
+  let capacity: number | undefined;
+  let load = candidate;
+  for (let t = 0; t < o.tries; t++) {
+    const step = await runStep(load, 'verify');
+    steps.push(step);
+    if (step.fellOver) break;
+    if (step.pass) {
+      capacity = load;
+      break;
+    }
+    failed.push(load);
+    const lower = roundTo(load / (1 + o.resolution), o.granularity);
+    if (lower >= load) break;
+    load = lower;
+  }
+  let over: Verification['over'];
+  if (capacity !== undefined) {
+    const offered = roundTo(capacity * o.overFactor, o.granularity);
+    const step = await runStep(offered, 'verify');
+    steps.push(step);
+    over = { offered, pass: step.pass };
+  }
+  const u = (x: number): string => `${x} ${o.unit}`;
+  const fell = steps.find((s) => s.fellOver)?.fellOver;
+  let text: string;
+  if (fell) {
+    text = `not verified: ${fell}`;
+  } else if (capacity === undefined) {
+    text =
+      `not verified: ${failed.map(u).join(', ')} failed the SLO when run again, so the search's figure was ` +
+      `noise at the edge: repeat the search (--repeat), lengthen --step, or give the server a quieter machine`;
+  } else {
+    text =
+      capacity === candidate
+        ? `verified: ${u(capacity)} met the SLO again`
+        : `verified lower: ${failed.map(u).join(', ')} failed the SLO when run again (on the knee); ` +
+          `${u(capacity)} met it: plan with ${u(capacity)}`;
+    text += over!.pass
+      ? `; ${u(over!.offered)} (${o.overFactor}×) met it too, so the knee is softer than that here: ` +
+        `${u(capacity)} is a lower bound`
+      : `, and ${u(over!.offered)} (${o.overFactor}×) did not`;
+  }
+  return { candidate, capacity, overFactor: o.overFactor, over, text, steps };
 }
 
 const pct = (share: number): string => `${Math.round(share * 100)} %`;

@@ -43,8 +43,11 @@ export interface GeneratorStep {
 export interface Step {
   /** 1-based, in the order run. */
   index: number;
-  /** `coarse`: the ramp up to the first failing step; `refine`: between the last pass and the first failure. */
-  phase: 'coarse' | 'refine';
+  /**
+   * `coarse`: the ramp up to the first failing step; `refine`: between the last pass and the first failure;
+   * `verify`: after the search, its figure run again (and lower, when that fails) and 1.3 × the figure it confirms.
+   */
+  phase: 'coarse' | 'refine' | 'verify';
   offered: number;
   /** What the server did at that offer (same unit): logins/s completed, sessions held, messages/s delivered. */
   achieved: number;
@@ -103,6 +106,26 @@ export interface SearchResult {
   steps: Step[];
 }
 
+/**
+ * `--verify`: the search's figure (the median over repeats) run once more on its own; when it fails it was on the
+ * knee, and the next load down (÷ (1 + resolution)) is tried, a few times at most. The first that passes is the
+ * verified capacity; then a step at `overFactor` × it, which should fail.
+ */
+export interface Verification {
+  /** The search's figure that was checked. */
+  candidate: number;
+  /** The highest load that met the SLO again on its own; undefined when every load tried failed. */
+  capacity: number | undefined;
+  overFactor: number;
+  /** The step at overFactor × capacity: pass is the surprise (the SLO's edge is noisier than that factor). */
+  over: { offered: number; pass: boolean } | undefined;
+  /** Not run, and why (the search found no server capacity, or was interrupted). */
+  skipped?: string;
+  /** In plain words, as printed. */
+  text: string;
+  steps: Step[];
+}
+
 export interface CapacityReport {
   version: 1;
   generatedAt: string;
@@ -127,4 +150,6 @@ export interface CapacityReport {
   repeats: SearchResult[];
   /** Over the repeats: the highest passing load's min, median and max. */
   spread: { min: number; median: number; max: number } | undefined;
+  /** With --verify: the figure run again, and at overFactor × it. */
+  verification?: Verification;
 }

@@ -32,6 +32,8 @@ interface CapacityArgs {
   warmup: string;
   generators: number;
   repeat: number;
+  verify: boolean;
+  verifyOver: number;
   loginRate: number;
   population: number;
   pingInterval: string;
@@ -44,6 +46,8 @@ interface CapacityArgs {
 }
 
 const DIMENSIONS = ['login-rate', 'sessions', 'messages'] as const;
+/** --verify: the search's figure and at most two loads below it. */
+const VERIFY_TRIES = 3;
 
 function seconds(flag: string, v: string): number {
   let ms: number;
@@ -150,6 +154,17 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
         default: 1,
         describe: 'run the whole search this many times (spread)',
       })
+      .option('verify', {
+        type: 'boolean',
+        default: false,
+        describe:
+          'after the search, run its figure (the median over repeats) again on its own; when it fails, the next load down (÷ 1 + resolution, 3 loads at most); then --verify-over × the one that passed, which should fail (exit 123 when none passed)',
+      })
+      .option('verify-over', {
+        type: 'number',
+        default: 1.3,
+        describe: '--verify: the load above the verified capacity to check, as a factor of it',
+      })
       .option('login-rate', {
         type: 'number',
         default: 100,
@@ -195,6 +210,10 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
     if (argv.fixed !== undefined && (argv.start !== undefined || argv.max !== undefined)) {
       throw new RunInputError('--fixed runs one step at that load: drop --start and --max');
     }
+    if (argv.fixed !== undefined && argv.verify) {
+      throw new RunInputError('--verify checks what a search found: drop it with --fixed (or drop --fixed)');
+    }
+    positive('verify-over', argv.verifyOver, { min: 1 });
     positive('login-rate', argv.loginRate);
     positive('population', argv.population, { whole: true, min: 1 });
     positive('accounts', argv.accounts, { whole: true });
@@ -242,6 +261,7 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       ...(argv.fixed !== undefined ? { maxStepsDown: 0 } : {}),
       generators: argv.generators,
       repeats: argv.repeat,
+      ...(argv.verify ? { verify: { tries: VERIFY_TRIES, overFactor: argv.verifyOver } } : {}),
       slo,
       settings,
       accounts: argv.accounts ?? plan.accounts(max, settings),
@@ -257,11 +277,6 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       const met = steps.length > 0 && steps.every((s) => s.pass);
       process.stdout.write(
         `\nfixed load ${argv.fixed} ${report.unit}: the SLO was ${met ? 'met' : 'NOT met'} in ${steps.length} step(s)\n`,
-      );
-    }
-    if (report.spread && argv.repeat > 1) {
-      process.stdout.write(
-        `\nover ${report.repeats.length} repeats: highest passing load min ${report.spread.min}, median ${report.spread.median}, max ${report.spread.max} ${report.unit}\n`,
       );
     }
     process.stderr.write(

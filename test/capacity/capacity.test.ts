@@ -75,6 +75,7 @@ describe('starling capacity login-rate against a server that grants R logins/s',
         'xmpp_session_ready: p(99)<400',
         '--slo',
         'xmpp_login_success: rate>0.999',
+        '--verify',
       ]),
     );
     code = r.code;
@@ -145,9 +146,28 @@ describe('starling capacity login-rate against a server that grants R logins/s',
     assert.match(stdout, /limit: the server \(or the network to it\): xmpp_session_ready p\(99\)<400/);
     const svg = await readFile(join(runDir, 'capacity.svg'), 'utf8');
     assert.match(svg, /^<svg/);
-    for (const s of report.repeats[0]!.steps) {
+    for (const s of [...report.repeats[0]!.steps, ...report.verification!.steps]) {
       assert.ok((await stat(join(runDir, s.runId, 'merged.json'))).isFile());
     }
+  });
+
+  test(`--verify: the figure met the SLO again (or one just below it did), within ±10 % of R; 1.3 × it did not`, () => {
+    const v = report.verification!;
+    const found = report.repeats[0]!.highestPass!;
+    assert.equal(v.candidate, found);
+    assert.ok(v.capacity !== undefined && v.capacity <= found, v.text);
+    assert.ok(Math.abs(v.capacity - R) / R <= 0.1, `verified ${v.capacity} logins/s, expected ${R} ± 10 %`);
+    assert.deepEqual(v.over, { offered: Math.round(v.capacity * 1.3), pass: false });
+    assert.ok(v.steps.every((s) => s.phase === 'verify'));
+    assert.deepEqual(
+      v.steps.map((s) => s.offered),
+      [...v.steps.slice(0, -1).map((s) => s.offered), v.over.offered],
+    );
+    assert.equal(v.steps.at(-2)!.offered, v.capacity);
+    assert.ok(v.steps.at(-2)!.pass);
+    assert.match(stdout, new RegExp(`\\nverification: ${found} logins/s again, on its own\\n`));
+    assert.match(stdout, /\nverification: verified( lower)?: .* \(1\.3×\) did not\.\n/);
+    assert.equal(stdout.split('\n').filter((l) => /^\d+ +verify /.test(l)).length, v.steps.length);
   });
 });
 
@@ -217,13 +237,19 @@ describe('starling capacity: input and failure', () => {
     assert.match(unknown.stderr, /no_such_metric/);
   });
 
-  test('--warmup must leave time to measure, --fixed excludes --start', async () => {
+  test('--warmup must leave time to measure, --fixed excludes --start and --verify, --verify-over > 1', async () => {
     const r = await runStarling(['capacity', 'messages', '--step', '5s', '--warmup', '4s']);
     assert.equal(r.code, 1);
     assert.match(r.stderr, /--warmup 4s leaves less than 2 s of --step 5s to measure/);
     const f = await runStarling(['capacity', 'login-rate', '--fixed', '50', '--start', '10']);
     assert.equal(f.code, 1);
     assert.match(f.stderr, /--fixed runs one step at that load: drop --start and --max/);
+    const v = await runStarling(['capacity', 'login-rate', '--fixed', '50', '--verify']);
+    assert.equal(v.code, 1);
+    assert.match(v.stderr, /--verify checks what a search found: drop it with --fixed/);
+    const o = await runStarling(['capacity', 'login-rate', '--verify', '--verify-over', '1']);
+    assert.equal(o.code, 1);
+    assert.match(o.stderr, /--verify-over 1: give a number above 1/);
   });
 
   test('--server-cpus must name CPUs starling may use, and pins a local server only', async () => {

@@ -211,6 +211,40 @@ test('a capacity bounded by the server’s open-files limit says so on its rule'
   );
 });
 
+test('a verification: its steps drawn with the rest, its result on the capacity it checked', async () => {
+  const r = fixture();
+  // The median (145) failed again; 132 passed, 172 (1.3×) failed.
+  r.verification = {
+    candidate: 145,
+    capacity: 132,
+    overFactor: 1.3,
+    over: { offered: 172, pass: false },
+    text: 'verified lower',
+    steps: [
+      step(1, 'verify', 145, 139, 200, 700, 1100),
+      step(2, 'verify', 132, 130, 120, 450, 780),
+      step(3, 'verify', 172, 135, 500, 1500, 2300),
+    ],
+  };
+  const svg = await capacityChartSvg(r);
+  assert.ok(
+    texts(svg).includes('capacity 132 logins/s\nverified; 172 (1.3×) failed'),
+    texts(svg).join(' | '),
+  );
+  // 6 + 7 steps of the repeats and 3 of the verification; one failing in each repeat, two in the verification.
+  assert.equal(marks(svg, 'load_pass'), 11 + 1);
+  assert.equal(marks(svg, 'load_fail'), 2 + 2);
+  // Checked on a capacity a repeat found: the same rule says so.
+  r.verification = { ...r.verification, capacity: 140, over: { offered: 182, pass: true } };
+  const same = texts(await capacityChartSvg(r));
+  assert.ok(
+    same.includes('capacity 140 logins/s\nrepeat 1\nverified; 182 (1.3×) passed too'),
+    same.join(' | '),
+  );
+  r.verification = { ...r.verification, capacity: undefined, over: undefined };
+  assert.ok(texts(await capacityChartSvg(r)).includes('not verified: every load tried failed again'));
+});
+
 test('a failing step far above the SLO turns the latency axis to a log scale', async () => {
   const r = fixture();
   const linear = texts(await capacityChartSvg(r));

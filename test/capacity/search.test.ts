@@ -1,9 +1,15 @@
 /** The capacity search (coarse ramp, bisection, stop on a fallen server) and who-was-the-limit, on made-up steps. */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { achievedTerm } from '../../src/capacity/runner.ts';
-import { classifyLimit, FILES_FULL, searchCapacity, type SearchOptions } from '../../src/capacity/search.ts';
-import type { GeneratorStep, Step } from '../../src/capacity/types.ts';
+import { achievedTerm, CAPACITY_EXIT, exitCodeOf } from '../../src/capacity/runner.ts';
+import {
+  classifyLimit,
+  FILES_FULL,
+  searchCapacity,
+  verifyCapacity,
+  type SearchOptions,
+} from '../../src/capacity/search.ts';
+import type { CapacityReport, GeneratorStep, Step } from '../../src/capacity/types.ts';
 
 const healthy: GeneratorStep = {
   exitCode: 0,
@@ -267,5 +273,102 @@ describe('achievedTerm', () => {
     assert.equal(achievedTerm('login-rate', 25, 21, 11)!.ok, true);
     assert.equal(achievedTerm('login-rate', 25, 20, 11)!.ok, false);
     assert.equal(achievedTerm('sessions', 1000, 10, 11), undefined);
+  });
+});
+
+describe('verifyCapacity', () => {
+  const O = { resolution: 0.1, granularity: 1, tries: 3, overFactor: 1.3, unit: 'logins/s' };
+  /** Runs the verification against `passes(load, nth time that load ran)`; returns the loads run and the result. */
+  async function verify(candidate: number, passes: (load: number) => boolean, fellOverAt?: number) {
+    const ran: [number, string][] = [];
+    const v = await verifyCapacity(candidate, O, async (load, phase) => {
+      ran.push([load, phase]);
+      return step(load, passes(load), {
+        index: ran.length,
+        phase,
+        ...(load === fellOverAt ? { fellOver: 'the local prosody exited' } : {}),
+      });
+    });
+    return { ran, v };
+  }
+
+  test('the figure passes again and 1.3× fails: verified as found', async () => {
+    const { ran, v } = await verify(100, (load) => load <= 110);
+    assert.deepEqual(ran, [
+      [100, 'verify'],
+      [130, 'verify'],
+    ]);
+    assert.equal(v.capacity, 100);
+    assert.deepEqual(v.over, { offered: 130, pass: false });
+    assert.equal(v.text, 'verified: 100 logins/s met the SLO again, and 130 logins/s (1.3×) did not');
+    assert.equal(v.steps.length, 2);
+  });
+
+  test('a figure on the knee fails again: the next load down (÷ 1 + resolution) is verified instead', async () => {
+    const { ran, v } = await verify(100, (load) => load <= 95);
+    assert.deepEqual(
+      ran.map(([load]) => load),
+      [100, 91, 118],
+    );
+    assert.equal(v.capacity, 91);
+    assert.equal(v.candidate, 100);
+    assert.match(
+      v.text,
+      /^verified lower: 100 logins\/s failed the SLO when run again \(on the knee\); 91 logins\/s met it: plan with 91 logins\/s, and 118 logins\/s \(1\.3×\) did not$/,
+    );
+  });
+
+  test('1.3× passing too is said plainly: the figure is a lower bound', async () => {
+    const { v } = await verify(100, () => true);
+    assert.deepEqual(v.over, { offered: 130, pass: true });
+    assert.match(
+      v.text,
+      /130 logins\/s \(1\.3×\) met it too, so the knee is softer than that here: 100 logins\/s is a lower bound$/,
+    );
+  });
+
+  test('nothing passes again within `tries` loads: not verified, and no 1.3× step', async () => {
+    const { ran, v } = await verify(100, () => false);
+    assert.deepEqual(
+      ran.map(([load]) => load),
+      [100, 91, 83],
+    );
+    assert.equal(v.capacity, undefined);
+    assert.equal(v.over, undefined);
+    assert.match(
+      v.text,
+      /^not verified: 100 logins\/s, 91 logins\/s, 83 logins\/s failed the SLO when run again/,
+    );
+  });
+
+  test('a server that falls over ends the verification at once', async () => {
+    const { ran, v } = await verify(100, () => false, 100);
+    assert.deepEqual(ran.length, 1);
+    assert.equal(v.text, 'not verified: the local prosody exited');
+  });
+
+  test('exit codes: unverified 123, verified 0, a fallen server 121', () => {
+    const report = (verification: CapacityReport['verification']): CapacityReport =>
+      ({
+        repeats: [
+          classifyLimit({ highestPass: 100, firstFail: 110, steps: [step(100, true), step(110, false)] }),
+        ],
+        ...(verification ? { verification } : {}),
+      }) as CapacityReport;
+    const base = { candidate: 100, overFactor: 1.3, text: '', over: undefined };
+    assert.equal(exitCodeOf(report(undefined), false), CAPACITY_EXIT.ok);
+    assert.equal(exitCodeOf(report({ ...base, capacity: 91, steps: [] }), false), CAPACITY_EXIT.ok);
+    assert.equal(exitCodeOf(report({ ...base, capacity: undefined, steps: [step(100, false)] }), false), 123);
+    assert.equal(
+      exitCodeOf(
+        report({ ...base, capacity: undefined, steps: [step(100, false, { fellOver: 'x' })] }),
+        false,
+      ),
+      CAPACITY_EXIT.serverFellOver,
+    );
+    assert.equal(
+      exitCodeOf(report({ ...base, capacity: undefined, skipped: 'interrupted', steps: [] }), false),
+      CAPACITY_EXIT.ok,
+    );
   });
 });
