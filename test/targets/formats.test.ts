@@ -72,6 +72,7 @@ describe('Prosody with plain passwords (internal_plain)', () => {
 
   test('the config names the provider, hashed by default', () => {
     assert.match(renderProsodyConfig(config), /^authentication = "internal_hashed"$/m);
+    assert.match(renderProsodyConfig(config), /^gc = \{ mode = "generational" \}$/m);
     assert.match(
       renderProsodyConfig({ ...config, authentication: 'internal_plain' }),
       /^authentication = "internal_plain"$/m,
