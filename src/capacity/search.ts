@@ -168,7 +168,7 @@ export function classifyLimit(r: Pick<SearchResult, 'highestPass' | 'firstFail' 
   let limit: Limit;
   let limitText: string;
   const atFileLimit = files !== undefined && files.peak >= FILES_FULL * files.limit;
-  if (files !== undefined && atFileLimit) {
+  if (atFileLimit) {
     // Measured at the server, and the cause of what follows: connections it cannot accept time out at the
     // generator, whose event loop may then saturate on the failures. The figure is this server's, as configured.
     limit = 'server';

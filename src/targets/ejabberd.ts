@@ -177,6 +177,9 @@ async function writePiefxis(file: string, plan: StartPlan): Promise<void> {
   }
 }
 
+/** `+S N:N`: N schedulers, all online. */
+const schedulers = (n: number): string => `${n}:${n}`;
+
 const erlString = (value: string): string => `"${value.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`;
 
 export async function startEjabberd(plan: StartPlan): Promise<StartedServer> {
@@ -216,9 +219,7 @@ export async function startEjabberd(plan: StartPlan): Promise<StartedServer> {
     '+P',
     '250000',
     // Pinned: as many schedulers as CPUs (the VM would start one per configured CPU and keep the rest offline).
-    ...(plan.cpus === undefined
-      ? []
-      : ['+S', `${plan.cpus.split(',').length}:${plan.cpus.split(',').length}`]),
+    ...(plan.cpus === undefined ? [] : ['+S', schedulers(plan.cpus.split(',').length)]),
     '-env',
     'ERL_CRASH_DUMP_BYTES',
     '0',

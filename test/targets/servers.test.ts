@@ -49,6 +49,15 @@ describe('local Prosody', () => {
     assert.equal(await websocketHandshake(server.websocketUrl), 'xmpp');
   });
 
+  test('Prosody took the generational GC setting (its log would say "Failed to apply GC configuration")', async () => {
+    const log = await readFile(server.logFile, 'utf8');
+    assert.doesNotMatch(log, /GC/);
+    assert.match(
+      await readFile(join(server.dir, 'prosody.cfg.lua'), 'utf8'),
+      /^gc = \{ mode = "generational" \}$/m,
+    );
+  });
+
   test('the BOSH endpoint answers', async () => {
     assert.equal((await httpRequest(server.boshUrl)).status, 200);
   });
@@ -231,6 +240,11 @@ describe('a local server pinned to CPUs (cpus)', () => {
     assert.deepEqual(cpuList(' 0-1 ,0'), { text: '0,1', cpus: [0, 1] });
     assert.throws(() => cpuList('one'), /cpus 'one' is not a CPU list: use e\.g\. 1, 0-1 or 0,2/);
     assert.throws(() => cpuList('3-1'), LocalServerOptionError);
+    // Refused at once, not expanded CPU by CPU.
+    assert.throws(
+      () => cpuList('0-999999999'),
+      /cpus '0-999999999' is not a CPU list: use e\.g\. 1, 0-1 or 0,2 \(CPUs 0–8191\)/,
+    );
     assert.throws(() => cpuList('4096'), /CPU 4096 is not one this machine lets starling use/);
     assert.ok((allowedCpus() ?? []).includes(0));
   });
