@@ -43,7 +43,7 @@ import {
 } from '../collector/contract.ts';
 import { parseDuration } from './options.ts';
 // The VUs' own histogram factory: hdr-histogram-js's plain-JS files only (its package entry costs ~15 MB).
-import { newHistogram } from '../k6/hdr.ts';
+import { newHistogram } from '../k6/histogram.ts';
 
 /**
  * starling's exit code for a run whose thresholds passed but whose generator was saturated (k6 uses 97–110):
@@ -365,6 +365,14 @@ export interface HealthMonitor {
   stop(): Promise<GeneratorHealth>;
 }
 
+/**
+ * hdr-histogram-js's V2 encoding, which adds encodeIntoCompressedBase64 to its histograms and loads pako with it
+ * (~20 files): loaded when there is something to encode, not at start-up, which it would cost ~15 ms and 2 MiB.
+ */
+let encoding: Promise<unknown> | undefined;
+const loadEncoding = (): Promise<unknown> =>
+  (encoding ??= import('hdr-histogram-js/dist/JsHistogram.encoding.js'));
+
 const DEFAULT_FLUSH_MS = 5000;
 const POST_TIMEOUT_MS = 10_000;
 
@@ -432,6 +440,7 @@ export function startHealthMonitor(opts: HealthMonitorOptions = {}): HealthMonit
         // The last partial sample counts when it is a real part of the run (at least a fifth of a sample).
         if (now - sampleStart >= rule.sampleMs / 5) closeSample(now);
         const v = judge.verdict();
+        await loadEncoding();
         await reporter?.final(v.saturated);
         return healthReport(run, v, rule);
       })();
@@ -546,6 +555,11 @@ function collectorReporter(
   let lastFlush = performance.now();
   let warned = false;
   const inflight = new Set<Promise<void>>();
+  // Until the encoding has loaded, flushes wait: the interval's counts carry over to the next one.
+  let encodable = false;
+  void loadEncoding().then(() => {
+    encodable = true;
+  });
 
   // node:http, which the engine has loaded already: the first fetch() would load undici (~170 ms) mid-run.
   const post = async (snapshot: Snapshot): Promise<void> => {
@@ -603,7 +617,7 @@ function collectorReporter(
       saturated = sat;
     },
     maybeFlush(now) {
-      if (now - lastFlush < flushMs) return;
+      if (now - lastFlush < flushMs || !encodable) return;
       lastFlush = now;
       send(false);
     },

@@ -14,37 +14,14 @@
  */
 import type { JsHistogram } from 'hdr-histogram-js/dist/JsHistogram.js';
 import { deflate } from 'hdr-histogram-js/dist/JsHistogram.encoding.js';
-import { constructorFromBucketSize } from 'hdr-histogram-js/dist/JsHistogramFactory.js';
-import { HDR_CONFIG, type HistogramEntry } from '../collector/contract.ts';
+import type { HistogramEntry } from '../collector/contract.ts';
+import { hdrMicros, newHistogram } from './histogram.ts';
 
-/**
- * 32-bit counts: a typed array of ~24 k slots (95 KB) per histogram, created only for metrics a VU records.
- * The packed histogram is ~4 KB but encodes ~20× slower (it walks the counts through its packed index).
- */
-const BUCKET_SIZE = 32;
+export { hdrMicros, newHistogram };
 
 if (typeof deflate !== 'function') throw new Error('hdr-histogram-js: no deflate for the V2 encoding');
 
 export type Labels = Record<string, string>;
-
-/** An empty histogram with the shared configuration. */
-export function newHistogram(): JsHistogram {
-  const Histogram = constructorFromBucketSize(BUCKET_SIZE);
-  return new Histogram(
-    HDR_CONFIG.lowestDiscernibleValue,
-    HDR_CONFIG.highestTrackableValue,
-    HDR_CONFIG.numberOfSignificantValueDigits,
-  );
-}
-
-/**
- * A latency in ms (k6 Trend value) as the µs integer the histogram holds: negative values (clock skew) count
- * as 0 and values past one hour as one hour, so the histogram's count always equals the Trend's.
- */
-export function hdrMicros(ms: number): number {
-  if (!(ms > 0)) return 0;
-  return Math.min(Math.round(ms * 1000), HDR_CONFIG.highestTrackableValue);
-}
 
 /** Series key: the name, plus the labels in key order. */
 export function seriesKey(name: string, labels: Labels | undefined): string {
