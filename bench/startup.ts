@@ -9,7 +9,7 @@
  * relay reads /proc for the CLI (utime + stime, VmRSS) and its process group (esbuild's service, when started),
  * then relays the connection, so the run goes on and must exit 0.
  *
- *   npx tsx bench/startup.ts [--runs 5] [--scenarios idle,chat] [--target ws://…]   # default: a local Prosody
+ *   npx tsx bench/startup.ts [--runs 5] [--vus 10] [--scenarios idle,chat] [--target ws://…]   # default: a local Prosody
  *
  * STARLING_FROM_SOURCE=1 in the environment measures the CLI loaded from TypeScript (tsx) instead of the bundle.
  */
@@ -26,8 +26,6 @@ import { processGroupUsage } from '../src/targets/processes.ts';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'bin', 'starling.js');
 const USER_HZ = 100;
-const VUS = 10;
-const SESSIONS_PER_VU = 10;
 
 function flag(name: string): string | undefined {
   const i = process.argv.indexOf(`--${name}`);
@@ -35,6 +33,8 @@ function flag(name: string): string | undefined {
 }
 
 const RUNS = Number(flag('runs') ?? 5);
+const VUS = Number(flag('vus') ?? 10);
+const SESSIONS_PER_VU = Math.max(1, Math.ceil(100 / VUS));
 const SCENARIOS = (flag('scenarios') ?? 'idle,chat').split(',').filter(Boolean);
 if (!(Number.isInteger(RUNS) && RUNS > 0)) throw new Error('--runs must be a whole number above 0');
 
