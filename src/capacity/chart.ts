@@ -106,6 +106,24 @@ function capacityText(r: SearchResult, unit: string): { headline: string; qualif
   return { headline: `capacity ${n}` };
 }
 
+/**
+ * Which side of its rule each capacity label goes: left, unless it would overlap the label or rule before it
+ * (capacities a few percent apart, e.g. two repeats and a verification), then right.
+ */
+function placeLabels(
+  rules: { offered: number; label: string[]; side?: 'left' | 'right' }[],
+  top: number,
+): void {
+  const px = (offered: number): number => (offered / top) * WIDTH;
+  const width = (r: { label: string[] }): number => r.label.length * LABEL_LINE_HEIGHT + 6;
+  let taken = -Infinity;
+  for (const r of rules.sort((a, b) => a.offered - b.offered)) {
+    const x = px(r.offered);
+    r.side = x - width(r) >= taken ? 'left' : 'right';
+    taken = r.side === 'left' ? x : x + width(r);
+  }
+}
+
 /** A text layer drawn twice, over a white outline of itself, so that it stays readable across lines. */
 function haloText(name: string, mark: MarkDef, encoding: Encoding): Unit[] {
   return [
@@ -196,6 +214,7 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
     if (same) same.label.push(line);
     else capacityRules.push({ offered: v.capacity, label: [`capacity ${num(v.capacity)} ${unit}`, line] });
   }
+  placeLabels(capacityRules, top);
   const unverified =
     v && v.capacity === undefined
       ? [{ label: `not verified: ${v.skipped ?? 'every load tried failed again'}` }]
@@ -389,21 +408,29 @@ export function capacityChartSpec(report: CapacityReport, opts: CapacityChartOpt
           mark: { type: 'rule', color: '#222222', strokeWidth: 1.5 },
           encoding: { x },
         },
-        ...haloText(
-          'capacity_label',
-          {
-            type: 'text',
-            angle: 270,
-            align: 'right',
-            baseline: 'bottom',
-            // Left of the rule: vega puts a label's first line there and the next ones towards the rule.
-            dy: -4 - LABEL_LINE_HEIGHT * (Math.max(1, ...capacityRules.map((c) => c.label.length)) - 1),
-            lineHeight: LABEL_LINE_HEIGHT,
-            fontSize: 12,
-            fontWeight: 'bold',
-            color: '#222222',
-          },
-          { x, y: { value: 8 }, text: { field: 'label' } },
+        ...(['left', 'right'] as const).flatMap((side) =>
+          haloText(
+            side === 'left' ? 'capacity_label' : 'capacity_label_right',
+            {
+              type: 'text',
+              angle: 270,
+              align: 'right',
+              // Left of the rule: vega puts a label's first line there and the next ones towards the rule, so
+              // the block is shifted by its other lines. Right of it: first line at the rule, the rest beyond.
+              ...(side === 'left'
+                ? {
+                    baseline: 'bottom' as const,
+                    dy:
+                      -4 - LABEL_LINE_HEIGHT * (Math.max(1, ...capacityRules.map((c) => c.label.length)) - 1),
+                  }
+                : { baseline: 'top' as const, dy: 4 }),
+              lineHeight: LABEL_LINE_HEIGHT,
+              fontSize: 12,
+              fontWeight: 'bold',
+              color: '#222222',
+            },
+            { x, y: { value: 8 }, text: { field: 'label' } },
+          ).map((layer) => ({ ...layer, transform: [{ filter: `datum.side === '${side}'` }] })),
         ),
       ],
     });

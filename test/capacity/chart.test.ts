@@ -245,6 +245,19 @@ test('a verification: its steps drawn with the rest, its result on the capacity 
   assert.ok(texts(await capacityChartSvg(r)).includes('not verified: every load tried failed again'));
 });
 
+test('capacity labels a few percent apart do not overlap: the later one goes right of its rule', async () => {
+  // 140 and 150 logins/s are 53 px apart on this 900 px axis (0–170): room for two 2-line labels (34 px each).
+  const apart = await capacityChartSvg(fixture());
+  assert.equal(marks(apart, 'capacity_label'), 2);
+  assert.equal(marks(apart, 'capacity_label_right'), 0);
+  // 140 and 145: 26 px apart, so the second label goes right of its rule.
+  const close = fixture();
+  close.repeats[1]!.highestPass = 145;
+  const svg = await capacityChartSvg(close);
+  assert.equal(marks(svg, 'capacity_label'), 1);
+  assert.equal(marks(svg, 'capacity_label_right'), 1);
+});
+
 test('a failing step far above the SLO turns the latency axis to a log scale', async () => {
   const r = fixture();
   const linear = texts(await capacityChartSvg(r));
