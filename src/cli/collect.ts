@@ -1,17 +1,9 @@
 /**
- * `starling collect`: the fleet collector (HDR snapshots in, Prometheus /metrics and results/<run-id>/ out), and
- * `starling gate <runDir>`: k6 thresholds on a run's merged data, exit 0 or 99.
+ * `starling collect`: the fleet collector (HDR snapshots in, Prometheus /metrics and results/<run-id>/ out).
+ * `starling gate` judges what it wrote (src/cli/gate.ts).
  */
-import { readFile } from 'node:fs/promises';
-import { basename, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { COLLECTOR_TOKEN_ENV, SNAPSHOT_PATH } from '../collector/contract.ts';
-import {
-  evaluateGate,
-  formatGateTable,
-  GATE_FAILED_EXIT_CODE,
-  thresholdsFromFlags,
-} from '../collector/gate.ts';
 import {
   DEFAULT_FINISH_DELAY_MS,
   DEFAULT_RUN_IDLE_TIMEOUT_MS,
@@ -20,8 +12,7 @@ import {
 } from '../collector/server.ts';
 import { DEFAULT_LIMITS } from '../collector/store.ts';
 import { startTap } from '../collector/tap/index.ts';
-import { MergedRunError, readMergedRun } from '../collector/summary.ts';
-import { parseK6Duration, ThresholdConfigError } from '../engine/thresholds.ts';
+import { parseK6Duration } from '../engine/thresholds.ts';
 import { parseByteSize, RunInputError, utcStamp } from './run-target.ts';
 
 interface CollectArgs {
@@ -240,74 +231,6 @@ export const collectCommand: CommandModule<object, CollectArgs> = {
     for (const tap of taps) await tap.close();
     await collector.close();
     process.exitCode = 0;
-  },
-};
-
-interface GateArgs {
-  runDir: string;
-  threshold?: string[];
-}
-
-export const THRESHOLDS_FILE = 'thresholds.json';
-
-/** The thresholds to evaluate: the flags when given, else `<runDir>/thresholds.json`. */
-async function gateConfig(runDir: string, flags: readonly string[]): Promise<unknown> {
-  if (flags.length > 0) return thresholdsFromFlags(flags);
-  const file = join(runDir, THRESHOLDS_FILE);
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch {
-    throw new RunInputError(
-      `no thresholds: give --threshold 'metric: expression' or write ${file} (k6's options.thresholds object)`,
-    );
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new RunInputError(`${file} is not JSON: ${(err as Error).message}`);
-  }
-}
-
-/** Runs the gate and prints its table; returns the exit code (0, 99, or 104 for invalid thresholds). */
-export async function runGate(
-  runDir: string,
-  flags: readonly string[],
-  out: (s: string) => void = (s) => process.stdout.write(s),
-  err: (s: string) => void = (s) => process.stderr.write(s),
-): Promise<number> {
-  let merged;
-  try {
-    merged = await readMergedRun(runDir);
-  } catch (e) {
-    if (e instanceof MergedRunError) throw new RunInputError(e.message);
-    throw e;
-  }
-  try {
-    const result = evaluateGate(merged, await gateConfig(runDir, flags));
-    out(formatGateTable(result, merged.runId || basename(runDir)));
-    return result.ok ? 0 : GATE_FAILED_EXIT_CODE;
-  } catch (e) {
-    if (e instanceof ThresholdConfigError) {
-      err(`starling: ${e.message}\n`);
-      return e.exitCode;
-    }
-    throw e;
-  }
-}
-
-export const gateCommand: CommandModule<object, GateArgs> = {
-  builder: (y: Argv) =>
-    y
-      .positional('runDir', { type: 'string', demandOption: true, describe: 'results/<run-id>' })
-      .option('threshold', {
-        alias: 't',
-        type: 'string',
-        array: true,
-        describe: `'metric: expression', e.g. 'xmpp_session_ready: p(99)<500' (repeatable; default: <runDir>/${THRESHOLDS_FILE})`,
-      }) as unknown as Argv<GateArgs>,
-  handler: async (argv) => {
-    process.exitCode = await runGate(argv.runDir, argv.threshold ?? []);
   },
 };
 

@@ -70,7 +70,8 @@ export function thresholdsFromFlags(flags: readonly string[]): Record<string, st
   return out;
 }
 
-function metricTypes(merged: MergedRun): Map<string, MetricType> {
+/** Each metric's k6 type, from what the run holds and, for XMPP metrics it never reported, their known types. */
+export function metricTypes(merged: MergedRun): Map<string, MetricType> {
   const types = new Map<string, MetricType>();
   const set = (name: string, type: MetricType): void => {
     if (!types.has(name)) types.set(name, type);
@@ -102,7 +103,12 @@ function round(v: number, digits: number): string {
   return String(Number(v.toFixed(digits)));
 }
 
-type Aggregate = { value: number; display: string } | { value: undefined; display: string; note: string };
+/** A metric's aggregated value in a run and how to print it, or why there is none (`note` names the metric). */
+export type Aggregate =
+  { value: number; display: string } | { value: undefined; display: string; note: string };
+
+/** Which aggregation: a threshold's left-hand side (`p(99)`, `rate`, …); a Rate also has `count`, its trues. */
+export type Aggregation = Pick<ThresholdExpression, 'method' | 'percentile'>;
 
 function noSamples(key: string, runId: string, what: string): Aggregate {
   return {
@@ -123,14 +129,17 @@ function notANumber(key: string, field: string, s: MergedScalar): Aggregate {
   };
 }
 
-/** The value a threshold compares and how to print it, or why there is none. */
-function aggregate(
+/**
+ * The value a threshold compares (or a baseline comparison reads, src/collector/baseline.ts) and how to print it,
+ * or why there is none. `key` is the metric with its selector (`name{tag:value}`), as configured.
+ */
+export function aggregate(
   merged: MergedRun,
   type: MetricType,
   key: string,
   metric: string,
   tags: Record<string, string>,
-  expr: ThresholdExpression,
+  expr: Aggregation,
 ): Aggregate {
   const runId = merged.runId;
   const scalars = (list: MergedScalar[], field: string): { sum: number } | { bad: Aggregate } => {
@@ -209,6 +218,7 @@ function aggregate(
         total += c.value;
       }
       if (total === 0) return noSamples(key, runId, 'no true or false was recorded for it');
+      if (expr.method === 'count') return { value: trues, display: String(trues) };
       return { value: trues / total, display: `${round((100 * trues) / total, 2)}% (${trues}/${total})` };
     }
     case 'gauge': {
@@ -223,7 +233,7 @@ function aggregate(
 }
 
 /** Whether a run holds no latency sample and no counter: no session was attempted, or nothing reached us. */
-function recordedNothing(merged: MergedRun): boolean {
+export function recordedNothing(merged: MergedRun): boolean {
   return merged.counters.length === 0 && merged.histograms.every((h) => h.count === 0);
 }
 

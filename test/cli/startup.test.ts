@@ -116,7 +116,7 @@ describe('bin/starling.js on a copy of the package', () => {
 });
 
 test('every command’s help reads the same from the bundle as from the source', async () => {
-  const commands = [[], ['run'], ['server', 'up'], ['probe'], ['collect'], ['gate'], ['build']];
+  const commands = [[], ['run'], ['server', 'up'], ['probe'], ['collect'], ['gate'], ['compare'], ['build']];
   const fromSource = { ...process.env, STARLING_FROM_SOURCE: '1' };
   const helps = await Promise.all(
     commands.map(async (args) => ({

@@ -1,7 +1,15 @@
 /** Snapshots and histograms for the collector tests: built the way producers build them. */
 import * as hdr from 'hdr-histogram-js';
 import { request } from 'node:http';
-import { HDR_CONFIG, SNAPSHOT_VERSION, type Snapshot } from '../../src/collector/contract.ts';
+import {
+  HDR_CONFIG,
+  SNAPSHOT_VERSION,
+  type CounterEntry,
+  type HistogramEntry,
+  type Snapshot,
+} from '../../src/collector/contract.ts';
+import { CollectorStore } from '../../src/collector/store.ts';
+import { mergedRun, type MergedRun } from '../../src/collector/summary.ts';
 
 /** A producer-side histogram (32-bit counts, HDR_CONFIG), as src/k6/hdr.ts and the tap build them. */
 export function producerHistogram(values: readonly number[] = []): hdr.Histogram {
@@ -79,4 +87,56 @@ export function post(
     req.on('error', reject);
     req.end(body);
   });
+}
+
+/** 90 samples of `median` and 10 of `tail` (µs): p(50) and p(90) read the median's HDR bucket, p(99) the tail's. */
+export function medianAndTail(median: number, tail: number): number[] {
+  return [...Array<number>(90).fill(median), ...Array<number>(10).fill(tail)];
+}
+
+export interface ChatRunSpec {
+  /** xmpp_session_ready samples, µs. */
+  ready?: number[];
+  /** xmpp_message_delivery samples, µs. */
+  delivery?: number[];
+  /** Logins that succeeded, failed. */
+  login?: [number, number];
+  /** Messages lost, delivered. */
+  loss?: [number, number];
+  /** Session failures (reason timeout:bind). */
+  failures?: number;
+  scenario?: string;
+}
+
+/** A merged chat-like run over 10 s, built the way the collector builds one from a producer's snapshot. */
+export function chatRun(runId: string, spec: ChatRunSpec): MergedRun {
+  const histograms: HistogramEntry[] = [];
+  if (spec.ready) histograms.push({ name: 'xmpp_session_ready', hdr: encode(spec.ready) });
+  if (spec.delivery) histograms.push({ name: 'xmpp_message_delivery', hdr: encode(spec.delivery) });
+  const counters: CounterEntry[] = [];
+  const rate = (name: string, trues: number, falses: number): void => {
+    // Producers send no zero deltas.
+    if (trues > 0) counters.push({ name, labels: { outcome: 'true' }, delta: trues });
+    if (falses > 0) counters.push({ name, labels: { outcome: 'false' }, delta: falses });
+  };
+  if (spec.login) rate('xmpp_login_success', ...spec.login);
+  if (spec.loss) rate('xmpp_message_loss', ...spec.loss);
+  if (spec.failures) {
+    counters.push({
+      name: 'xmpp_session_failures',
+      labels: { reason: 'timeout:bind' },
+      delta: spec.failures,
+    });
+  }
+  const store = new CollectorStore();
+  store.ingest(
+    snapshot({
+      runId,
+      scenario: spec.scenario ?? 'chat',
+      intervalEndMs: 1_700_000_010_000,
+      histograms,
+      counters,
+    }),
+  );
+  return mergedRun(store.run(runId)!);
 }

@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { runGate } from '../../src/cli/collect.ts';
+import { runGate } from '../../src/cli/gate.ts';
 import { RunInputError } from '../../src/cli/run-target.ts';
 import { evaluateGate, thresholdsFromFlags } from '../../src/collector/gate.ts';
 import { CollectorStore } from '../../src/collector/store.ts';
@@ -289,7 +289,7 @@ describe('starling gate', () => {
     let err = '';
     const code = await runGate(
       dir,
-      flags,
+      { thresholds: flags },
       (s) => (out += s),
       (s) => (err += s),
     );
@@ -367,7 +367,7 @@ describe('starling gate', () => {
 
   test('a directory without merged.json is a typed input error', async () => {
     await assert.rejects(
-      runGate(join(dir, 'missing'), FLAGS),
+      runGate(join(dir, 'missing'), { thresholds: FLAGS }),
       (e: unknown) => e instanceof RunInputError && /merged\.json/.test(e.message),
     );
   });
