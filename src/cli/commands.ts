@@ -63,8 +63,20 @@ export const commands: readonly StarlingCommand[] = [
   {
     command: 'gate <runDir>',
     describe:
-      "Evaluate k6 thresholds on a run's fleet-wide merged histograms (results/<run-id>); exit 0, or 99",
-    load: async () => (await import('./collect.ts')).gateCommand as CommandModule,
+      "Evaluate k6 thresholds on a run's fleet-wide merged histograms (results/<run-id>), and with --baseline compare it with earlier runs; exit 0, or 99",
+    load: async () => (await import('./gate.ts')).gateCommand as CommandModule,
+  },
+  {
+    command: 'compare <a> <b>',
+    describe:
+      'Two runs of the same scenario side by side (merged percentiles, rates, counts; b against a); with --max-regression, exit 99 when b regressed',
+    load: async () => (await import('./compare.ts')).compareCommand as CommandModule,
+  },
+  {
+    command: 'report <runDir>',
+    describe:
+      'Write report.html for a results directory (a run, compare-transports or capacity): one self-contained page with tables and charts',
+    load: async () => (await import('./report.ts')).reportCommand as CommandModule,
   },
 ];
 

@@ -1,6 +1,7 @@
 /**
  * `starling compare-transports`: the transport-compare flow over WebSocket and over BOSH against the same
- * server, each as a baseline run (no messages) and a full run, then one side-by-side table and compare.json.
+ * server, each as a baseline run (no messages) and a full run, then one side-by-side table, compare.json and
+ * report.html (the comparison and each run).
  * A local server is started fresh for each transport, so neither inherits the other's memory or warm caches.
  */
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -18,7 +19,7 @@ import {
 import { startLocalServer, type LocalServer, type ServerKind } from '../targets/index.ts';
 import { processGroupUsage } from '../targets/processes.ts';
 import { newResultsDir, parseEnvPairs, resolveScript, RunInputError } from './run-target.ts';
-import { runWithNode } from './run.ts';
+import { runWithNode, writeRunReport } from './run.ts';
 
 interface CompareArgs {
   server: ServerKind;
@@ -144,7 +145,8 @@ export const compareTransportsCommand: CommandModule<object, CompareArgs> = {
     }
     await writeFile(join(dir, 'compare.json'), `${JSON.stringify(report, null, 2)}\n`);
     process.stdout.write(`${formatComparison(report)}\n`);
-    process.stderr.write(`starling: results in ${dir} (compare.json, one directory per run)\n`);
+    await writeRunReport(dir);
+    process.stderr.write(`starling: results in ${dir} (compare.json, report.html, one directory per run)\n`);
     process.exitCode = worst;
   },
 };

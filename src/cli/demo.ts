@@ -11,7 +11,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { startLocalServer } from '../targets/index.ts';
 import { processGroupUsage } from '../targets/processes.ts';
 import { newResultsDir, resolveScript } from './run-target.ts';
-import { runWithNode } from './run.ts';
+import { runWithNode, writeRunReport } from './run.ts';
 
 interface DemoArgs {
   sessions: number;
@@ -71,6 +71,7 @@ export const demoCommand: CommandModule<object, DemoArgs> = {
           `${(100 * busiest).toFixed(0)} % of the one core it can use` +
           (busiest > 0 ? ` (load ${(1 / busiest).toFixed(1)}× below that limit)\n` : '\n'),
       );
+      await writeRunReport(dir);
       process.stderr.write(`starling demo: results in ${dir}\n`);
     } finally {
       cpu.stop();

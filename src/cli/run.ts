@@ -20,10 +20,17 @@ import {
 import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
 import { parseDuration } from '../engine/options.ts';
 import { EXIT, runScript, type RunOutcome, type RunProgress } from '../engine/run.ts';
-import { buildSummaryData, defaultSummaryStdout, xmppTable, type SummaryData } from '../engine/summary.ts';
+import {
+  buildSummaryData,
+  defaultSummaryStdout,
+  xmppSummary,
+  xmppTable,
+  type SummaryData,
+  type XmppSummary,
+} from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
 import { XMPP_COUNTERS } from '../k6/metric-names.ts';
-import { maskUrlPasswords } from '../xmpp/redact.ts';
+import { maskUrlPasswords, redactEnv } from '../xmpp/redact.ts';
 import {
   checkCaFile,
   chooseEngine,
@@ -52,6 +59,7 @@ interface RunArgs {
   maxResponseBody?: string;
   allowSaturation: boolean;
   saturationWindow?: string;
+  report: boolean;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -128,6 +136,12 @@ export const runCommand: CommandModule<object, RunArgs> = {
         type: 'string',
         default: 'results',
         describe: 'where run directories go',
+      })
+      .option('report', {
+        type: 'boolean',
+        default: true,
+        describe:
+          'write report.html (tables and charts of the results, one self-contained page) at the end; --no-report skips it',
       }) as unknown as Argv<RunArgs>,
   handler: async (argv) => {
     try {
@@ -182,7 +196,24 @@ async function run(argv: RunArgs): Promise<void> {
             health: saturationRule(argv.saturationWindow),
           });
   } finally {
+    // The collector writes merged.json and the interval logs as it closes: the report reads them.
     await collector?.close();
+  }
+  if (argv.report) await writeRunReport(dir);
+}
+
+/**
+ * report.html in the run directory. Its module is imported only now: vega, which draws the charts, would cost every
+ * start-up. A report that cannot be written is said, and leaves the run's exit code alone.
+ */
+export async function writeRunReport(dir: string): Promise<void> {
+  try {
+    const { writeReport } = await import('../report/html.ts');
+    process.stderr.write(`starling: report: ${await writeReport(dir)}\n`);
+  } catch (e) {
+    process.stderr.write(
+      `starling: report.html not written: ${maskUrlPasswords(e instanceof Error ? e.message : String(e))}\n`,
+    );
   }
 }
 
@@ -372,10 +403,13 @@ export async function runWithNode(
     isStdOutTTY: process.stdout.isTTY === true,
     isStdErrTTY: process.stderr.isTTY === true,
   });
-  // setup_data is the script's own data, written as it is; `generator` is starling's, beside k6's fields.
-  const written: SummaryData & { generator?: GeneratorHealth } = outcome?.generator
-    ? { ...data, generator: outcome.generator }
-    : data;
+  // setup_data is the script's own data, written as it is; `generator` and `xmpp` are starling's, beside k6's fields.
+  const xmpp = xmppSummary(store);
+  const written: SummaryData & { generator?: GeneratorHealth; xmpp?: XmppSummary } = {
+    ...data,
+    ...(outcome?.generator ? { generator: outcome.generator } : {}),
+    ...(xmpp ? { xmpp } : {}),
+  };
   await writeFile(join(dir, 'summary.json'), `${JSON.stringify(written, null, 2)}\n`);
   await writeRunJson(dir, { runId, script, env, exitCode, error });
   return exitCode;
@@ -413,19 +447,6 @@ async function writeSummaryOutputs(
     else if (name === 'stderr') process.stderr.write(content);
     else await writeFile(isAbsolute(name) ? name : join(dir, name), content);
   }
-}
-
-/**
- * Passwords never reach results: a variable whose name mentions a password, secret or token is masked whole, and a
- * password inside any URL value (`http://user:pw@host`) as Go masks it (`user:***@`).
- */
-export function redactEnv(env: Record<string, string>): Record<string, string> {
-  return Object.fromEntries(
-    Object.entries(env).map(([k, v]) => [
-      k,
-      /pass|secret|token/i.test(k) ? '[redacted]' : maskUrlPasswords(v),
-    ]),
-  );
 }
 
 function progressLine(p: RunProgress, store: MetricStore): string {

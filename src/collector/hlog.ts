@@ -3,12 +3,13 @@
  * `results/<runId>/hdr/`, in HdrHistogram's histogram log format 1.3 as its HistogramLogWriter writes it, so
  * HdrHistogram's own tools (HistogramLogProcessor, HistogramLogReader in Java or JS, the online plotter) read
  * them. One line per aligned collector interval; values are recorded in µs (bytes for size metrics), and the
- * Interval_Max column is in ms (bytes). `hdr/index.json` says which file holds which series.
+ * Interval_Max column is in ms (bytes). `hdr/index.json` says which file holds which series. {@link parseHlog}
+ * reads such a log back (the HTML report draws its intervals).
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import * as hdr from 'hdr-histogram-js';
-import { withHistogram } from './histogram.ts';
+import { decodeSparse, HdrDecodeError, withHistogram, type SparseCounts } from './histogram.ts';
 import { histogramUnit } from './prometheus.ts';
 import type { HistogramSeries, Labels, RunState } from './store.ts';
 
@@ -111,4 +112,60 @@ export async function writeHlogs(run: RunState, dir: string): Promise<HlogIndexE
   writes.push(writeFile(join(hdrDir, 'index.json'), `${JSON.stringify(index, null, 2)}\n`));
   await Promise.all(writes);
   return index;
+}
+
+/** One interval of an HDR log, on the epoch clock. */
+export interface HlogInterval {
+  startMs: number;
+  endMs: number;
+  /** The interval's histogram (HDR_CONFIG), as non-zero counts. */
+  counts: SparseCounts;
+}
+
+export class HlogFormatError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'HlogFormatError';
+  }
+}
+
+const BASE_TIME = /^#\[(BaseTime|StartTime): (\d+(?:\.\d+)?) /;
+const INTERVAL_LINE = /^(?:Tag=[^,]*,)?(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\d+(?:\.\d+)?),(\S+)$/;
+
+/**
+ * The intervals of an HDR log in the format {@link hlogText} writes (HdrHistogram's 1.3): interval times are
+ * seconds after the log's BaseTime (else its StartTime, else the epoch). Throws {@link HlogFormatError} naming
+ * the line that is not an interval, or whose histogram does not decode (`name` says which log it is).
+ */
+export function parseHlog(text: string, name: string): HlogInterval[] {
+  let baseSeconds: number | undefined;
+  let startSeconds: number | undefined;
+  const intervals: HlogInterval[] = [];
+  const lines = text.split('\n');
+  for (const [i, raw] of lines.entries()) {
+    const line = raw.trim();
+    if (line === '' || line.startsWith('"StartTimestamp"')) continue;
+    if (line.startsWith('#')) {
+      const m = BASE_TIME.exec(line);
+      if (m?.[1] === 'BaseTime') baseSeconds = Number(m[2]);
+      else if (m?.[1] === 'StartTime') startSeconds = Number(m[2]);
+      continue;
+    }
+    const m = INTERVAL_LINE.exec(line);
+    if (!m)
+      throw new HlogFormatError(
+        `${name} line ${i + 1}: not an HDR log interval (start,length,max,histogram)`,
+      );
+    let counts: SparseCounts;
+    try {
+      counts = decodeSparse(m[4] as string);
+    } catch (err) {
+      if (!(err instanceof HdrDecodeError)) throw err;
+      throw new HlogFormatError(`${name} line ${i + 1}: ${err.message}`);
+    }
+    // The log writes times to the millisecond.
+    const startMs = Math.round(((baseSeconds ?? startSeconds ?? 0) + Number(m[1])) * 1000);
+    intervals.push({ startMs, endMs: startMs + Math.round(Number(m[2]) * 1000), counts });
+  }
+  return intervals;
 }

@@ -649,3 +649,63 @@ export function xmppTable(data: SummaryData, store?: MetricStore, opts: XmppTabl
 
   return out.length === 0 ? '' : [`${indent}XMPP`, ...out].join('\n');
 }
+
+// ---------------------------------------------------------------------------------------------------------------
+// starling's XMPP section of summary.json
+
+/** One XMPP trend over every sample (ms), with k6's percentile definition (TrendSink.p). */
+export interface XmppLatency {
+  count: number;
+  min: number;
+  p50: number;
+  p90: number;
+  p95: number;
+  p99: number;
+  'p99.9': number;
+  max: number;
+}
+
+/** An XMPP counter's sums per value of the tag it is broken down by; `other` sums the values past the cap. */
+export interface XmppBreakdown {
+  tag: string;
+  values: Record<string, number>;
+  other: number;
+}
+
+/**
+ * `xmpp` in summary.json, beside k6's fields: what k6's data cannot say, so the HTML report has it without a
+ * collector: exact percentiles whatever `summaryTrendStats` is, and failures by reason, stream errors by
+ * condition and stanzas by kind.
+ */
+export interface XmppSummary {
+  latency: Record<string, XmppLatency>;
+  breakdowns: Record<string, XmppBreakdown>;
+}
+
+/** The XMPP section of summary.json; undefined when the run observed no XMPP trend or broken-down counter. */
+export function xmppSummary(store: MetricStore): XmppSummary | undefined {
+  const latency: Record<string, XmppLatency> = {};
+  for (const name of Object.values(XMPP_TRENDS)) {
+    const sink = store.get(name)?.sink;
+    if (sink?.type !== 'trend' || sink.isEmpty()) continue;
+    latency[name] = {
+      count: sink.count,
+      min: sink.min,
+      p50: sink.p(0.5),
+      p90: sink.p(0.9),
+      p95: sink.p(0.95),
+      p99: sink.p(0.99),
+      'p99.9': sink.p(0.999),
+      max: sink.max,
+    };
+  }
+  const breakdowns: Record<string, XmppBreakdown> = {};
+  for (const [name, tag] of Object.entries(XMPP_COUNTER_BREAKDOWN)) {
+    const sink = store.get(name)?.sink;
+    const b = sink?.type === 'counter' ? sink.tagBreakdown(tag) : undefined;
+    if (b === undefined) continue;
+    breakdowns[name] = { tag, values: Object.fromEntries(b.values), other: b.other };
+  }
+  if (Object.keys(latency).length === 0 && Object.keys(breakdowns).length === 0) return undefined;
+  return { latency, breakdowns };
+}

@@ -156,9 +156,15 @@ export function compareTransport(
   return result;
 }
 
-type Row = [label: string, pick: (t: TransportComparison) => number | undefined, digits: number];
+/** A row of the comparison: its label, the figure of one transport, the digits it is printed with. */
+export type ComparisonRow = [
+  label: string,
+  pick: (t: TransportComparison) => number | undefined,
+  digits: number,
+];
 
-const ROWS: (Row | string)[] = [
+/** The comparison's rows in order; a string starts a group (the terminal table and the HTML report share them). */
+export const COMPARISON_ROWS: readonly (ComparisonRow | string)[] = [
   'sessions',
   ['logged in', (t) => t.sessions.loggedIn, 0],
   ['clean close %', (t) => t.sessions.cleanCloseRate * 100, 1],
@@ -212,7 +218,7 @@ export function formatComparison(r: ComparisonReport): string {
     '',
     `${''.padEnd(34)}${'websocket'.padStart(w)}${'bosh'.padStart(w)}${'bosh/ws'.padStart(w)}`,
   ];
-  for (const row of ROWS) {
+  for (const row of COMPARISON_ROWS) {
     if (typeof row === 'string') {
       lines.push(row);
       continue;

@@ -23,3 +23,16 @@ const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/)([^\s/?#@:'"<>]*):([^\s/?#'"<>]*
 export function maskUrlPasswords(text: string): string {
   return text.replace(URL_PASSWORD, (_m, scheme: string, user: string) => `${scheme}${user}:***@`);
 }
+
+/** Names of variables whose values are secrets, whatever they hold. */
+const SECRET_NAME = /pass|secret|token/i;
+
+/**
+ * Passwords never reach results: a variable whose name mentions a password, secret or token is masked whole, and a
+ * password inside any URL value (`http://user:pw@host`) as Go masks it (`user:***@`).
+ */
+export function redactEnv(env: Readonly<Record<string, string>>): Record<string, string> {
+  return Object.fromEntries(
+    Object.entries(env).map(([k, v]) => [k, SECRET_NAME.test(k) ? '[redacted]' : maskUrlPasswords(v)]),
+  );
+}

@@ -8,7 +8,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
-import { parseByteLimit, redactEnv } from '../../src/cli/run.ts';
+import { parseByteLimit } from '../../src/cli/run.ts';
+import { redactEnv } from '../../src/xmpp/redact.ts';
 import { includeSystemEnv, RunInputError } from '../../src/cli/run-target.ts';
 import { envArgs, runStarling, type CliResult } from '../helpers/cli.ts';
 
@@ -43,6 +44,7 @@ interface Run extends CliResult {
   runJson: Record<string, unknown>;
   summaryJson: string;
   runJsonText: string;
+  reportHtml: string;
 }
 
 let scripts = 0;
@@ -61,7 +63,14 @@ async function starlingRun(
   const [runDir] = await readdir(root);
   const runJsonText = await readFile(join(root, runDir!, 'run.json'), 'utf8');
   const summaryJson = await readFile(join(root, runDir!, 'summary.json'), 'utf8');
-  return { ...r, runJsonText, runJson: JSON.parse(runJsonText) as Record<string, unknown>, summaryJson };
+  const reportHtml = await readFile(join(root, runDir!, 'report.html'), 'utf8');
+  return {
+    ...r,
+    runJsonText,
+    runJson: JSON.parse(runJsonText) as Record<string, unknown>,
+    summaryJson,
+    reportHtml,
+  };
 }
 
 /** The script's console lines (INFO), without their time stamps. */
@@ -228,6 +237,7 @@ describe('starling run: credentials', () => {
       ['stderr', r.stderr],
       ['run.json', r.runJsonText],
       ['summary.json', r.summaryJson],
+      ['report.html', r.reportHtml],
       ['--out json', await readFile(out, 'utf8')],
     ] as const) {
       assert.doesNotMatch(text, /s3cret/, `${where} shows the password`);

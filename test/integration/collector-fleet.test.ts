@@ -161,7 +161,14 @@ test('starling run --collect hosts the collector in process: its outputs land be
   assert.equal(r.code, 0, r.output);
   const [runId] = await readdir(dir);
   const files = (await readdir(join(dir, runId!))).sort();
-  assert.deepEqual(files, ['collector-summary.json', 'hdr', 'merged.json', 'run.json', 'summary.json']);
+  assert.deepEqual(files, [
+    'collector-summary.json',
+    'hdr',
+    'merged.json',
+    'report.html',
+    'run.json',
+    'summary.json',
+  ]);
   const summary = JSON.parse(
     await readFile(join(dir, runId!, 'collector-summary.json'), 'utf8'),
   ) as CollectorSummary;
