@@ -410,6 +410,9 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
               'node',
               '-q',
               '--allow-saturation',
+              // The capacity run writes one page for every step (report.html); a page per generator would cost
+              // each of them about a second of CPU after its load.
+              '--no-report',
               '--results-root',
               join(stepDir, 'generators', `g${g + 1}`),
               ...Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
@@ -607,6 +610,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
     );
   }
   await writeReport(o.dir, report);
+  await writeReportPage(o.dir, report, o.log);
   return { report, exitCode: exitCodeOf(report, interrupted) };
 }
 
@@ -650,6 +654,21 @@ async function writeReport(dir: string, report: CapacityReport): Promise<void> {
   await writeFile(join(dir, 'capacity.json'), `${JSON.stringify(report, null, 2)}\n`);
   if (report.repeats.some((r) => r.steps.length > 0)) {
     await writeFile(join(dir, 'capacity.svg'), await capacityChartSvg(report));
+  }
+}
+
+/** The page of the whole search (report.html): written once at the end, since it reads every step's files. */
+async function writeReportPage(
+  dir: string,
+  report: CapacityReport,
+  log: (line: string) => void,
+): Promise<void> {
+  if (!report.repeats.some((r) => r.steps.length > 0)) return;
+  try {
+    const { capacityReportHtml } = await import('../report/html.ts');
+    await writeFile(join(dir, 'report.html'), await capacityReportHtml(report, dir));
+  } catch (e) {
+    log(`starling: report.html not written: ${(e as Error).message}`);
   }
 }
 

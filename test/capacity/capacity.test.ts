@@ -146,6 +146,13 @@ describe('starling capacity login-rate against a server that grants R logins/s',
     assert.match(stdout, /limit: the server \(or the network to it\): xmpp_session_ready p\(99\)<400/);
     const svg = await readFile(join(runDir, 'capacity.svg'), 'utf8');
     assert.match(svg, /^<svg/);
+    // One page for the whole search, none per generator.
+    const page = await readFile(join(runDir, 'report.html'), 'utf8');
+    assert.match(page, /^<!DOCTYPE html>/i);
+    for (const s of report.repeats[0]!.steps) assert.ok(page.includes(s.runId), s.runId);
+    const generatorDir = join(runDir, report.repeats[0]!.steps[0]!.runId, 'generators', 'g1');
+    const [genRun] = await readdir(generatorDir);
+    assert.deepEqual((await readdir(join(generatorDir, genRun!))).includes('report.html'), false);
     for (const s of [...report.repeats[0]!.steps, ...report.verification!.steps]) {
       assert.ok((await stat(join(runDir, s.runId, 'merged.json'))).isFile());
     }
