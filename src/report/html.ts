@@ -6,7 +6,7 @@
  * run; a capacity search shows its chart, every step, and each step's own figures. Charts are inline SVG drawn
  * by vega at report time: the page has no script and loads nothing.
  */
-import { readFile, writeFile } from 'node:fs/promises';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { CapacityReport, SearchResult, Step } from '../capacity/types.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
@@ -25,7 +25,7 @@ import {
   table,
   textCell,
 } from './html-page.ts';
-import { readRunFiles, REPORT_FILE, ReportInputError, type RunFiles } from './run-data.ts';
+import { readJson, readRunFiles, REPORT_FILE, ReportInputError, type RunFiles } from './run-data.ts';
 import { runFigures, type RunFigures } from './run-figures.ts';
 import { runBody, runContents, runHeader, verdictBadge } from './run-html.ts';
 
@@ -331,31 +331,16 @@ export async function capacityReportHtml(report: CapacityReport, dir: string): P
 // ---------------------------------------------------------------------------------------------------------------
 // Any results directory
 
-async function readJsonFile(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
-    throw new ReportInputError(`cannot read ${file}: ${(err as Error).message}`);
-  }
-  try {
-    return JSON.parse(text) as unknown;
-  } catch (err) {
-    throw new ReportInputError(`${file} is not JSON (${(err as Error).message})`);
-  }
-}
-
 /** The page for whatever `dir` holds: a capacity search, a transport comparison, or one run. */
 export async function reportHtml(dir: string): Promise<string> {
-  const capacity = await readJsonFile(join(dir, CAPACITY_FILE));
+  const capacity = await readJson(join(dir, CAPACITY_FILE));
   if (capacity !== undefined) {
     const c = capacity as Partial<CapacityReport>;
     if (c.version !== 1 || !Array.isArray(c.repeats))
       throw new ReportInputError(`${join(dir, CAPACITY_FILE)} is not a version 1 capacity report`);
     return capacityReportHtml(capacity as CapacityReport, dir);
   }
-  const compare = await readJsonFile(join(dir, COMPARE_FILE));
+  const compare = await readJson(join(dir, COMPARE_FILE));
   if (compare !== undefined) {
     const c = compare as Partial<ComparisonReport>;
     if (!Array.isArray(c.transports) || c.flow === undefined)

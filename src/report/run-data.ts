@@ -66,7 +66,8 @@ export interface RunFiles {
   intervals?: IntervalSeries[];
 }
 
-async function readJson(file: string): Promise<unknown> {
+/** A JSON file's value; undefined when there is no such file (a ReportInputError when it cannot be read or parsed). */
+export async function readJson(file: string): Promise<unknown> {
   let text: string;
   try {
     text = await readFile(file, 'utf8');
