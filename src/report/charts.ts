@@ -39,6 +39,17 @@ export interface DistributionSeries {
  * are equally far apart (as HdrHistogram's plots draw them). The maximum has no such place: it goes where the
  * last of `count` samples is (q = 1 − 1/count), or a fifth of a decade past the highest percentile before it.
  */
+/** What every chart's spec shares: schema, title, size, a white background. */
+const frame = (title: string) =>
+  ({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
+    title,
+    width: WIDTH,
+    height: HEIGHT,
+    background: 'white',
+    padding: 8,
+  }) as const;
+
 export function percentileX(percentile: number, before: number, count: number | undefined): number {
   if (percentile < 100) return 1 / (1 - percentile / 100);
   return Math.max(count ?? 0, before * 10 ** 0.2, 1);
@@ -68,12 +79,7 @@ export function distributionChart(name: string, title: string, series: Distribut
     name,
     points: values.length,
     spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title,
-      width: WIDTH,
-      height: HEIGHT,
-      background: 'white',
-      padding: 8,
+      ...frame(title),
       data: { values },
       mark: { type: 'line', interpolate: 'monotone', point: { filled: true, size: 28 }, strokeWidth: 2 },
       encoding: {
@@ -124,12 +130,7 @@ export function timeChart(
     name,
     points: points.length,
     spec: {
-      $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
-      title,
-      width: WIDTH,
-      height: HEIGHT,
-      background: 'white',
-      padding: 8,
+      ...frame(title),
       data: { values: points },
       mark: { type: 'line', point: { filled: true, size: 16 }, strokeWidth: 1.5 },
       encoding: {
