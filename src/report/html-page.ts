@@ -75,6 +75,19 @@ export function section(id: string, heading: string, body: string, level: 2 | 3 
   return `<section id="${esc(id)}"><h${level}>${esc(heading)}</h${level}>${body}</section>`;
 }
 
+/**
+ * One run of a page that shows several (a comparison's runs, a capacity search's steps): a line that says which run
+ * and how it went, always shown, and its full figures folded away under it until opened. A native `<details>`,
+ * closed at first: no script, and the browser's find-in-page opens the one that holds what it found.
+ */
+export function runDetails(key: string, heading: string, headline: string, body: string): string {
+  return (
+    `<section class="run" id="${esc(key)}" data-run="${esc(key)}"><details>` +
+    `<summary><h3>${heading}</h3>${headline ? ` <span class="headline">${headline}</span>` : ''}</summary>` +
+    `<div class="run-body">${body}</div></details></section>`
+  );
+}
+
 const STYLE = `
 :root { color-scheme: light; }
 body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", Helvetica, Arial, "Liberation Sans", sans-serif;
@@ -99,8 +112,15 @@ td.ok { color: #2e7d32; font-weight: 600; } td.fail { color: #c62828; font-weigh
 figure { margin: 0; background: #fff; border: 1px solid #e0e0e0; }
 figure svg { display: block; max-width: 100%; height: auto; }
 code { font: 13px ui-monospace, "DejaVu Sans Mono", monospace; }
-section.run { border-left: 4px solid #90a4ae; padding-left: 16px; margin: 24px 0; }
-section.run > h2 { border-bottom: none; }
+section.run { border-left: 4px solid #90a4ae; padding-left: 16px; margin: 10px 0; }
+section.run > details > summary { cursor: pointer; padding: 6px 0; }
+section.run > details > summary > h3 { display: inline; font-size: 16px; margin: 0; }
+section.run > details > summary .headline { color: #444; margin-left: 6px; }
+section.run > details[open] > summary { border-bottom: 1px solid #d6d6d6; }
+@media print {
+  details::details-content { content-visibility: visible; }
+  section.run > details > summary { list-style: none; }
+}
 footer { color: #777; font-size: 12px; padding: 24px; }
 `;
 

@@ -3,8 +3,9 @@
  * `starling report <dir>`. A run's page shows its configuration (credentials masked), thresholds, sessions and
  * losses, latency percentiles and distributions, latency and rates over time, failures, the generator's health
  * and a tap's framing violations; a transport comparison shows both transports' runs side by side and then each
- * run; a capacity search shows its chart, every step, and each step's own figures. Charts are inline SVG drawn
- * by vega at report time: the page has no script and loads nothing.
+ * run; a capacity search shows its chart, every step, and each step's own figures. A comparison's runs and a
+ * search's steps are folded (`<details>`, closed) under a line with their verdict and headline figures. Charts are
+ * inline SVG drawn by vega at report time: the page has no script and loads nothing.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -21,13 +22,14 @@ import {
   fmtShare,
   note,
   page,
+  runDetails,
   section,
   table,
   textCell,
 } from './html-page.ts';
 import { readJson, readRunFiles, REPORT_FILE, ReportInputError, type RunFiles } from './run-data.ts';
 import { runFigures, type RunFigures } from './run-figures.ts';
-import { runBody, runContents, runHeader, verdictBadge } from './run-html.ts';
+import { runBody, runContents, runHeader, runHeadline, verdictBadge } from './run-html.ts';
 
 export { REPORT_FILE, ReportInputError } from './run-data.ts';
 
@@ -103,7 +105,29 @@ function exitCodes(r: ComparisonReport): string {
   );
 }
 
-/** The page of `starling compare-transports`: the comparison, then each of its four runs (results in `dir`). */
+const FOLDED = 'each in full, folded away: open its line for all its figures';
+
+/** One run of a comparison, folded under its verdict and headline. */
+async function foldedRun(r: { key: string; label: string; figures: RunFigures | string }): Promise<string> {
+  if (typeof r.figures === 'string')
+    return runDetails(
+      r.key,
+      `${verdictBadge('unknown', undefined, 'NO RESULTS')} ${esc(r.label)}`,
+      'nothing was written (open for why)',
+      note(r.figures, 'run'),
+    );
+  return runDetails(
+    r.key,
+    `${verdictBadge(r.figures.outcome.verdict)} ${esc(r.label)}`,
+    esc(runHeadline(r.figures)),
+    runHeader(r.figures, 3) + (await runBody(r.figures, { key: r.key })),
+  );
+}
+
+/**
+ * The page of `starling compare-transports`: the comparison, then each of its four runs folded under one line
+ * (results in `dir`).
+ */
 export async function comparisonReportHtml(report: ComparisonReport, dir: string): Promise<string> {
   const runs: { key: string; label: string; figures: RunFigures | string }[] = [];
   for (const t of report.transports)
@@ -137,17 +161,7 @@ export async function comparisonReportHtml(report: ComparisonReport, dir: string
     ) +
     section('exit-codes', 'Runs', exitCodes(report)) +
     section('distributions', 'Latency distributions (full runs)', await chartFigures(charts)) +
-    (
-      await Promise.all(
-        runs.map(async (r) => {
-          const body =
-            typeof r.figures === 'string'
-              ? note(r.figures, 'run')
-              : runHeader(r.figures, 3) + (await runBody(r.figures, { key: r.key }));
-          return `<section class="run" id="${esc(r.key)}" data-run="${esc(r.key)}"><h2>${esc(r.label)}</h2>${body}</section>`;
-        }),
-      )
-    ).join('');
+    section('each-run', 'Each run', note(FOLDED) + (await Promise.all(runs.map(foldedRun))).join(''));
   return page(
     `BOSH vs WebSocket on ${report.server} — starling report`,
     header,
@@ -166,6 +180,17 @@ export async function comparisonReportHtml(report: ComparisonReport, dir: string
 
 function stepLabel(s: Step, run: string, unit: string): string {
   return `${run}, step ${s.index} (${s.phase}): ${fmtCount(s.offered)} ${unit}`;
+}
+
+/** A step in one line: what the server did at that offer, each SLO term's value, its CPU, and whether it fell over. */
+function stepHeadline(s: Step, unit: string): string {
+  return [
+    `achieved ${fmtCount(Number(s.achieved.toFixed(1)))} ${unit}`,
+    ...s.rows.map((row) => `${row.metric} ${row.threshold}: ${row.display}${row.ok ? '' : ' (failed)'}`),
+    ...(s.logins.failures > 0 ? [`${fmtCount(s.logins.failures)} login failures`] : []),
+    ...(s.serverCpu !== undefined ? [`server CPU ${fmtShare(s.serverCpu, 0)}`] : []),
+    ...(s.fellOver ? ['the server fell over'] : []),
+  ].join(' · ');
 }
 
 function repeatsTable(r: CapacityReport): string {
@@ -297,12 +322,12 @@ export async function capacityReportHtml(report: CapacityReport, dir: string): P
         })
       : note(why, 'step');
     stepSections.push(
-      `<section class="run" id="${esc(key)}" data-run="${esc(key)}">` +
-        `<h2>${verdictBadge(step.pass ? 'passed' : 'failed')} ${esc(stepLabel(step, run, report.unit))}</h2>` +
-        (step.fellOver ? `<p class="error">${esc(step.fellOver)}</p>` : '') +
-        sloRows(step) +
-        body +
-        '</section>',
+      runDetails(
+        key,
+        `${verdictBadge(step.pass ? 'passed' : 'failed')} ${esc(stepLabel(step, run, report.unit))}`,
+        esc(stepHeadline(step, report.unit)),
+        (step.fellOver ? `<p class="error">${esc(step.fellOver)}</p>` : '') + sloRows(step) + body,
+      ),
     );
   }
   const settings = table(
@@ -314,7 +339,7 @@ export async function capacityReportHtml(report: CapacityReport, dir: string): P
     section('chart', 'Chart', `<div class="charts"><figure data-chart="capacity">${chart}</figure></div>`) +
     section('steps', 'Every step', stepsTable(report, steps, metric)) +
     section('settings', 'Settings', settings) +
-    stepSections.join('');
+    section('each-step', 'Each step', note(FOLDED) + stepSections.join(''));
   return page(
     `${report.dimension} capacity of ${report.server} — starling report`,
     header,
@@ -323,6 +348,7 @@ export async function capacityReportHtml(report: CapacityReport, dir: string): P
       ['chart', 'Chart'],
       ['steps', 'Every step'],
       ['settings', 'Settings'],
+      ['each-step', 'Each step'],
     ],
     main,
   );

@@ -79,6 +79,32 @@ export function runHeader(f: RunFigures, level: 1 | 3): string {
   );
 }
 
+/** Latency metrics a headline names, most telling first, with the words it uses for them. */
+const HEADLINE_LATENCY: [metric: string, words: string][] = [
+  ['xmpp_message_delivery', 'message delivery'],
+  ['xmpp_session_ready', 'login'],
+];
+
+/**
+ * A run in one line, for a page that folds its runs away: its outcome, sessions logged in, messages delivered and
+ * lost, and the p99 of its message delivery (or of its logins when it sent no message). Text, not yet escaped.
+ */
+export function runHeadline(f: RunFigures): string {
+  const parts = [f.outcome.text];
+  const s = f.sessions;
+  if (s) parts.push(`${fmtCount(s.loggedIn)} of ${fmtCount(s.attempted)} sessions logged in`);
+  const m = f.losses.find((l) => l.what === 'messages');
+  if (m) parts.push(`${fmtCount(m.delivered)} messages delivered, ${fmtCount(m.lost)} lost`);
+  const rows = 'rows' in f.latency ? f.latency.rows : [];
+  for (const [metric, words] of HEADLINE_LATENCY) {
+    const p99 = rows.find((r) => r.metric === metric)?.values.p99;
+    if (p99 === undefined) continue;
+    parts.push(`${words} p99 ${fmtMs(p99)}`);
+    break;
+  }
+  return parts.join(' · ');
+}
+
 function thresholdsHtml(f: RunFigures): string {
   if (!Array.isArray(f.thresholds)) return note(f.thresholds.why, 'thresholds');
   if (f.thresholds.length === 0) return note('the run set no thresholds', 'thresholds');

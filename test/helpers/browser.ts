@@ -3,6 +3,7 @@
  * playwright-core, headless, with background networking off, so that the only request a page can cause is one the
  * page itself makes. Every other request is aborted and recorded, and so is every console error and page error.
  */
+import assert from 'node:assert/strict';
 import { mkdir } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -78,6 +79,38 @@ export async function pageFigures(page: Page, scope = 'body'): Promise<Map<strin
     if (name !== null && value !== null) out.set(name, Number(value));
   }
   return out;
+}
+
+/** The page's height in CSS pixels, as laid out now (document.body.scrollHeight). */
+export async function pageHeight(page: Page): Promise<number> {
+  return page.evaluate<number>('document.body.scrollHeight');
+}
+
+/** Every `<details>` inside `scope`, in order: whether it is open and its summary's text. */
+export async function foldedSections(
+  page: Page,
+  scope = 'body',
+): Promise<{ open: boolean; summary: string }[]> {
+  const out: { open: boolean; summary: string }[] = [];
+  for (const d of await page.locator(`${scope} details`).all())
+    out.push({
+      open: (await d.getAttribute('open')) !== null,
+      summary: (await d.locator(':scope > summary').textContent()) ?? '',
+    });
+  return out;
+}
+
+/** Opens every closed `<details>` inside `scope` as a reader does: a click on its summary. Returns how many. */
+export async function unfold(page: Page, scope = 'body'): Promise<number> {
+  // By index among all of them: a locator of the closed ones would shift with each one opened.
+  let opened = 0;
+  for (const d of await page.locator(`${scope} details`).all()) {
+    if ((await d.getAttribute('open')) !== null) continue;
+    await d.locator(':scope > summary').click();
+    assert.notEqual(await d.getAttribute('open'), null, 'a click on its summary did not open it');
+    opened++;
+  }
+  return opened;
 }
 
 export interface DrawnChart {

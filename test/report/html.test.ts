@@ -1,7 +1,8 @@
 /**
  * report.html as a page builder: the figures it shows are the files' figures, credentials never appear, a section
- * without data says why, and the comparison and capacity pages show every run. The browser test
- * (report-browser.test.ts) opens real runs' pages in chromium.
+ * without data says why, and the comparison and capacity pages show every run, each folded under a line with its
+ * verdict (one run's page folds nothing). The browser test (report-browser.test.ts) opens real runs' pages in
+ * chromium.
  */
 import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -28,6 +29,7 @@ import {
   reportHtml,
   runReportHtml,
 } from '../../src/report/html.ts';
+import { fmtMs } from '../../src/report/html-page.ts';
 import { parseSummary, readRunFiles, ReportInputError } from '../../src/report/run-data.ts';
 import { distributionPercentiles, runFigures } from '../../src/report/run-figures.ts';
 import { producerHistogram } from '../collector/fixtures.ts';
@@ -46,6 +48,32 @@ function runSection(html: string, key: string): string {
   assert.ok(start >= 0, `no run section ${key}`);
   const end = html.indexOf('<section class="run"', start);
   return html.slice(start, end < 0 ? undefined : end);
+}
+
+/** An HTML fragment's text, as a browser's textContent reads it. */
+function text(html: string): string {
+  return html
+    .replace(/<[^>]*>/g, '')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&quot;/g, '"')
+    .replace(/&#39;/g, "'")
+    .replace(/&amp;/g, '&');
+}
+
+/**
+ * The runs a page folds away, in order: each `<section class="run">`'s key, whether its `<details>` opens by itself,
+ * and its summary line's text. Also checks that every `<details>` of the page is one of them.
+ */
+function foldedRuns(html: string): { key: string; open: boolean; summary: string }[] {
+  const runs = [
+    ...html.matchAll(
+      /<section class="run" id="([^"]*)" data-run="\1"><details( open)?><summary>(.*?)<\/summary><div class="run-body">/g,
+    ),
+  ].map((m) => ({ key: m[1]!, open: m[2] !== undefined, summary: text(m[3]!) }));
+  assert.equal([...html.matchAll(/<details[ >]/g)].length, runs.length, 'a <details> that is no run');
+  assert.equal([...html.matchAll(/<summary>/g)].length, runs.length, 'a <summary> that is no run');
+  return runs;
 }
 
 /** k6's percentile of raw samples (TrendSink.P): linear interpolation at q·(n−1). */
@@ -183,6 +211,12 @@ describe('a run without --collect: figures from summary.json', () => {
     ]);
     assert.doesNotMatch(html, /<script|<link rel="stylesheet"|<img |src="http|@import|url\(http/);
     assert.match(html, /Content-Security-Policy" content="default-src 'none'/);
+  });
+
+  test('one run’s page folds nothing away: no <details>, every section in the open', () => {
+    assert.deepEqual(foldedRuns(html), []);
+    assert.doesNotMatch(html, /<details|<summary/);
+    assert.match(html, /<section id="run-latency"><h2>Latency<\/h2>/);
   });
 });
 
@@ -437,6 +471,34 @@ describe('a capacity search’s page', () => {
       runSection(html, 'step-r1-s03-150'),
       new RegExp(`data-missing="step">${join(dir, 'r1-s03-150')} is not a directory`),
     );
+    // Each step folded under a line with its verdict, load and SLO figures, closed; in the order run.
+    assert.deepEqual(foldedRuns(html), [
+      {
+        key: 'step-r1-s01-100',
+        open: false,
+        summary:
+          'PASSED repeat 1, step 1 (coarse): 100 messages/s achieved 100 messages/s · ' +
+          'xmpp_message_delivery p(99)<200: 12 ms · server CPU 40 %',
+      },
+      {
+        key: 'step-r1-s02-200',
+        open: false,
+        summary:
+          'FAILED repeat 1, step 2 (refine): 200 messages/s achieved 160 messages/s · ' +
+          'xmpp_message_delivery p(99)<200: 480 ms (failed) · server CPU 97 %',
+      },
+      {
+        key: 'step-r1-s03-150',
+        open: false,
+        summary:
+          'PASSED repeat 1, step 3 (refine): 150 messages/s achieved 150 messages/s · ' +
+          'xmpp_message_delivery p(99)<200: 12 ms · server CPU 40 %',
+      },
+    ]);
+    assert.equal(foldedRuns(html).length, steps.length);
+    // The search's own sections stay open, before the steps.
+    assert.ok(html.indexOf('<section id="steps">') < html.indexOf('<section id="each-step">'));
+    assert.match(html, /<li><a href="#each-step">Each step<\/a><\/li>/);
     // `starling report <dir>` finds the search by its capacity.json.
     await writeJson(dir, 'capacity.json', report);
     assert.match(await reportHtml(dir), /<figure data-chart="capacity"><svg/);
@@ -532,5 +594,38 @@ describe('a transport comparison’s page', () => {
       assert.match(s, new RegExp(`<figure data-chart="${key}.distribution.xmpp_session_ready"`));
     }
     assert.match(runSection(html, 'bosh-baseline'), /data-missing="run">.*bosh-baseline is not a directory/);
+    // Each run folded under its verdict and headline, closed: four runs, four <details>, after the comparison.
+    const headline = (key: keyof typeof runs): string => {
+      const { ready, delivery, lost, failures } = runs[key].run;
+      const attempted = ready.length + Object.values(failures).reduce((a, b) => a + b, 0);
+      return (
+        `exit 0: passed: every threshold held · ${ready.length} of ${attempted} sessions logged in · ` +
+        `${delivery.length} messages delivered, ${lost} lost · ` +
+        `message delivery p99 ${fmtMs(k6Percentile(delivery, 0.99))}`
+      );
+    };
+    assert.deepEqual(foldedRuns(html), [
+      {
+        key: 'websocket-full',
+        open: false,
+        summary: `PASSED WebSocket, full run ${headline('websocket-full')}`,
+      },
+      {
+        key: 'websocket-baseline',
+        open: false,
+        summary: `PASSED WebSocket, baseline run ${headline('websocket-baseline')}`,
+      },
+      { key: 'bosh-full', open: false, summary: `PASSED BOSH, full run ${headline('bosh-full')}` },
+      {
+        key: 'bosh-baseline',
+        open: false,
+        summary: 'NO RESULTS BOSH, baseline run nothing was written (open for why)',
+      },
+    ]);
+    assert.match(
+      headline('bosh-full'),
+      /^exit 0: passed: every threshold held · 40 of 44 sessions logged in · 300 messages delivered, 2 lost · message delivery p99 \d/,
+    );
+    assert.ok(html.indexOf('<section id="distributions">') < html.indexOf('<section id="each-run">'));
   });
 });

@@ -2,7 +2,9 @@
  * report.html in a real browser (Debian's chromium through playwright-core): a real chat run with --collect against
  * a throwaway Prosody, a real compare-transports run, and a capacity search's page. Each page must load from
  * file:// with no console error and no request besides itself, show the figures of the files it was made from, and
- * draw its charts; a screenshot of each is kept in test-output/.
+ * draw its charts; a comparison's runs and a search's steps are folded (closed `<details>`) until a click opens
+ * them, and printed in full. A screenshot of each is kept in test-output/ (and of the comparison with its first run
+ * open).
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
@@ -17,10 +19,13 @@ import { writeReport } from '../../src/report/html.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
 import {
   drawnCharts,
+  foldedSections,
   launchBrowser,
   openFile,
   pageFigures,
+  pageHeight,
   screenshot,
+  unfold,
   type DrawnChart,
 } from '../helpers/browser.ts';
 import { envArgs, runStarling } from '../helpers/cli.ts';
@@ -32,6 +37,13 @@ interface SummaryFile {
 }
 
 const TOKEN = 'tok-s3cret-4242';
+
+/**
+ * The compare page's height with its runs folded, at most. Measured at 1280 px wide: 2,497 px folded, 19,630 px
+ * with every run open (19,588 px before runs were folded), so one run in full is about 4,300 px. The bound leaves
+ * 1,000 px for longer notes or wrapped lines, and fails if even one run were left open.
+ */
+const COMPARE_FOLDED_MAX_PX = 3500;
 
 let browser: Browser;
 let root = '';
@@ -137,6 +149,8 @@ describe('report.html in chromium', () => {
       }
     assert.equal(await opened.page.locator('tr[data-threshold]').count(), thresholds);
     assert.equal(await opened.page.locator('[data-verdict]').first().getAttribute('data-verdict'), 'passed');
+    // One run's page folds nothing away.
+    assert.equal(await opened.page.locator('details').count(), 0);
 
     const charts = await drawnCharts(opened.page);
     assertDrawn(charts);
@@ -198,6 +212,60 @@ describe('report.html in chromium', () => {
     t.diagnostic(`screenshot: ${shot}`);
     assert.deepEqual(opened.errors, []);
     assert.deepEqual(opened.requests, []);
+
+    // The comparison first; then each run folded under one line (verdict, exit, sessions), closed.
+    const runs = report.transports.flatMap((tc) =>
+      (['full', 'baseline'] as const).map((phase) => ({
+        key: `${tc.transport}-${phase}`,
+        label: `${tc.transport === 'bosh' ? 'BOSH' : 'WebSocket'}, ${phase} run`,
+        exit: tc.exitCodes[phase],
+      })),
+    );
+    const folded = await foldedSections(opened.page);
+    assert.equal(folded.length, runs.length, JSON.stringify(folded));
+    for (const [i, run] of runs.entries()) {
+      const summary = JSON.parse(
+        await readFile(join(resultsRoot, run.key, 'summary.json'), 'utf8'),
+      ) as SummaryFile;
+      const loggedIn = summary.metrics.xmpp_login_success!.values.passes;
+      const verdict = run.exit === 0 ? 'PASSED' : 'FAILED';
+      assert.equal(folded[i]!.open, false, run.key);
+      assert.ok(
+        folded[i]!.summary.startsWith(`${verdict} ${run.label} exit ${run.exit}: `) &&
+          folded[i]!.summary.includes(` · ${loggedIn} of `),
+        `${run.key}: ${folded[i]!.summary}`,
+      );
+      assert.equal(
+        await opened.page.locator(`section[data-run="${run.key}"] > details > summary`).textContent(),
+        folded[i]!.summary,
+      );
+    }
+    assert.equal(await opened.page.locator('#comparison').isVisible(), true);
+    assert.equal(await opened.page.locator('section[data-run="bosh-full"] .run-body').isVisible(), false);
+    const foldedHeight = await pageHeight(opened.page);
+    t.diagnostic(`page height, runs folded: ${foldedHeight} px`);
+    // Before, every run in full one after the other: 19,588 px. Folded: the comparison table (38 rows), the
+    // runs table, three distribution charts and four lines.
+    assert.ok(foldedHeight < COMPARE_FOLDED_MAX_PX, `${foldedHeight} px`);
+    // Printed, every run shows in full (the closed <details>' content too).
+    await opened.page.emulateMedia({ media: 'print' });
+    assert.equal(await opened.page.locator('section[data-run="bosh-full"] .run-body').isVisible(), true);
+    t.diagnostic(`page height, as printed: ${await pageHeight(opened.page)} px`);
+    await opened.page.emulateMedia({ media: 'screen' });
+    // A reader opens the first run.
+    await opened.page.locator(`section[data-run="${runs[0]!.key}"] > details > summary`).click();
+    assert.equal(
+      await opened.page.locator(`section[data-run="${runs[0]!.key}"] .run-body`).isVisible(),
+      true,
+    );
+    assert.equal(await opened.page.locator('section[data-run="bosh-full"] .run-body').isVisible(), false);
+    const shotOpen = await screenshot(opened.page, 'report-compare-open.png');
+    t.diagnostic(`screenshot: ${shotOpen}`);
+    // Then every other one: all charts draw, and the page is as long as it was before.
+    assert.equal(await unfold(opened.page), runs.length - 1);
+    const openHeight = await pageHeight(opened.page);
+    t.diagnostic(`page height, every run open: ${openHeight} px`);
+    assert.ok(foldedHeight * 4 < openHeight, `${foldedHeight} px folded, ${openHeight} px open`);
     const f = await pageFigures(opened.page, '#comparison');
     let group = '';
     for (const row of COMPARISON_ROWS) {
@@ -244,10 +312,25 @@ describe('report.html in chromium', () => {
     t.diagnostic(`screenshot: ${shot}`);
     assert.deepEqual(opened.errors, []);
     assert.deepEqual(opened.requests, []);
+    // Each step folded under its line (verdict, step, load), closed; opened, its charts draw.
+    const steps = report.repeats[0]!.steps;
+    const folded = await foldedSections(opened.page);
+    assert.deepEqual(
+      folded.map((x) => [x.open, x.summary.slice(0, x.summary.indexOf(' achieved '))]),
+      steps.map((s) => [
+        false,
+        `${s.pass ? 'PASSED' : 'FAILED'} repeat 1, step ${s.index} (${s.phase}): ${s.offered} messages/s`,
+      ]),
+    );
+    const foldedHeight = await pageHeight(opened.page);
+    assert.equal(await unfold(opened.page), steps.length);
+    const openHeight = await pageHeight(opened.page);
+    t.diagnostic(`page height: ${foldedHeight} px with the steps folded, ${openHeight} px open`);
+    assert.ok(foldedHeight * 2 < openHeight, `${foldedHeight} px folded, ${openHeight} px open`);
     const charts = await drawnCharts(opened.page);
     const capacity = charts.find((c) => c.name === 'capacity');
     assert.ok(capacity && capacity.width > 400 && capacity.pointMarks > 0, JSON.stringify(capacity));
     assertDrawn(charts.filter((c) => c.name !== 'capacity'));
-    assert.equal(await opened.page.locator('section[data-run]').count(), report.repeats[0]!.steps.length);
+    assert.equal(await opened.page.locator('section[data-run]').count(), steps.length);
   });
 });
