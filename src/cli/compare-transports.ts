@@ -88,7 +88,7 @@ export const compareTransportsCommand: CommandModule<object, CompareArgs> = {
       },
       notes: [
         'wire bytes are TCP payload counted by the engine (HTTP headers and WebSocket framing included)',
-        "per-message figures are (full run − baseline run) ÷ messages delivered; per-session ones are the baseline's",
+        "per-message figures are (full run − baseline run) ÷ messages delivered; per-session ones are the baseline's; – where the difference is not above zero (too few messages to resolve)",
         `BOSH wait ${extra.BOSH_WAIT ?? '30'} s, order gap ${extra.BOSH_ORDER_GAP ?? 'auto (20 ms for ejabberd-family connection managers, else 0)'}`,
       ],
       transports: [],

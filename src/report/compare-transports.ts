@@ -48,7 +48,13 @@ export interface TransportComparison {
     perMessage: { sentBytes: number; receivedBytes: number; httpRequests: number };
   };
   /** `busyPercent`: CPU seconds ÷ wall seconds of the full run, in % of one core (100 = one core saturated). */
-  generator: { cpuSeconds: number; baselineCpuSeconds: number; cpuMsPerMessage: number; busyPercent: number };
+  generator: {
+    cpuSeconds: number;
+    baselineCpuSeconds: number;
+    /** Undefined when no message was delivered or the full run cost no more CPU than its baseline (too few to resolve). */
+    cpuMsPerMessage: number | undefined;
+    busyPercent: number;
+  };
   server?: {
     cpuSeconds: number;
     busyPercent: number;
@@ -138,8 +144,7 @@ export function compareTransport(
     generator: {
       cpuSeconds: full.generatorCpuSeconds,
       baselineCpuSeconds: baseline.generatorCpuSeconds,
-      cpuMsPerMessage:
-        delivered > 0 ? ((full.generatorCpuSeconds - baseline.generatorCpuSeconds) * 1000) / delivered : 0,
+      cpuMsPerMessage: cpuPerMessage(full.generatorCpuSeconds - baseline.generatorCpuSeconds, delivered),
       busyPercent: busy(full.generatorCpuSeconds, full.wallSeconds),
     },
     exitCodes: { baseline: baseline.exitCode, full: full.exitCode },
@@ -154,6 +159,14 @@ export function compareTransport(
     };
   }
   return result;
+}
+
+/**
+ * The messages' own CPU in ms each. A short run's difference is within the noise of the two runs' start-up and can
+ * be zero or negative: that is no figure, so none is given (printed as –) rather than a negative cost.
+ */
+function cpuPerMessage(cpuSeconds: number, delivered: number): number | undefined {
+  return delivered > 0 && cpuSeconds > 0 ? (cpuSeconds * 1000) / delivered : undefined;
 }
 
 /** A row of the comparison: its label, the figure of one transport, the digits it is printed with. */

@@ -85,7 +85,7 @@ test('per-message wire cost is (full − baseline) ÷ delivered; per-session cos
   });
 });
 
-test('no messages delivered gives zeros, not NaN or Infinity', () => {
+test('no messages delivered gives zeros, not NaN or Infinity, and no CPU per message', () => {
   const c = compareTransport(
     { transport: 'websocket', url: 'ws://x', sessions: 10, messageRatePerSession: 1 },
     baseline,
@@ -93,7 +93,16 @@ test('no messages delivered gives zeros, not NaN or Infinity', () => {
   );
   assert.deepEqual(c.wire.perMessage, { sentBytes: 0, receivedBytes: 0, httpRequests: 0 });
   assert.equal(c.messages.perSecond, 0);
-  assert.equal(c.generator.cpuMsPerMessage, 0);
+  assert.equal(c.generator.cpuMsPerMessage, undefined);
+});
+
+test('a full run that cost no more CPU than its baseline gives no CPU per message, not a negative one', () => {
+  const c = compareTransport(
+    { transport: 'websocket', url: 'ws://x', sessions: 10, messageRatePerSession: 1 },
+    baseline,
+    { ...full, generatorCpuSeconds: baseline.generatorCpuSeconds - 0.01 },
+  );
+  assert.equal(c.generator.cpuMsPerMessage, undefined);
 });
 
 test('the table puts the transports side by side with the BOSH ÷ WebSocket ratio', () => {
