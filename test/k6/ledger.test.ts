@@ -89,4 +89,48 @@ describe('DeliveryLedger', () => {
     l.recipientEnded('bob@localhost/r1');
     assert.deepEqual(settled, []);
   });
+
+  test('what is pending to a session follows every way an expectation ends (received, withdrawn, swept, ended)', () => {
+    const { l, clock, settled } = ledger();
+    l.expect('m1', 'message', 'bob@localhost', { scenario: 'a' }); // bare: any of bob's resources
+    l.expect('m2', 'message', 'bob@localhost/r1', { scenario: 'b' });
+    l.expect('m3', 'message', 'bob@localhost/r2', { scenario: 'c' });
+    l.expect('m4', 'message', 'carol@localhost', { scenario: 'd' });
+    l.expect('m5', 'message', 'bob@localhost/r1/x', { scenario: 'e' }); // a resource with a slash in it
+    assert.equal(l.pendingTo('bob@localhost/r1'), 2, 'its own full JID and its bare JID');
+    assert.equal(l.pendingTo('bob@localhost/r2'), 2);
+    assert.equal(l.pendingTo('bob@localhost/r1/x'), 2, 'm5 and the bare m1, not m2');
+    assert.equal(l.pendingTo('bob@localhost'), 1, 'a bare receiver takes only what was sent to the bare JID');
+    assert.equal(l.pendingTo('carol@localhost/r'), 1);
+    assert.equal(l.pendingTo('dave@localhost/r'), 0);
+
+    assert.equal(
+      l.received('m2', 'bob@localhost/r2'),
+      false,
+      'another resource does not take a full-JID stanza',
+    );
+    assert.equal(l.received('m1', 'bob@localhost/r2'), true);
+    assert.equal(l.pendingTo('bob@localhost/r1'), 1);
+    l.withdraw('m2');
+    l.withdraw('m2'); // twice: nothing more to withdraw
+    assert.equal(l.pendingTo('bob@localhost/r1'), 0);
+    l.recipientEnded('bob@localhost/r2');
+    assert.equal(l.pendingTo('bob@localhost/r2'), 0);
+    assert.equal(l.pendingTo('bob@localhost/r1/x'), 1, 'another session of the account keeps its own');
+    clock.t = 1001;
+    l.sweep();
+    assert.equal(l.pendingTo('carol@localhost/r'), 0);
+    assert.equal(l.pendingTo('bob@localhost/r1/x'), 0);
+    assert.equal(l.size, 0);
+    assert.deepEqual(settled, [
+      ['message', 'delivered', 'a'],
+      ['message', 'lost', 'c'],
+      ['message', 'lost', 'd'],
+      ['message', 'lost', 'e'],
+    ]);
+    // Nothing is left behind to be settled twice.
+    l.recipientEnded('carol@localhost/r');
+    l.recipientEnded('bob@localhost/r1/x');
+    assert.equal(settled.length, 4);
+  });
 });
