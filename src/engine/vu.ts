@@ -211,6 +211,22 @@ export class Vu implements VuRuntime {
   groupPath = '';
   /** exec.vu.tags: custom tags set by the script for this activation. */
   readonly customTags: Tags = {};
+  /** Bumped whenever customTags changes (exec.vu.tags, a new activation), so tags() can keep its last answer. */
+  customTagsVersion = 0;
+  /**
+   * The last tags() answer and what it was made from: every metric sample asks for it (hundreds per session), and
+   * it changes only with the scenario, the phase, the group or the custom tags.
+   */
+  private tagsMemo:
+    | {
+        runTags: Tags;
+        activation: Activation | undefined;
+        iteration: boolean;
+        group: string;
+        custom: number;
+        tags: Tags;
+      }
+    | undefined;
 
   private readonly context: vm.Context;
   private readonly timers: Timers;
@@ -260,12 +276,35 @@ export class Vu implements VuRuntime {
 
   // ---- VuRuntime --------------------------------------------------------------------------------------
 
+  /** The VU's current tags: one frozen object, the same until what it is made from changes (copy to extend it). */
   tags(): Tags {
     const a = this.activation;
-    const tags: Tags = { ...this.state.runTags };
-    if (a !== undefined && this.phase === 'iteration') Object.assign(tags, a.scenario.tags, this.customTags);
+    const iteration = a !== undefined && this.phase === 'iteration';
+    const runTags = this.state.runTags;
+    const m = this.tagsMemo;
+    if (
+      m !== undefined &&
+      m.activation === a &&
+      m.iteration === iteration &&
+      m.group === this.groupPath &&
+      m.custom === this.customTagsVersion &&
+      m.runTags === runTags
+    ) {
+      return m.tags;
+    }
+    const tags: Tags = { ...runTags };
+    if (iteration) Object.assign(tags, a.scenario.tags, this.customTags);
     tags.group = this.groupPath;
-    if (a !== undefined && this.phase === 'iteration') tags.scenario = a.scenario.name;
+    if (iteration) tags.scenario = a.scenario.name;
+    Object.freeze(tags);
+    this.tagsMemo = {
+      runTags,
+      activation: a,
+      iteration,
+      group: this.groupPath,
+      custom: this.customTagsVersion,
+      tags,
+    };
     return tags;
   }
 
@@ -329,6 +368,7 @@ export class Vu implements VuRuntime {
     this.env = { ...this.state.env, ...a.scenario.env };
     setEnv(this.realm, this.env);
     for (const k of Object.keys(this.customTags)) delete this.customTags[k];
+    this.customTagsVersion++;
   }
 
   deactivate(): void {

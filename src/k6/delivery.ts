@@ -25,12 +25,14 @@ const ledger = new DeliveryLedger({
     (kind === 'message' ? xmpp.messageLoss : xmpp.presenceLoss).add(lost ? 1 : 0, tags),
 });
 let keySeq = 0;
+/** This VU's id, read once: `exec.vu` builds a new object of getters on every read, as k6's does. */
+let vuId: number | undefined;
 /** Sweeps the window once a second while anything is pending, and not at all otherwise (no open timer at the end). */
 let sweeper: number | undefined;
 
 function expect(kind: TimedKind, to: string, tags?: Record<string, string>): string {
   // Unique across VUs, so a stanza that reaches another VU's session can never settle this VU's expectation.
-  const key = `${exec.vu.idInTest}.${(++keySeq).toString(36)}`;
+  const key = `${(vuId ??= exec.vu.idInTest)}.${(++keySeq).toString(36)}`;
   ledger.expect(key, kind, to, tags);
   sweeper ??= setInterval(() => {
     ledger.sweep();

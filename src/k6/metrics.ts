@@ -5,7 +5,7 @@
  * this VU's reading.
  */
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
-import { recordCount, recordGauge, recordLatency } from './collector.ts';
+import { collectorEnabled, recordCount, recordGauge, recordLatency } from './collector.ts';
 import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from './metric-names.ts';
 
 type Tags = Record<string, string>;
@@ -56,7 +56,7 @@ function rate(name: string): RecordedMetric {
   return {
     add(v, tags) {
       r.add(v, tags);
-      recordCount(name, 1, { ...tags, outcome: v !== 0 ? 'true' : 'false' });
+      if (collectorEnabled) recordCount(name, 1, { ...tags, outcome: v !== 0 ? 'true' : 'false' });
     },
   };
 }

@@ -8,10 +8,16 @@ import { jsError } from './k6.ts';
 
 interface TagsHost {
   customTags: Tags;
+  /** Bumped on every change to customTags (the VU keeps its tags until then). */
+  customTagsVersion: number;
 }
 
 function vuTags(rt: VuRuntime): Record<string, unknown> {
-  const custom = (rt as Partial<TagsHost>).customTags;
+  const host = rt as Partial<TagsHost>;
+  const custom = host.customTags;
+  const changed = (): void => {
+    if (host.customTagsVersion !== undefined) host.customTagsVersion++;
+  };
   return new Proxy({} as Record<string, unknown>, {
     get(_t, key) {
       if (typeof key !== 'string') return undefined;
@@ -28,10 +34,14 @@ function vuTags(rt: VuRuntime): Record<string, unknown> {
       }
       if (custom === undefined) throw new UnsupportedK6ApiError('exec.vu.tags without the engine VU');
       custom[key] = String(value);
+      changed();
       return true;
     },
     deleteProperty(_t, key) {
-      if (typeof key === 'string' && custom !== undefined) delete custom[key];
+      if (typeof key === 'string' && custom !== undefined) {
+        delete custom[key];
+        changed();
+      }
       return true;
     },
     has(_t, key) {

@@ -93,22 +93,15 @@ function scriptError(rt: VuRuntime, message: string, type: 'Error' | 'TypeError'
 
 function addSample(rt: VuRuntime, name: string, args: unknown[], warn: (m: string) => void): boolean {
   if (rt.phase === 'init') throw scriptError(rt, 'Adding to metrics in the init context is not supported');
-
-  const raise = (message: string): boolean => {
-    if (rt.execution.test.options['throw'] === true) throw scriptError(rt, message);
-    warn(message);
-    return false;
-  };
-  const invalid = (v: unknown) =>
-    raise(
-      `'${limitValue(jsString(v))}' is an invalid value for metric '${name}', a number or a boolean value is expected`,
-    );
-
   if (args.length === 0) {
-    return raise(`no value was provided for metric '${name}', a number or a boolean value is expected`);
+    return refuse(
+      rt,
+      warn,
+      `no value was provided for metric '${name}', a number or a boolean value is expected`,
+    );
   }
   const v = args[0];
-  if (v === null) return invalid(v);
+  if (v === null) return invalidValue(rt, warn, name, v);
   let value: number;
   try {
     value = Number(v);
@@ -116,13 +109,16 @@ function addSample(rt: VuRuntime, name: string, args: unknown[], warn: (m: strin
     throw scriptError(rt, (err as Error).message, 'TypeError'); // symbols, as k6's ToFloat throws
   }
   if (value === 0 && Boolean(v)) value = 1;
-  if (Number.isNaN(value)) return invalid(v);
+  if (Number.isNaN(value)) return invalidValue(rt, warn, name, v);
 
-  const tags: Tags = { ...rt.tags() };
+  // The VU's tags as they are (a frozen object the VU keeps) unless the call adds its own.
+  let tags: Tags = rt.tags();
   const custom = args[1];
   if (custom !== undefined && custom !== null) {
     const obj = Object(custom) as Record<string, unknown>;
-    for (const key of Object.keys(obj)) {
+    const keys = Object.keys(obj);
+    if (keys.length > 0) tags = { ...tags };
+    for (const key of keys) {
       const tv = obj[key];
       if (typeof tv !== 'string' && typeof tv !== 'boolean' && typeof tv !== 'number') {
         throw scriptError(
@@ -136,6 +132,21 @@ function addSample(rt: VuRuntime, name: string, args: unknown[], warn: (m: strin
   }
   rt.metrics.push(name, value, tags, Date.now());
   return true;
+}
+
+/** A sample k6 refuses: thrown with the `throw` option, otherwise a warning and `false`. */
+function refuse(rt: VuRuntime, warn: (m: string) => void, message: string): boolean {
+  if (rt.execution.test.options['throw'] === true) throw scriptError(rt, message);
+  warn(message);
+  return false;
+}
+
+function invalidValue(rt: VuRuntime, warn: (m: string) => void, name: string, v: unknown): boolean {
+  return refuse(
+    rt,
+    warn,
+    `'${limitValue(jsString(v))}' is an invalid value for metric '${name}', a number or a boolean value is expected`,
+  );
 }
 
 /** The `k6/metrics` module, warnings to console.warn. */

@@ -78,18 +78,28 @@ export function x(
   ...children: XmlNode[]
 ): XmlElement {
   const clean: Record<string, string> = {};
-  for (const [k, v] of Object.entries(attrs)) if (v !== undefined) clean[k] = v;
+  for (const k of Object.keys(attrs)) {
+    const v = attrs[k];
+    if (v !== undefined) clean[k] = v;
+  }
   return new XmlElement(name, clean).append(...children);
 }
 
+const TEXT_SPECIAL = /[&<>\r]/;
+
 /** Escapes & < > and CR (a raw CR would come back as LF: XML end-of-line handling). */
 export function escapeText(s: string): string {
+  if (!TEXT_SPECIAL.test(s)) return s;
   return s.replace(/[&<>\r]/g, (c) =>
     c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;',
   );
 }
 
+const ATTR_SPECIAL = /[&<>"'\t\n\r]/;
+
 export function escapeAttr(s: string): string {
+  // Most values (ids, JIDs, namespaces) need nothing: one scan instead of a replace that calls back per match.
+  if (!ATTR_SPECIAL.test(s)) return s;
   return s.replace(/[&<>"'\t\n\r]/g, (c) => ATTR_ESCAPES[c] ?? c);
 }
 
@@ -107,7 +117,8 @@ const ATTR_ESCAPES: Record<string, string> = {
 /** Serializes one element as a standalone document fragment (no XML declaration), attributes in `'`. */
 export function serialize(el: XmlElement): string {
   let s = '<' + el.name;
-  for (const [k, v] of Object.entries(el.attrs)) s += ` ${k}='${escapeAttr(v)}'`;
+  const attrs = el.attrs;
+  for (const k of Object.keys(attrs)) s += ` ${k}='${escapeAttr(attrs[k]!)}'`;
   if (el.children.length === 0) return s + '/>';
   s += '>';
   for (const c of el.children) s += typeof c === 'string' ? escapeText(c) : serialize(c);

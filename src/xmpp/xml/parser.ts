@@ -149,7 +149,8 @@ class FrameParser {
   /** Absolute index of the colon in the last qualified name scanned, or -1. */
   private colon = -1;
   private readonly stack: Frame[] = [];
-  private readonly bindings = new Map<string, string>();
+  /** Prefix → namespace; made at the first prefix declaration (most frames declare none). */
+  private bindings: Map<string, string> | undefined;
   private defaultNs = '';
   private root: XmlElement | undefined;
 
@@ -389,6 +390,7 @@ class FrameParser {
       undo = [];
       for (let k = 0; k < decls.length; k += 2) {
         const p = decls[k]!;
+        this.bindings ??= new Map();
         undo.push(p, this.bindings.get(p));
         this.bindings.set(p, decls[k + 1]!);
       }
@@ -433,7 +435,7 @@ class FrameParser {
 
   private resolve(prefix: string, at: number): string {
     if (prefix === 'xml') return XML_NS;
-    const uri = this.bindings.get(prefix);
+    const uri = this.bindings?.get(prefix);
     if (uri === undefined) {
       throw new XmlParseError('unbound-prefix', `prefix ${describe(prefix)} is not bound to a namespace`, at);
     }
@@ -455,8 +457,8 @@ class FrameParser {
     for (let k = undo.length - 2; k >= 0; k -= 2) {
       const p = undo[k]!;
       const prev = undo[k + 1];
-      if (prev === undefined) this.bindings.delete(p);
-      else this.bindings.set(p, prev);
+      if (prev === undefined) this.bindings!.delete(p);
+      else this.bindings!.set(p, prev);
     }
   }
 
