@@ -342,6 +342,9 @@ async function runStarling(
       '--engine',
       'node',
       '-q',
+      // The page is written after the last session closed, as Tsung's tsung_stats is run after Tsung: its cost is
+      // measured on its own below, not spread over the sessions.
+      '--no-report',
       '--results-root',
       results,
       ...envArgs({
@@ -384,6 +387,15 @@ async function runStarling(
     notes.push(
       `starling: delivery p95 ${v('xmpp_message_delivery', 'p(95)').toFixed(0)} ms, session ready p95 ${v('xmpp_session_ready', 'p(95)').toFixed(0)} ms`,
     );
+    const cpu0 = childrenCpuSeconds();
+    const page = spawnSync(process.execPath, [resolve('bin/starling.js'), 'report', join(results, runDir!)], {
+      encoding: 'utf8',
+    });
+    if (page.status !== 0) problems.push(`starling report exited ${page.status}: ${page.stderr.slice(-500)}`);
+    else
+      notes.push(
+        `starling: report.html ${(childrenCpuSeconds() - cpu0).toFixed(2)} s CPU (\`starling report\` after the run, start-up included)`,
+      );
   } catch (err) {
     problems.push(`starling: no summary.json (${(err as Error).message})`);
   }
