@@ -157,22 +157,35 @@ type CreateConnection = (options: Record<string, unknown>) => net.Socket;
 /** One VU's keep-alive connections, as k6's per-VU http.Transport. */
 export class ConnectionPool {
   readonly http: http.Agent;
-  readonly https: https.Agent;
+  #https: https.Agent | undefined;
+  readonly #common: http.AgentOptions;
 
   constructor(readonly options: PoolOptions) {
-    const common = {
+    this.#common = {
       keepAlive: options.keepAlive,
       maxFreeSockets: Math.max(1, options.maxIdlePerHost),
-      scheduling: 'lifo' as const,
+      scheduling: 'lifo',
     };
-    this.http = new http.Agent(common);
-    this.https = new https.Agent({ ...common, ...clientTlsOptions(options.insecureSkipTLSVerify) });
+    this.http = new http.Agent(this.#common);
     // Dial the TCP socket ourselves so its counters see the wire bytes, and trace connect / TLS times.
     const plain: CreateConnection = (o) => {
       const raw = net.connect(o as unknown as net.NetConnectOpts);
       traceConnection(raw, raw, false);
       return raw;
     };
+    Object.assign(this.http, { createConnection: plain });
+  }
+
+  /**
+   * The TLS agent, made at the first https:// request: its secure context loads the system's CA store (~160 ms of
+   * CPU here), which a VU that only speaks plain HTTP (a local BOSH endpoint) never needs.
+   */
+  get https(): https.Agent {
+    if (this.#https !== undefined) return this.#https;
+    const agent = new https.Agent({
+      ...this.#common,
+      ...clientTlsOptions(this.options.insecureSkipTLSVerify),
+    });
     const secure: CreateConnection = (o) => {
       const raw = net.connect({
         host: o.host as string,
@@ -185,20 +198,22 @@ export class ConnectionPool {
       traceConnection(socket, raw, true);
       return socket;
     };
-    Object.assign(this.http, { createConnection: plain });
-    Object.assign(this.https, { createConnection: secure });
+    Object.assign(agent, { createConnection: secure });
+    this.#https = agent;
+    return agent;
   }
 
   /** Go's Transport.CloseIdleConnections (k6 noVUConnectionReuse, between iterations). */
   closeIdle(): void {
-    for (const agent of [this.http, this.https]) {
+    for (const agent of [this.http, this.#https]) {
+      if (agent === undefined) continue;
       for (const list of Object.values(agent.freeSockets)) for (const s of list ?? []) s.destroy();
     }
   }
 
   destroy(): void {
     this.http.destroy();
-    this.https.destroy();
+    this.#https?.destroy();
   }
 }
 
