@@ -64,6 +64,9 @@ export const BUILTIN_METRICS: readonly { name: string; type: MetricType; contain
   { name: 'data_received', type: 'counter', contains: 'data' },
 ];
 
+/** The built-ins' names (their counters keep no per-tag breakdown). */
+const BUILTIN_NAMES: ReadonlySet<string> = new Set(BUILTIN_METRICS.map((m) => m.name));
+
 /**
  * Registers k6 built-ins a module emits, with the type and value type k6 gives them: trends as times, the rest
  * without a value type, so the registry keeps its own (k6 registers data_sent/data_received as `data`).
@@ -88,12 +91,20 @@ export class CounterSink {
   samples = 0;
   /** tag key → tag value → sum of the values of samples carrying it. */
   private readonly byTag = new Map<string, { values: Map<string, number>; other: number }>();
-  constructor(private readonly tagValueCap: number) {}
+  /**
+   * `breakdown` false: no per-tag sums. k6's built-in counters (http_reqs, data_*, ws_msgs_*) get none: nothing
+   * reads them, and a dozen system tags on each of the ~11 samples of every HTTP request made BOSH pay ~260 Map
+   * operations per request.
+   */
+  constructor(
+    private readonly tagValueCap: number,
+    private readonly breakdown = true,
+  ) {}
 
   add(value: number, tags: Tags | undefined): void {
     this.value += value;
     this.samples++;
-    if (tags === undefined) return;
+    if (tags === undefined || !this.breakdown) return;
     for (const key in tags) {
       const v = tags[key];
       if (v === undefined) continue;
@@ -324,7 +335,7 @@ export class Metric {
   ) {
     switch (type) {
       case 'counter':
-        this.sink = new CounterSink(tagValueCap);
+        this.sink = new CounterSink(tagValueCap, !BUILTIN_NAMES.has(name));
         break;
       case 'gauge':
         this.sink = new GaugeSink();

@@ -232,6 +232,30 @@ describe('sub-metrics', () => {
     );
   });
 
+  test("k6's built-in counters keep no per-tag breakdown; custom counters do", () => {
+    const store = new MetricStore({ tagValueCap: 10 });
+    store.define('my_counter', 'counter');
+    for (const name of ['http_reqs', 'data_sent', 'ws_msgs_received', 'my_counter']) {
+      store.push(name, 2, { status: '200', scenario: 's' });
+      store.push(name, 3, { status: '500', scenario: 's' });
+    }
+    for (const name of ['http_reqs', 'data_sent', 'ws_msgs_received']) {
+      const sink = store.get(name)?.sink;
+      assert.ok(sink?.type === 'counter');
+      assert.equal(sink.value, 5, name);
+      assert.deepEqual(sink.tagKeys(), [], name);
+    }
+    const mine = store.get('my_counter')?.sink;
+    assert.ok(mine?.type === 'counter');
+    assert.deepEqual(
+      [...(mine.tagBreakdown('status')?.values ?? [])],
+      [
+        ['200', 2],
+        ['500', 3],
+      ],
+    );
+  });
+
   test('counter per-tag breakdown, capped per tag key', () => {
     const store = new MetricStore({ builtins: false, tagValueCap: 2 });
     const sent = XMPP_COUNTERS.stanzasSent;

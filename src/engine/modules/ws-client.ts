@@ -84,9 +84,18 @@ const GORILLA_DEFLATE = {
 
 /** Go's `textproto.CanonicalMIMEHeaderKey`: `sec-websocket-protocol` → `Sec-Websocket-Protocol`. */
 export function canonicalHeaderKey(key: string): string {
-  if (!/^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key)) return key;
-  return key.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase());
+  const known = canonicalKeys.get(key);
+  if (known !== undefined) return known;
+  const canonical = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/.test(key)
+    ? key.toLowerCase().replace(/(^|-)([a-z])/g, (_m, sep: string, c: string) => sep + c.toUpperCase())
+    : key;
+  if (canonicalKeys.size < MAX_CANONICAL_KEYS) canonicalKeys.set(key, canonical);
+  return canonical;
 }
+
+/** Header names seen so far: every response header of every request goes through canonicalHeaderKey. */
+const canonicalKeys = new Map<string, string>();
+const MAX_CANONICAL_KEYS = 4096;
 
 /**
  * Starts the handshake. Throws DialError for what gorilla refuses before dialing; anything else thrown
