@@ -50,6 +50,7 @@ export const options = sessionScenarioOptions(
     xmpp_message_delivery: ['p(95)<1000'],
     xmpp_message_loss: ['rate==0'],
   },
+  Math.ceil(users / cfg.vus),
 );
 
 /** The endpoint: XMPP_URL, or what XEP-0156 discovery finds when XMPP_URL is xmpp://<domain> (printed). */

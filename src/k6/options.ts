@@ -18,6 +18,8 @@ export function sessionScenarioOptions(
   name: string,
   cfg: ScenarioConfig,
   thresholds: Record<string, string[]>,
+  /** The most sessions one VU holds at once (churn's arrivals differ from SESSIONS_PER_VU). */
+  concurrentPerVu = cfg.sessionsPerVu,
 ) {
   return {
     scenarios: {
@@ -31,10 +33,18 @@ export function sessionScenarioOptions(
       },
     },
     thresholds: { ...BASE_THRESHOLDS, ...collectorThresholds(), ...thresholds, ...extraThresholds() },
+    // k6 keeps batchPerHost (default 6) idle connections per host per VU. One VU plays many BOSH users, each with up
+    // to two requests open (XEP-0124 requests=2); with 6 the rest were closed after each answer and every next
+    // request dialled a new TCP connection, on both sides (a browser per user keeps its own). Also bounds
+    // http.batch's parallelism, which the scenarios do not use.
+    batchPerHost: Math.max(DEFAULT_BATCH_PER_HOST, 2 * concurrentPerVu),
     // k6's own option (also K6_INSECURE_SKIP_TLS_VERIFY / --insecure-skip-tls-verify with real k6).
     ...(insecureSkipTlsVerify() ? { insecureSkipTLSVerify: true } : {}),
   };
 }
+
+/** k6's default batchPerHost. */
+const DEFAULT_BATCH_PER_HOST = 6;
 
 /**
  * With a collector, the fleet-wide figures (and `starling gate` on them) are only true if every snapshot got

@@ -329,6 +329,24 @@ describe('k6/http asyncRequest', () => {
     );
   });
 
+  test('batchPerHost is how many idle connections a VU keeps per host (default 6): the rest are closed', async () => {
+    // Ten requests at once need ten connections; the next ten find as many idle ones as the VU kept.
+    const script = (option: string) => `
+      import http from 'k6/http';
+      export const options = { ${option} };
+      export default async function () {
+        const wave = () => Promise.all(Array.from({ length: 10 }, () => http.asyncRequest('GET', '${base}/slow?ms=50')));
+        await wave();
+        await wave();
+      }
+    `;
+    await run(script(''));
+    assert.equal(sockets.length, 14, 'k6 default: 6 kept, 4 dialled again');
+    sockets.length = 0;
+    await run(script('batchPerHost: 20'));
+    assert.equal(sockets.length, 10, 'all ten kept');
+  });
+
   test('noConnectionReuse: every request dials a new connection and asks for it to be closed', async () => {
     const { msgs } = await run(`
       import http from 'k6/http';
