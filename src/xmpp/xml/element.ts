@@ -85,22 +85,25 @@ export function x(
   return new XmlElement(name, clean).append(...children);
 }
 
-const TEXT_SPECIAL = /[&<>\r]/;
+const TEXT_SPECIAL = /[&<>\r]/g;
 
-/** Escapes & < > and CR (a raw CR would come back as LF: XML end-of-line handling). */
+/**
+ * Escapes & < > and CR (a raw CR would come back as LF: XML end-of-line handling). Most text needs nothing: one
+ * search (which ignores the regex's lastIndex) instead of a replace that calls back per match.
+ */
 export function escapeText(s: string): string {
-  if (!TEXT_SPECIAL.test(s)) return s;
-  return s.replace(/[&<>\r]/g, (c) =>
+  if (s.search(TEXT_SPECIAL) < 0) return s;
+  return s.replace(TEXT_SPECIAL, (c) =>
     c === '&' ? '&amp;' : c === '<' ? '&lt;' : c === '>' ? '&gt;' : '&#13;',
   );
 }
 
-const ATTR_SPECIAL = /[&<>"'\t\n\r]/;
+const ATTR_SPECIAL = /[&<>"'\t\n\r]/g;
 
+/** As escapeText, for attribute values in '…' (ids, JIDs and namespaces need nothing). */
 export function escapeAttr(s: string): string {
-  // Most values (ids, JIDs, namespaces) need nothing: one scan instead of a replace that calls back per match.
-  if (!ATTR_SPECIAL.test(s)) return s;
-  return s.replace(/[&<>"'\t\n\r]/g, (c) => ATTR_ESCAPES[c] ?? c);
+  if (s.search(ATTR_SPECIAL) < 0) return s;
+  return s.replace(ATTR_SPECIAL, (c) => ATTR_ESCAPES[c] ?? c);
 }
 
 const ATTR_ESCAPES: Record<string, string> = {
