@@ -1,7 +1,8 @@
 /** Runs the `starling` command as a child process, as a user would, and captures what it printed. */
+import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readdir, readFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
 
 export const CLI = resolve('bin/starling.js');
 
@@ -43,6 +44,32 @@ export function runStarling(args: readonly string[], opts: RunStarlingOptions = 
 /** `-e KEY=VALUE` pairs for `starling run`. */
 export function envArgs(vars: Record<string, string>): string[] {
   return Object.entries(vars).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
+}
+
+/**
+ * `starling run chat --collect` on the Node engine into `resultsRoot` (saturation allowed: a shared machine), which
+ * must exit 0; returns its run directory (results/<run-id>, holding summary.json, merged.json and report.html)
+ * and what it printed.
+ */
+export async function runChatCollect(
+  resultsRoot: string,
+  env: Record<string, string>,
+): Promise<{ dir: string; result: CliResult }> {
+  const r = await runStarling([
+    'run',
+    'chat',
+    '--engine',
+    'node',
+    '-q',
+    '--collect',
+    '--allow-saturation',
+    '--results-root',
+    resultsRoot,
+    ...envArgs(env),
+  ]);
+  assert.equal(r.code, 0, `${resultsRoot}: ${r.output}`);
+  const [runId] = await readdir(resultsRoot);
+  return { dir: join(resultsRoot, runId!), result: r };
 }
 
 /** A sample in k6's JSON output (`--out json=…`). */

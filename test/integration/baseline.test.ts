@@ -5,14 +5,14 @@
  * JUnit schema.
  */
 import assert from 'node:assert/strict';
-import { readdir, readFile, mkdtemp, rm } from 'node:fs/promises';
+import { readFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { compareRuns } from '../../src/collector/baseline.ts';
 import { readMergedRun } from '../../src/collector/summary.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
+import { runChatCollect, runStarling } from '../helpers/cli.ts';
 import { startDelayProxy } from '../helpers/delay-proxy.ts';
 import { validateJUnit } from '../helpers/junit.ts';
 
@@ -39,19 +39,9 @@ test(
     });
 
     /** One `starling run chat --collect`; returns its run directory (results/<run-id>, holding merged.json). */
-    const chat = async (name: string, url: string): Promise<string> => {
-      const resultsRoot = join(root, name);
-      const r = await runStarling([
-        'run',
-        'chat',
-        '--engine',
-        'node',
-        '-q',
-        '--collect',
-        '--allow-saturation',
-        '--results-root',
-        resultsRoot,
-        ...envArgs({
+    const chat = async (name: string, url: string): Promise<string> =>
+      (
+        await runChatCollect(join(root, name), {
           XMPP_URL: url,
           XMPP_DOMAIN: server.domain,
           XMPP_MECHANISMS: 'PLAIN',
@@ -60,12 +50,8 @@ test(
           LOGIN_RATE: '50',
           DURATION: '3s',
           MESSAGE_RATE: '2',
-        }),
-      ]);
-      assert.equal(r.code, 0, `${name}: ${r.output}`);
-      const [runId] = await readdir(resultsRoot);
-      return join(resultsRoot, runId!);
-    };
+        })
+      ).dir;
     const baselines: string[] = [];
     for (const n of [1, 2, 3]) baselines.push(await chat(`baseline-${n}`, server.websocketUrl));
     const baselineFlags = baselines.flatMap((dir) => ['--baseline', dir]);

@@ -28,7 +28,7 @@ import {
   unfold,
   type DrawnChart,
 } from '../helpers/browser.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
+import { runChatCollect, runStarling } from '../helpers/cli.ts';
 import { writeCapacityRun, writeJson } from './fixtures.ts';
 
 interface SummaryFile {
@@ -71,32 +71,18 @@ describe('report.html in chromium', () => {
     const server = await startLocalServer({ kind: 'prosody', users: 10 });
     t.after(() => server.stop());
     const results = join(root, 'chat');
-    const r = await runStarling([
-      'run',
-      'chat',
-      '--engine',
-      'node',
-      '-q',
-      '--collect',
-      '--allow-saturation',
-      '--results-root',
-      results,
-      ...envArgs({
-        XMPP_URL: server.websocketUrl,
-        XMPP_DOMAIN: server.domain,
-        VUS: '2',
-        SESSIONS_PER_VU: '5',
-        LOGIN_RATE: '50',
-        DURATION: '8s',
-        MESSAGE_RATE: '2',
-        // Snapshots every second (5 s by default), so that 8 s of messages span more than one 5 s interval.
-        STARLING_FLUSH_INTERVAL: '1s',
-        STARLING_COLLECTOR_TOKEN: TOKEN,
-      }),
-    ]);
-    assert.equal(r.code, 0, r.output);
-    const [runId] = await readdir(results);
-    const dir = join(results, runId!);
+    const { dir, result: r } = await runChatCollect(results, {
+      XMPP_URL: server.websocketUrl,
+      XMPP_DOMAIN: server.domain,
+      VUS: '2',
+      SESSIONS_PER_VU: '5',
+      LOGIN_RATE: '50',
+      DURATION: '8s',
+      MESSAGE_RATE: '2',
+      // Snapshots every second (5 s by default), so that 8 s of messages span more than one 5 s interval.
+      STARLING_FLUSH_INTERVAL: '1s',
+      STARLING_COLLECTOR_TOKEN: TOKEN,
+    });
     const file = join(dir, 'report.html');
     assert.ok(r.stderr.includes(`starling: report: ${file}\n`), r.stderr);
     const read = async <T>(name: string): Promise<T> =>
