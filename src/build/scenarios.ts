@@ -93,18 +93,61 @@ export async function buildScenarios(
   // half-written one (temp file, then rename).
   await Promise.all(
     result.outputFiles!.map(async (f) => {
-      await writeAtomically(f.path, f.contents);
+      const contents = f.path.endsWith('.js') ? asciiComments(f.text) : f.contents;
+      await writeAtomically(f.path, contents);
       const out = Object.entries(meta.outputs).find(([file]) => resolve(file) === f.path)?.[1];
       if (!f.path.endsWith('.js') || out?.entryPoint === undefined) return;
       const record: BuildRecord = {
         builtAt,
-        sha256: createHash('sha256').update(f.contents).digest('hex'),
+        sha256: createHash('sha256').update(contents).digest('hex'),
         inputs: [BUILDER, ...reachable(meta, out.entryPoint)].map((i) => resolve(i)),
       };
       await writeAtomically(recordFile(f.path), `${JSON.stringify(record)}\n`);
     }),
   );
   return describeOutputs(meta);
+}
+
+/** How a comment's non-ASCII characters are written in ASCII. */
+const ASCII_FOR: Record<string, string> = {
+  '\u2026': '...',
+  '\u2192': '->',
+  '\u2014': '--',
+  '\u2013': '-',
+  '\u2212': '-',
+  '\u00a7': 'S',
+  '\u00b2': '^2',
+  '\u00b5': 'u',
+  '\u00d7': 'x',
+  '\u00f7': '/',
+  '\u2264': '<=',
+  '\u2265': '>=',
+};
+
+/**
+ * The bundle with the non-ASCII characters of its comments written in ASCII, when every non-ASCII character
+ * is in a comment; else the bundle as it is. esbuild escapes them everywhere else except in raw template strings
+ * and regular expression literals (where escaping would change the program), but keeps JSDoc comments verbatim,
+ * and one such character makes V8 hold the whole source as a two-byte string: twice the memory for each copy the
+ * Node engine's loader makes (issue 13: RSS before the first connection).
+ */
+export function asciiComments(code: string): string {
+  if (!/[\u0080-\uffff]/.test(code)) return code;
+  const lines = code.split('\n');
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    const first = line.search(/[\u0080-\uffff]/);
+    if (first < 0) continue;
+    const t = line.trimStart();
+    const inComment =
+      t.startsWith('* ') ||
+      t === '*' ||
+      t.startsWith('*/') ||
+      [line.indexOf('//'), line.indexOf('/*')].some((at) => at >= 0 && at < first);
+    if (!inComment) return code;
+    lines[i] = line.replace(/[\u0080-\uffff]/g, (c) => ASCII_FOR[c] ?? '?');
+  }
+  return lines.join('\n');
 }
 
 /** A source stamped this little before a build started may have changed after it (the kernel's clock lags by a tick). */

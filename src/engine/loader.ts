@@ -74,14 +74,20 @@ export async function loadScript(scriptPath: string, supported: ReadonlySet<stri
     path: abs,
     dir: path.dirname(abs),
     imports: wrapped.imports,
-    // Fresh names per load, so no script can know the import function's name in advance.
-    script: new vm.Script(
-      wrapped.code
-        .replaceAll(wrapped.importFn, `__k6import_${randomBytes(8).toString('hex')}`)
-        .replaceAll(wrapped.exportsVar, `__k6exports_${randomBytes(8).toString('hex')}`),
-      { filename: abs },
-    ),
+    script: new vm.Script(freshNames(wrapped), { filename: abs }),
   };
+}
+
+/**
+ * The wrapped code with fresh names per load, so no script can know the import function's name in advance.
+ * One pass: each copy of a bundle is as large as the bundle, and held until the next collection.
+ */
+function freshNames(wrapped: WrappedBundle): string {
+  const names = new Map([
+    [wrapped.importFn, `__k6import_${randomBytes(8).toString('hex')}`],
+    [wrapped.exportsVar, `__k6exports_${randomBytes(8).toString('hex')}`],
+  ]);
+  return wrapped.code.replace(new RegExp([...names.keys()].join('|'), 'g'), (name) => names.get(name)!);
 }
 
 /**

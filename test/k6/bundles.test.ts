@@ -5,7 +5,13 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
 import ts from 'typescript';
-import { buildScenarios, listScenarios, type BuiltScenario } from '../../src/build/scenarios.ts';
+import { readFile } from 'node:fs/promises';
+import {
+  asciiComments,
+  buildScenarios,
+  listScenarios,
+  type BuiltScenario,
+} from '../../src/build/scenarios.ts';
 
 /** Diagnostics that mean "not a valid k6 script": unknown globals or modules, or k6 APIs used wrongly. */
 const K6_FATAL = new Set([2304, 2552, 2591, 2580, 2307, 2305, 2724, 2614, 2345, 2554, 2353]);
@@ -48,6 +54,30 @@ describe('compiled scenarios', () => {
     );
     for (const name of ['chat', 'idle', 'login', 'presence'])
       assert.ok(names.includes(name), `${name}.ts exists`);
+  });
+
+  test('bundles are ASCII, so V8 holds their source as one-byte strings (half the memory per copy)', async () => {
+    for (const b of built) {
+      const text = await readFile(join(outDir, `${b.name}.js`), 'utf8');
+      const at = text.search(/[\u0080-\uffff]/);
+      assert.equal(at, -1, `${b.name}.js: non-ASCII ${JSON.stringify(text.slice(at - 40, at + 10))}`);
+    }
+  });
+
+  test('asciiComments rewrites comments only, and leaves a bundle whose non-ASCII is code as it is', () => {
+    const commented =
+      '/** Parses `<a\u2026>` in \u00b5s (RFC 7395 \u00a73.6) \u2192 x */\nvar a = 1; // \u2212 1\n';
+    assert.equal(
+      asciiComments(commented),
+      '/** Parses `<a...>` in us (RFC 7395 S3.6) -> x */\nvar a = 1; // - 1\n',
+    );
+    const multi = '  /**\n   * one \u2014 two\n   */\n  f() {}\n';
+    assert.equal(asciiComments(multi), '  /**\n   * one -- two\n   */\n  f() {}\n');
+    // A raw template and a regular expression keep their characters (escaping them would change String.raw
+    // and RegExp.source): the whole bundle stays as it is, its comments included.
+    for (const code of ['/** \u2026 */\nvar r = String.raw`\u00b5`;\n', '// \u2192\nvar re = /[\u00b5]/u;\n'])
+      assert.equal(asciiComments(code), code);
+    assert.equal(asciiComments('var a = 1;\n'), 'var a = 1;\n');
   });
 
   test('bundles import only k6 and k6/* modules', () => {
