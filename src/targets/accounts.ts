@@ -5,6 +5,11 @@ export const DEFAULT_USER_PATTERN = 'user{n}';
 export const DEFAULT_PASSWORD_PATTERN = 'pass{n}';
 export const DEFAULT_DOMAIN = 'localhost';
 
+/** Where the throwaway servers serve multi-user chat (XEP-0045): `conference.<domain>`, on Prosody and ejabberd. */
+export function mucDomain(domain: string): string {
+  return `conference.${domain}`;
+}
+
 const NUMBER_PLACEHOLDER = /\{n\}/g;
 
 // Names that nodeprep leaves unchanged, so the files/records we write are exactly what a login looks up.

@@ -4,7 +4,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { Agent } from 'node:http';
 import { join } from 'node:path';
 import { once } from 'node:events';
-import { expandPattern, patternHasNumber } from './accounts.ts';
+import { expandPattern, mucDomain, patternHasNumber } from './accounts.ts';
 import { ServerStartError } from './errors.ts';
 import { httpRequest, postJson, websocketHandshake } from './http.ts';
 import { ensureEjabberd } from './install.ts';
@@ -108,6 +108,16 @@ modules:
     max_inactivity: 300
   mod_disco: {}
   mod_http_api: {}
+  mod_muc:
+    host: ${JSON.stringify(mucDomain(config.domain))}
+    access_create: all
+    history_size: 0
+    max_users: 10000
+    max_users_presence: 10000
+    max_user_conferences: 1000
+    default_room_options:
+      mam: false
+      persistent: false
   mod_ping: {}
   mod_roster: {}
 `;

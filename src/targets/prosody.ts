@@ -1,6 +1,6 @@
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { expandPattern, patternHasNumber } from './accounts.ts';
+import { expandPattern, mucDomain, patternHasNumber } from './accounts.ts';
 import { forEachBounded } from './concurrency.ts';
 import { ServerStartError } from './errors.ts';
 import { httpRequest, websocketHandshake } from './http.ts';
@@ -122,6 +122,14 @@ modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "websocke
 modules_disabled = { "offline", "s2s", "s2s_auth_certs", "dialback", "tls", "limits", "register" }
 
 VirtualHost ${lua(config.domain)}
+
+-- Multi-user chat at conference.<domain> (XEP-0045): anyone may create a room, and a new room is open at once
+-- (no locking until configured), keeps no history and is not left behind as a tombstone once empty.
+Component ${lua(mucDomain(config.domain))} "muc"
+restrict_room_creation = false
+muc_room_locking = false
+muc_tombstones = false
+muc_room_default_history_length = 0
 `;
 }
 

@@ -6,6 +6,7 @@ export * from './crypto.ts';
 export * from './errors.ts';
 export * from './framing.ts';
 export * from './jid.ts';
+export * from './muc.ts';
 export * from './namespaces.ts';
 export * from './sasl/mechanism.ts';
 export * from './sasl/plain.ts';

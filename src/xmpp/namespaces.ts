@@ -12,4 +12,8 @@ export const NS = {
   roster: 'jabber:iq:roster',
   bosh: 'http://jabber.org/protocol/httpbind',
   xbosh: 'urn:xmpp:xbosh',
+  muc: 'http://jabber.org/protocol/muc',
+  mucUser: 'http://jabber.org/protocol/muc#user',
+  mucOwner: 'http://jabber.org/protocol/muc#owner',
+  dataForms: 'jabber:x:data',
 } as const;
