@@ -18,11 +18,17 @@ export const TIMING_NS = 'urn:x-starling:timing:0';
 export const LOSS_WINDOW_ENV = 'XMPP_LOSS_WINDOW';
 const DEFAULT_LOSS_WINDOW_MS = 10_000;
 
+const LOSS = {
+  message: xmpp.messageLoss,
+  presence: xmpp.presenceLoss,
+  'muc-message': xmpp.mucMessageLoss,
+  'muc-presence': xmpp.mucPresenceLoss,
+} as const;
+
 const ledger = new DeliveryLedger({
   windowMs: positiveDuration(LOSS_WINDOW_ENV, DEFAULT_LOSS_WINDOW_MS),
   now: () => Date.now(),
-  settled: (kind, lost, tags) =>
-    (kind === 'message' ? xmpp.messageLoss : xmpp.presenceLoss).add(lost ? 1 : 0, tags),
+  settled: (kind, lost, tags) => LOSS[kind].add(lost ? 1 : 0, tags),
 });
 let keySeq = 0;
 /** This VU's id, read once: `exec.vu` builds a new object of getters on every read, as k6's does. */
@@ -30,15 +36,51 @@ let vuId: number | undefined;
 /** Sweeps the window once a second while anything is pending, and not at all otherwise (no open timer at the end). */
 let sweeper: number | undefined;
 
-function expect(kind: TimedKind, to: string, tags?: Record<string, string>): string {
-  // Unique across VUs, so a stanza that reaches another VU's session can never settle this VU's expectation.
-  const key = `${(vuId ??= exec.vu.idInTest)}.${(++keySeq).toString(36)}`;
-  ledger.expect(key, kind, to, tags);
+/** Unique across VUs, so a stanza that reaches another VU's session can never settle this VU's expectation. */
+function newKey(): string {
+  return `${(vuId ??= exec.vu.idInTest)}.${(++keySeq).toString(36)}`;
+}
+
+function sweepWhilePending(): void {
   sweeper ??= setInterval(() => {
     ledger.sweep();
     stopSweeperWhenIdle();
   }, 1000);
+}
+
+function expect(kind: TimedKind, to: string, tags?: Record<string, string>): string {
+  const key = newKey();
+  ledger.expect(key, kind, to, tags);
+  sweepWhilePending();
   return key;
+}
+
+/**
+ * A room broadcast (groupchat message or presence) about to be sent: expects it at each of `recipients`, the
+ * full JIDs of this VU's sessions among the room's other occupants (the ledger of one VU cannot see the others').
+ * Returns the key its timing element carries.
+ */
+export function expectBroadcast(
+  kind: 'muc-message' | 'muc-presence',
+  recipients: readonly string[],
+  tags?: Record<string, string>,
+): string {
+  const key = newKey();
+  for (const to of recipients) ledger.expect(`${key}>${to}`, kind, to, tags);
+  if (recipients.length > 0) sweepWhilePending();
+  return key;
+}
+
+/** The broadcast with `key` was not sent after all: neither delivered nor lost. */
+export function withdrawBroadcast(key: string, recipients: readonly string[]): void {
+  for (const to of recipients) ledger.withdraw(`${key}>${to}`);
+  stopSweeperWhenIdle();
+}
+
+/** The broadcast with `key` reached the session bound to `receiver`: settles that recipient's expectation. */
+export function broadcastArrived(key: string, receiver: string): void {
+  ledger.received(`${key}>${receiver}`, receiver);
+  stopSweeperWhenIdle();
 }
 
 function stopSweeperWhenIdle(): void {
@@ -89,7 +131,7 @@ export function sendTimedPresence(session: XmppSession, to: string, status?: str
  */
 export function noteArrival(
   el: XmlElement,
-  kind: TimedKind,
+  kind: 'message' | 'presence',
   session: XmppSession,
   tags?: Record<string, string>,
 ): void {

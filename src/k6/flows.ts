@@ -79,17 +79,17 @@ function pause(ms: number): Promise<void> {
 }
 
 /**
- * Logs in `cfg.sessionsPerVu` sessions for this VU (accounts numbered from
- * `accountOffset + (v − 1) · sessionsPerVu + 1`, v = the VU's id in the whole test), each starting at its slot
- * of a global ramp of
- * `loginRate` logins/s. Failed logins are counted by the metrics (once their session has ended) and left out.
+ * Logs in `cfg.sessionsPerVu` sessions for this VU (`count` when fewer, e.g. the last VU of a fixed total),
+ * accounts numbered from `accountOffset + (v − 1) · sessionsPerVu + 1` (v = the VU's id in the whole test), each
+ * starting at its slot of a global ramp of `loginRate` logins/s. Failed logins are counted by the metrics (once
+ * their session has ended) and left out.
  */
-export async function openSessions(cfg: ScenarioConfig): Promise<OpenSession[]> {
+export async function openSessions(cfg: ScenarioConfig, count = cfg.sessionsPerVu): Promise<OpenSession[]> {
   // idInTest, not __VU: on k6-operator every pod numbers its VUs from 1, which would log pods into the
   // same accounts; idInTest is unique across the execution segments of a distributed run.
   const slot0 = (exec.vu.idInTest - 1) * cfg.sessionsPerVu;
   const first = cfg.accountOffset + slot0 + 1;
-  const attempts = Array.from({ length: cfg.sessionsPerVu }, async (_, index) => {
+  const attempts = Array.from({ length: Math.min(count, cfg.sessionsPerVu) }, async (_, index) => {
     if (cfg.loginRate > 0) await pause(((slot0 + index) * 1000) / cfg.loginRate);
     if (stopping()) return undefined;
     return logIn(cfg, first + index, index);

@@ -6,7 +6,8 @@
  * the clock and what to do with each outcome.
  */
 
-export type TimedKind = 'message' | 'presence';
+/** Chat messages and directed presence (one addressee each); a room's groupchat and presence (one per occupant). */
+export type TimedKind = 'message' | 'presence' | 'muc-message' | 'muc-presence';
 
 export interface LedgerOptions {
   /** How long after sending a stanza may still arrive and count as delivered (ms). */

@@ -17,6 +17,12 @@ export const XMPP_TRENDS = {
    * (it is inside k6's ws_connecting).
    */
   tlsHandshake: 'xmpp_tls_handshake',
+  /** Multi-user chat (XEP-0045): join presence sent → the room's self-presence (status 110) received. */
+  mucJoin: 'xmpp_muc_join',
+  /** A groupchat message, sender → each other occupant that received it (one sample per recipient). */
+  mucMessageDelivery: 'xmpp_muc_message_delivery',
+  /** An occupant's presence into the room, sender → each other occupant (one sample per recipient). */
+  mucPresenceDelivery: 'xmpp_muc_presence_delivery',
 } as const;
 
 export const XMPP_COUNTERS = {
@@ -38,6 +44,14 @@ export const XMPP_COUNTERS = {
    * stopping (a session moved during the Node engine's wind-down).
    */
   redirects: 'xmpp_redirects',
+  /**
+   * Room fan-out, tag `kind`: message | presence. Expected: for each timed broadcast, the other occupants its
+   * sender saw in the room when it sent it; received: each timed broadcast an occupant got from another. Summed
+   * over every VU and generator (occupants of a room may span them), received ÷ expected is what the rooms
+   * delivered.
+   */
+  mucFanoutExpected: 'xmpp_muc_fanout_expected',
+  mucFanoutReceived: 'xmpp_muc_fanout_received',
 } as const;
 
 export const XMPP_RATES = {
@@ -50,6 +64,16 @@ export const XMPP_RATES = {
   messageLoss: 'xmpp_message_loss',
   /** The same for timed directed presence. */
   presenceLoss: 'xmpp_presence_loss',
+  /** One sample per room join: 1 joined (self-presence came), 0 refused (an error presence) or timed out. */
+  mucJoinSuccess: 'xmpp_muc_join_success',
+  /**
+   * Per recipient of a timed groupchat message that is in the sender's VU: 1 lost (not received within
+   * XMPP_LOSS_WINDOW, or the recipient's session ended first), 0 delivered. Recipients in other VUs or
+   * generators are counted by xmpp_muc_fanout_received only.
+   */
+  mucMessageLoss: 'xmpp_muc_message_loss',
+  /** The same for timed presence into a room. */
+  mucPresenceLoss: 'xmpp_muc_presence_loss',
 } as const;
 
 /**
