@@ -69,6 +69,9 @@ const TREND_TITLES: Record<(typeof XMPP_TRENDS)[keyof typeof XMPP_TRENDS], strin
   [XMPP_TRENDS.iqRtt]: 'IQ round trip (ping)',
   [XMPP_TRENDS.close]: 'Close (<close/> → transport closed)',
   [XMPP_TRENDS.tlsHandshake]: 'TLS handshake (BOSH, each new connection)',
+  [XMPP_TRENDS.mucJoin]: 'Room join (join presence → self-presence)',
+  [XMPP_TRENDS.mucMessageDelivery]: 'Groupchat delivery (sender → each occupant)',
+  [XMPP_TRENDS.mucPresenceDelivery]: 'Room presence fan-out (sender → each occupant)',
 };
 
 const PERCENTILE_LIST = PERCENTILES.map((p) => p.label).join(', ');
@@ -229,6 +232,140 @@ function sessionsOpen(): string {
   return `${opened} - (${closed} or ${opened} * 0)`;
 }
 
+/**
+ * Multi-user chat (XEP-0045). Fan-out completeness is summed by kind only: an expected broadcast is counted with
+ * its sender's tags and a received one with its recipient's, and a room's occupants may use different transports.
+ */
+function mucRow(): RowSpec {
+  const fanout = (metric: string): string => `sum by (kind) (${xmppCounter(metric)})`;
+  const expected = fanout(XMPP_COUNTERS.mucFanoutExpected);
+  return {
+    title: 'Multi-user chat (XEP-0045)',
+    panels: [
+      {
+        kind: 'timeseries',
+        title: 'Room joins per second, by outcome',
+        description:
+          `${XMPP_RATES.mucJoinSuccess}: room joins finished per second; outcome="false" is a join the room refused ` +
+          '(an error presence) or did not answer within the join timeout.',
+        queries: [
+          {
+            expr: `sum by (transport, ${OUTCOME}) (${rate(xmppCounter(XMPP_RATES.mucJoinSuccess))})`,
+            legend: `{{transport}} success={{${OUTCOME}}}`,
+          },
+        ],
+        unit: 'ops',
+        width: 10,
+      },
+      {
+        kind: 'stat',
+        title: 'Room join success',
+        description: `${XMPP_RATES.mucJoinSuccess}: share of room joins that got the room's self-presence, over the run so far.`,
+        queries: [{ expr: ratio(XMPP_RATES.mucJoinSuccess), legend: '{{transport}}' }],
+        unit: 'percentunit',
+        width: 4,
+        min: 0,
+        max: 1,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Room join p99, recent window',
+        description:
+          `${XMPP_TRENDS.mucJoin}: p99 of the joins (join presence → self-presence) in the last rate window, from ` +
+          'the histogram buckets (a bucket estimate; the percentile panels above are exact over the whole run).',
+        queries: [
+          {
+            expr: windowQuantile(XMPP_TRENDS.mucJoin, 0.99, XMPP_SCOPE, ['transport']),
+            legend: '{{transport}} p99',
+          },
+        ],
+        unit: 's',
+        width: 10,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Groupchat delivery p99, recent window',
+        description:
+          `${XMPP_TRENDS.mucMessageDelivery}: p99 of the last rate window, sender → each other occupant that ` +
+          'received the groupchat message (one sample per recipient), from the histogram buckets.',
+        queries: [
+          {
+            expr: windowQuantile(XMPP_TRENDS.mucMessageDelivery, 0.99, XMPP_SCOPE, ['transport']),
+            legend: '{{transport}} p99',
+          },
+        ],
+        unit: 's',
+        width: 8,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Room presence fan-out p99, recent window',
+        description:
+          `${XMPP_TRENDS.mucPresenceDelivery}: p99 of the last rate window, sender → each other occupant that ` +
+          'received its presence into the room (one sample per recipient), from the histogram buckets.',
+        queries: [
+          {
+            expr: windowQuantile(XMPP_TRENDS.mucPresenceDelivery, 0.99, XMPP_SCOPE, ['transport']),
+            legend: '{{transport}} p99',
+          },
+        ],
+        unit: 's',
+        width: 8,
+      },
+      {
+        kind: 'stat',
+        title: 'Room stanzas lost',
+        description:
+          `${XMPP_RATES.mucMessageLoss} and ${XMPP_RATES.mucPresenceLoss}: share of timed groupchat messages and ` +
+          "room presences not received within XMPP_LOSS_WINDOW (or before the recipient's session ended), over the " +
+          "run so far. Only recipients in the sender's own VU are sampled; fan-out completeness covers every occupant.",
+        queries: [
+          { expr: ratio(XMPP_RATES.mucMessageLoss), legend: '{{transport}} groupchat messages' },
+          { expr: ratio(XMPP_RATES.mucPresenceLoss), legend: '{{transport}} room presences' },
+        ],
+        unit: 'percentunit',
+        width: 8,
+        min: 0,
+        max: 1,
+      },
+      {
+        kind: 'stat',
+        title: 'Room fan-out completeness',
+        description:
+          `${XMPP_COUNTERS.mucFanoutReceived} ÷ ${XMPP_COUNTERS.mucFanoutExpected}, by kind, over the run so far: ` +
+          'timed broadcasts the occupants received ÷ the other occupants each sender saw in the room when it sent ' +
+          'one, summed over every VU and generator. 1 is a complete fan-out; broadcasts still in flight keep it a ' +
+          'little under 1 while the run goes on, and occupants leaving or joining as a broadcast is sent move it a ' +
+          'little either way.',
+        queries: [
+          {
+            expr: `(${fanout(XMPP_COUNTERS.mucFanoutReceived)} or 0 * ${expected}) / ${expected}`,
+            legend: '{{kind}}',
+          },
+        ],
+        unit: 'percentunit',
+        width: 8,
+        min: 0,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Room fan-out deliveries per second, by kind',
+        description:
+          `${XMPP_COUNTERS.mucFanoutReceived}: timed groupchat messages and room presences the occupants received ` +
+          "from other occupants, per second, by the recipient's transport.",
+        queries: [
+          {
+            expr: `sum by (transport, kind) (${rate(xmppCounter(XMPP_COUNTERS.mucFanoutReceived))})`,
+            legend: '{{transport}} {{kind}}',
+          },
+        ],
+        unit: 'ops',
+        width: 16,
+      },
+    ],
+  };
+}
+
 function overview(): DashboardSpec {
   const trends = Object.values(XMPP_TRENDS);
   const loginPhases = [
@@ -244,7 +381,7 @@ function overview(): DashboardSpec {
     uid: 'starling-overview',
     title: 'starling / XMPP overview',
     description:
-      'Fleet-wide XMPP load test: sessions, logins, latency percentiles from the merged HDR histograms, stanzas, failures.',
+      'Fleet-wide XMPP load test: sessions, logins, latency percentiles from the merged HDR histograms, multi-user chat rooms, stanzas, failures.',
     variables: variables({ scenario: true }),
     rows: [
       {
@@ -351,6 +488,7 @@ function overview(): DashboardSpec {
           },
         ],
       },
+      mucRow(),
       {
         title: 'Stanzas',
         panels: [

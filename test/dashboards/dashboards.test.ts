@@ -141,6 +141,12 @@ describe('dashboards', () => {
       XMPP_COUNTERS.sessionFailures,
       XMPP_RATES.cleanClose,
       XMPP_RATES.loginSuccess,
+      // Multi-user chat (XEP-0045): joins, fan-out completeness, room stanzas lost.
+      XMPP_COUNTERS.mucFanoutExpected,
+      XMPP_COUNTERS.mucFanoutReceived,
+      XMPP_RATES.mucJoinSuccess,
+      XMPP_RATES.mucMessageLoss,
+      XMPP_RATES.mucPresenceLoss,
     ])
       assert.ok(overview.includes(counterMetricName(m)), m);
     // The generator's own health: CPU, event-loop busy and delay, and the saturated flag.
