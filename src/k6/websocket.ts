@@ -16,6 +16,13 @@ export function webSocketTransport(url: string, tags?: Record<string, string>): 
   let closeWanted = false;
   /** The text of the error event that precedes the close event of a socket that died. */
   let lastError: string | undefined;
+  /** Aborted (breakTransport): its events reach the session no more. */
+  let aborted = false;
+  const live =
+    <E>(fn: (e: E) => void) =>
+    (e: E): void => {
+      if (!aborted) fn(e);
+    };
   return {
     send: (f) => {
       // A socket that is not OPEN throws InvalidStateError in k6: report it to the session, never into the VU.
@@ -29,33 +36,54 @@ export function webSocketTransport(url: string, tags?: Record<string, string>): 
       if (ws.readyState === CONNECTING) closeWanted = true;
       else ws.close(code, reason);
     },
+    // k6/websockets has no way to drop a socket without its closing handshake: the close goes out, and whatever
+    // the socket does after is not the session's any more (it may be resumed on another one meanwhile).
+    abort: () => {
+      aborted = true;
+      if (ws.readyState === CONNECTING) closeWanted = true;
+      else ws.close(1000);
+    },
     start(session) {
-      ws.onopen = guard(session, () => {
-        if (closeWanted) ws.close(1000);
-        else session.transportOpened(ws.protocol);
-      });
-      ws.onmessage = guard(session, (e) => {
-        if (typeof e.data !== 'string') {
-          session.transportFailed(
-            new XmppError(
-              'transport-error',
-              undefined,
-              'binary WebSocket message: RFC 7395 requires text frames',
-            ),
-          );
-        } else {
-          countReceived(e.data);
-          session.transportFrame(e.data);
-        }
-      });
-      ws.onerror = guard(session, (e) => {
-        const text = String((e as { error?: unknown }).error ?? 'WebSocket error');
-        // Before open, the handshake failed (refused, TLS, bad status): no stream ever existed. After open, the
-        // close event follows at once and says how the socket ended; the error only explains it.
-        if (session.timings.connected === undefined) session.transportError(text);
-        else lastError = text;
-      });
-      ws.onclose = guard(session, (e) => session.transportClosed(e.code || undefined, e.reason, lastError));
+      ws.onopen = guard(
+        session,
+        live(() => {
+          if (closeWanted) ws.close(1000);
+          else session.transportOpened(ws.protocol);
+        }),
+      );
+      ws.onmessage = guard(
+        session,
+        live((e: { data: unknown }) => {
+          if (typeof e.data !== 'string') {
+            session.transportFailed(
+              new XmppError(
+                'transport-error',
+                undefined,
+                'binary WebSocket message: RFC 7395 requires text frames',
+              ),
+            );
+          } else {
+            countReceived(e.data);
+            session.transportFrame(e.data);
+          }
+        }),
+      );
+      ws.onerror = guard(
+        session,
+        live((e: unknown) => {
+          const text = String((e as { error?: unknown }).error ?? 'WebSocket error');
+          // Before open, the handshake failed (refused, TLS, bad status): no stream ever existed. After open, the
+          // close event follows at once and says how the socket ended; the error only explains it.
+          if (session.timings.connected === undefined) session.transportError(text);
+          else lastError = text;
+        }),
+      );
+      ws.onclose = guard(
+        session,
+        live((e: { code: number; reason: string }) =>
+          session.transportClosed(e.code || undefined, e.reason, lastError),
+        ),
+      );
     },
   };
 }

@@ -2,7 +2,7 @@
 import { rootCertificates } from 'node:tls';
 import WebSocket from 'ws';
 import { XmppError } from '../xmpp/errors.ts';
-import { XmppSession, type SessionOptions } from '../xmpp/session.ts';
+import { XmppSession, type FrameTransport, type SessionOptions } from '../xmpp/session.ts';
 import { nodeClock } from './clock.ts';
 import { nodeCrypto } from './crypto.ts';
 
@@ -21,19 +21,55 @@ export interface WebSocketSession {
 }
 
 export function openWebSocketSession(o: WebSocketSessionOptions): WebSocketSession {
-  const socket = new WebSocket(o.url, ['xmpp'], {
-    ...(o.ca !== undefined ? { ca: withDefaultRoots(o.ca) } : {}),
-    ...(o.verifyTls === false ? { rejectUnauthorized: false } : {}),
-  });
+  const socket = dial(o);
   const session = new XmppSession({
     ...o,
     clock: o.clock ?? nodeClock,
     crypto: o.crypto ?? nodeCrypto,
-    transport: {
-      send: (frame) => socket.send(frame),
-      close: (code, reason) => socket.close(code, reason),
-    },
+    transport: transportOf(socket),
   });
+  wire(socket, session);
+  return { session, socket };
+}
+
+/**
+ * Takes up a `detached` session (stream management) on a new WebSocket to `o.url`: the promise is the session's
+ * resume() (the JID once `<resumed/>` came), `socket` the new WebSocket.
+ */
+export function resumeWebSocketSession(
+  session: XmppSession,
+  o: Pick<WebSocketSessionOptions, 'url' | 'ca' | 'verifyTls'>,
+): { resumed: Promise<string>; socket: WebSocket | undefined } {
+  // Not detached: resume() says why, and no WebSocket is opened for nothing.
+  if (session.state !== 'detached')
+    return { resumed: session.resume(transportOf(undefined)), socket: undefined };
+  const socket = dial(o);
+  const resumed = session.resume(transportOf(socket));
+  wire(socket, session);
+  return { resumed, socket };
+}
+
+function dial(o: Pick<WebSocketSessionOptions, 'url' | 'ca' | 'verifyTls'>): WebSocket {
+  return new WebSocket(o.url, ['xmpp'], {
+    ...(o.ca !== undefined ? { ca: withDefaultRoots(o.ca) } : {}),
+    ...(o.verifyTls === false ? { rejectUnauthorized: false } : {}),
+  });
+}
+
+function transportOf(socket: WebSocket | undefined): FrameTransport {
+  return {
+    send: (frame) => socket?.send(frame),
+    close: (code, reason) => socket?.close(code, reason),
+    abort: () => {
+      if (socket === undefined) return;
+      socket.removeAllListeners();
+      socket.on('error', () => {}); // a late error of a socket we dropped is nobody's concern
+      socket.terminate();
+    },
+  };
+}
+
+function wire(socket: WebSocket, session: XmppSession): void {
   socket.on('open', () => session.transportOpened(socket.protocol));
   socket.on('message', (data, isBinary) => {
     if (isBinary) {
@@ -62,7 +98,6 @@ export function openWebSocketSession(o: WebSocketSessionOptions): WebSocketSessi
     } else session.transportError(err.message);
   });
   socket.on('close', (code, reason) => session.transportClosed(code, reason.toString()));
-  return { session, socket };
 }
 
 /** Node's `ca` replaces its roots: keep them, so a private CA is trusted in addition to the public ones. */

@@ -23,6 +23,8 @@ export interface EjabberdConfig {
   c2sPort: number;
   httpPort: number;
   logLevel: ServerLogLevel;
+  /** Stream management resumption timeout, seconds (mod_stream_mgmt resume_timeout). Default 300. */
+  resumeTimeoutSec?: number;
 }
 
 /** Commands mod_http_api runs for anyone on loopback without credentials (provisioning and checks). */
@@ -120,6 +122,9 @@ modules:
       persistent: false
   mod_ping: {}
   mod_roster: {}
+  mod_stream_mgmt:
+    resume_timeout: ${config.resumeTimeoutSec ?? 300}
+    max_resume_timeout: ${config.resumeTimeoutSec ?? 300}
 `;
 }
 
@@ -205,7 +210,13 @@ export async function startEjabberd(plan: StartPlan): Promise<StartedServer> {
   await mkdir(logs, { recursive: true });
   await writeFile(
     configFile,
-    renderEjabberdConfig({ domain: plan.domain, c2sPort, httpPort, logLevel: plan.logLevel ?? 'warn' }),
+    renderEjabberdConfig({
+      domain: plan.domain,
+      c2sPort,
+      httpPort,
+      logLevel: plan.logLevel ?? 'warn',
+      resumeTimeoutSec: plan.resumeTimeoutSec,
+    }),
   );
 
   // What `ejabberdctl foreground` runs, minus its `su ejabberd` (which drops the open-files limit

@@ -52,6 +52,9 @@ const DEFAULT_START_TIMEOUT_MS = 60_000;
  * Starts a throwaway Prosody or ejabberd on 127.0.0.1 (free ports, its own temp dir) with
  * accounts 1..users provisioned, and resolves once it accepts logins. Call stop() when done.
  */
+/** Stream management resumption timeout of the throwaway servers, seconds (ejabberd's default). */
+const DEFAULT_RESUME_TIMEOUT_SEC = 300;
+
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const startedAt = new Date();
   if (!SERVER_KINDS.includes(options.kind)) {
@@ -103,6 +106,7 @@ export async function startLocalServer(options: LocalServerOptions): Promise<Loc
     tls,
     plugins: options.prosodyPlugins,
     prosodyAuth: options.prosodyAuth ?? 'internal_hashed',
+    resumeTimeoutSec: options.resumeTimeoutSec ?? DEFAULT_RESUME_TIMEOUT_SEC,
     cpus: pinned?.text,
   };
   try {

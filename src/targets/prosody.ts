@@ -30,6 +30,8 @@ export interface ProsodyConfig {
   plugins?: ProsodyPlugins;
   /** The `authentication` provider. Default `internal_hashed`. */
   authentication?: ProsodyAuth;
+  /** Stream management resumption timeout, seconds (smacks_hibernation_time). Default 300. */
+  resumeTimeoutSec?: number;
 }
 
 /** Prosody's datamanager path encoding: every non-alphanumeric byte becomes %xx (lowercase hex). */
@@ -118,7 +120,12 @@ ${Object.entries(config.plugins.options ?? {})
     : ''
 }
 -- No mod_limits (its c2s rate limit would throttle the load), no registration, no offline storage, no s2s.
-modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "websocket", "bosh", "time", "version"${(config.plugins?.modules ?? []).map((m) => `, ${lua(m)}`).join('')} }
+-- Stream management (XEP-0198) with resumption: any number of sessions may wait to be resumed at once (a
+-- reconnect storm), for resumeTimeoutSec.
+smacks_hibernation_time = ${config.resumeTimeoutSec ?? 300}
+smacks_max_hibernated_sessions = 100000
+smacks_max_old_sessions = 100000
+modules_enabled = { "roster", "saslauth", "disco", "ping", "presence", "websocket", "bosh", "time", "version", "smacks"${(config.plugins?.modules ?? []).map((m) => `, ${lua(m)}`).join('')} }
 modules_disabled = { "offline", "s2s", "s2s_auth_certs", "dialback", "tls", "limits", "register" }
 
 VirtualHost ${lua(config.domain)}
@@ -159,6 +166,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       tls,
       plugins: plan.plugins,
       authentication: plan.prosodyAuth,
+      resumeTimeoutSec: plan.resumeTimeoutSec,
     }),
   );
 

@@ -22,6 +22,8 @@ export interface StartPlan {
   plugins: ProsodyPlugins | undefined;
   /** Prosody's password store. */
   prosodyAuth: ProsodyAuth;
+  /** Stream management resumption timeout, seconds. */
+  resumeTimeoutSec: number;
   /** CPUs the server is pinned to (a `taskset -c` list); undefined: not pinned. */
   cpus: string | undefined;
 }

@@ -54,6 +54,11 @@ export interface LocalServerOptions {
   /** Prosody only: the password store (`authentication` option). Default `internal_hashed`. */
   prosodyAuth?: ProsodyAuth;
   /**
+   * How long the server keeps a session whose transport broke for a stream management resumption (XEP-0198),
+   * seconds: Prosody's smacks_hibernation_time, ejabberd's resume_timeout. Default 300.
+   */
+  resumeTimeoutSec?: number;
+  /**
    * Pin the server to these CPUs (a `taskset -c` list, e.g. `'1'` or `'0-1'`), set when it starts so that an
    * Erlang VM sizes its schedulers to them. Undefined: every CPU this process may use.
    */

@@ -22,6 +22,7 @@ export type FailureKind =
   | 'unexpected-stanza' // a well-formed frame that is not what the state machine allows
   | 'bosh-terminate' // BOSH body type='terminate' with a condition (item-not-found, …), or a legacy HTTP error
   | 'bosh-config' // BOSH settings that cannot work (wait at or above the HTTP timeout)
+  | 'sm-resume-failed' // stream management resumption refused (<failed/>, e.g. item-not-found after the server's timeout)
   | 'client-error' // a bug of starling's own while handling a transport event: counted, never thrown into the VU
   | 'closed'; // API call on a closed session
 

@@ -57,6 +57,8 @@ export interface StreamFeatures {
   bind: boolean;
   /** RFC 3921 session establishment, required unless marked `<optional/>` (RFC 6121 appendix E). */
   sessionRequired: boolean;
+  /** Stream management (XEP-0198) offered. */
+  sm: boolean;
   raw: XmlElement;
 }
 
@@ -71,6 +73,7 @@ export function parseFeatures(el: XmlElement): StreamFeatures {
     mechanisms: mechs ? mechs.getChildren('mechanism', NS.sasl).map((m) => m.text().trim()) : [],
     bind: el.getChild('bind', NS.bind) !== undefined,
     sessionRequired: session !== undefined && session.getChild('optional', NS.session) === undefined,
+    sm: el.getChild('sm', NS.sm) !== undefined,
     raw: el,
   };
 }

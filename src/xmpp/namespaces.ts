@@ -16,4 +16,5 @@ export const NS = {
   mucUser: 'http://jabber.org/protocol/muc#user',
   mucOwner: 'http://jabber.org/protocol/muc#owner',
   dataForms: 'jabber:x:data',
+  sm: 'urn:xmpp:sm:3',
 } as const;

@@ -45,11 +45,23 @@ import {
 import { serialize, x, type XmlElement } from './xml/element.ts';
 import { parseFrame, XmlParseError } from './xml/parser.ts';
 
+/**
+ * `detached`: the transport broke under a session with stream management resumption (XEP-0198): the server keeps
+ * it for a while, and `resume()` takes it up on a new transport (connect → open → SASL → `resuming` → ready).
+ */
 export type SessionState =
-  'connecting' | 'opening' | 'authenticating' | 'binding' | 'ready' | 'closing' | 'closed';
+  | 'connecting'
+  | 'opening'
+  | 'authenticating'
+  | 'binding'
+  | 'resuming'
+  | 'ready'
+  | 'detached'
+  | 'closing'
+  | 'closed';
 
 /** The phase a timeout belongs to; becomes `timeout:<phase>`. */
-export type SessionPhase = 'connect' | 'open' | 'auth' | 'bind' | 'iq' | 'close';
+export type SessionPhase = 'connect' | 'open' | 'auth' | 'bind' | 'resume' | 'iq' | 'close';
 
 export type SessionTimeouts = Record<SessionPhase, number>;
 
@@ -58,6 +70,7 @@ export const DEFAULT_TIMEOUTS: SessionTimeouts = {
   open: 10_000,
   auth: 15_000,
   bind: 10_000,
+  resume: 10_000,
   iq: 10_000,
   close: 5_000,
 };
@@ -73,6 +86,11 @@ export interface FrameTransport {
   send(frame: string): void;
   /** Starts the transport's closing handshake (WebSocket close 1000). */
   close(code?: number, reason?: string): void;
+  /**
+   * Drops the connection at once, without waiting for a closing handshake, and delivers none of its events any
+   * more (breakTransport's network blip). Hosts without it: breakTransport closes, and waits for the close event.
+   */
+  abort?(): void;
 }
 
 export interface SessionOptions {
@@ -92,6 +110,29 @@ export interface SessionOptions {
   onFrame?: (direction: 'in' | 'out', frame: string) => void;
   /** Sees every stanza (message, presence, iq) in both directions, already parsed: metrics by kind. */
   onStanza?: (direction: 'in' | 'out', kind: StanzaKind) => void;
+  /**
+   * Stream management (XEP-0198) with resumption: enabled after bind when the server offers it (else the session
+   * goes on without), acks answered and requested, unacked stanzas kept for a resumption.
+   */
+  streamManagement?: boolean;
+  /** The transport broke under a resumable session (state `detached`): the host may `resume()` it, or `close()`. */
+  onDetached?: (why: XmppError) => void;
+}
+
+/** Stream management (XEP-0198) as negotiated, and its counters. */
+export interface StreamManagementState {
+  /** The resumption id (`<enabled id=…/>`); undefined when the server would not resume. */
+  id: string | undefined;
+  /** The longest the server keeps a detached session, seconds (`max`), when it said. */
+  max: number | undefined;
+  /** Stanzas received and handled since enabling (our `h`). */
+  inbound: number;
+  /** Stanzas sent since enabling. */
+  outbound: number;
+  /** The server's last acknowledged count. */
+  acked: number;
+  /** Unacknowledged stanzas sent again after resumptions. */
+  resent: number;
 }
 
 /**
@@ -114,6 +155,11 @@ export interface SessionTimings {
   authenticated?: number;
   bound?: number;
   ready?: number;
+  /** The transport broke under a resumable session (latest break). */
+  detached?: number;
+  /** A resumption started (its new transport began connecting) and ended with `<resumed/>` (latest one). */
+  resumeStarted?: number;
+  resumed?: number;
   closeStarted?: number;
   closed?: number;
 }
@@ -127,6 +173,11 @@ interface PendingIq {
 type Handler = (el: XmlElement) => void;
 
 let sessionSeq = 0;
+
+/** XEP-0198 counters wrap at 2^32. */
+const H_MODULUS = 2 ** 32;
+const SM_ENABLE = `<enable xmlns='urn:xmpp:sm:3' resume='true'/>`;
+const SM_REQUEST = `<r xmlns='urn:xmpp:sm:3'/>`;
 
 export class XmppSession {
   state: SessionState = 'connecting';
@@ -147,8 +198,17 @@ export class XmppSession {
   readonly timings: SessionTimings = {};
   readonly closed: Promise<SessionEnd>;
 
+  /** Undefined until `<enabled/>`; kept across resumptions. */
+  sm: StreamManagementState | undefined;
+
   private readonly o: SessionOptions;
+  private transport: FrameTransport;
   private readonly timeouts: SessionTimeouts;
+  private smOffered = false;
+  /** Frames of the stanzas sent and not yet acked, oldest first: stanza number acked + 1 + index. */
+  private unacked: string[] = [];
+  private ackRequested = false;
+  private resumeWaiter: { resolve: (jid: string) => void; reject: (e: XmppError) => void } | undefined;
   private readonly idPrefix = `s${++sessionSeq}-`;
   private nextId = 0;
   private transportOpen = false;
@@ -167,6 +227,7 @@ export class XmppSession {
 
   constructor(options: SessionOptions) {
     this.o = options;
+    this.transport = options.transport;
     this.timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
     this.closed = new Promise((r) => (this.resolveClosed = r));
     // Hosts build the session as they start connecting its transport: that is where its latencies begin.
@@ -261,14 +322,15 @@ export class XmppSession {
    * written to it, not even `<close/>`. `transport-error`, or `transport-error:<condition>` when the host knows more.
    */
   transportError(message: string, condition?: string): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'detached') return;
     this.transportOpen = false;
     this.transportFailed(new XmppError('transport-error', condition, `transport error: ${message}`));
   }
 
   /** A typed failure detected by the host (e.g. a handshake its WebSocket library refused). */
   transportFailed(err: XmppError): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'detached') return;
+    if (this.detachable()) return this.detach(err);
     this.initiator ??= 'transport';
     this.fail(err, false);
   }
@@ -279,32 +341,108 @@ export class XmppSession {
    * what the host knows of why (a WebSocket error event's text).
    */
   transportClosed(code: number | undefined, reason = '', detail?: string): void {
-    if (this.state === 'closed') return;
+    if (this.state === 'closed' || this.state === 'detached') return;
     this.transportOpen = false;
-    if (!this.initiator) this.initiator = 'transport';
     const streamClosed = this.sentClose && this.receivedClose;
+    let broke: XmppError | undefined;
     if (!streamClosed && !this.failure) {
       const where = this.state === 'connecting' ? 'before it opened' : `while ${this.state}`;
-      this.failure = new XmppError(
+      broke = new XmppError(
         'transport-closed',
         code === undefined ? undefined : String(code),
         `the transport closed ${where} (code ${code ?? 'none'}${reason ? `, '${reason}'` : ''}) without an XMPP <close/>` +
           (detail ? `: ${detail}` : ''),
       );
+      if (this.detachable()) return this.detach(broke);
     }
+    if (!this.initiator) this.initiator = 'transport';
+    this.failure ??= broke;
     this.finish(code, reason);
   }
 
   // ---- user API --------------------------------------------------------------------------------------
 
+  /**
+   * Sends a stanza (an element: counted by stream management and kept until acked) or a raw frame (a string: not
+   * counted). Throws while the session cannot carry it: closing, closed, detached or resuming.
+   */
   send(stanza: XmlElement | string): void {
-    if (this.state === 'closing' || this.state === 'closed' || !this.transportOpen) {
+    const st = this.state;
+    if (
+      st === 'closing' ||
+      st === 'closed' ||
+      st === 'detached' ||
+      st === 'resuming' ||
+      !this.transportOpen
+    ) {
       throw new XmppError('closed', undefined, `cannot send: session is ${this.state}`);
     }
     if (typeof stanza === 'string') return this.write(stanza);
-    this.write(serialize(stanza));
     const kind = stanza.localName;
-    if (kind === 'message' || kind === 'presence' || kind === 'iq') this.o.onStanza?.('out', kind);
+    if (kind === 'message' || kind === 'presence' || kind === 'iq') {
+      this.writeStanza(serialize(stanza));
+      this.o.onStanza?.('out', kind);
+    } else this.write(serialize(stanza));
+  }
+
+  /** Asks the server for an ack of what it received (XEP-0198 `<r/>`); one request at a time. */
+  requestAck(): void {
+    if (this.sm === undefined || this.ackRequested || !this.transportOpen || this.state !== 'ready') return;
+    this.ackRequested = true;
+    this.write(SM_REQUEST);
+  }
+
+  /** Stanzas sent and not yet acknowledged by the server (0 without stream management). */
+  get unackedCount(): number {
+    return this.unacked.length;
+  }
+
+  /**
+   * Takes up a `detached` session on a new transport (the host wires the transport's events in as for a new
+   * session): connect → open → SASL → `<resume/>`; resolves with the JID at `<resumed/>`, after the stanzas the
+   * server had not acknowledged were sent again. Rejects, and the session ends, with `sm-resume-failed:<condition>`
+   * when the server refuses (item-not-found: its resumption timeout passed), or with the failure of the new
+   * transport or login.
+   */
+  resume(transport: FrameTransport): Promise<string> {
+    if (this.state !== 'detached' || this.sm?.id === undefined) {
+      return Promise.reject(
+        new XmppError('sm-resume-failed', 'not-detached', `cannot resume: session is ${this.state}`),
+      );
+    }
+    this.transport = transport;
+    this.state = 'connecting';
+    this.gotOpen = false;
+    this.authenticated = false;
+    this.sasl = undefined;
+    this.ackRequested = false;
+    this.timings.resumeStarted = this.o.clock.now();
+    const p = new Promise<string>((resolve, reject) => (this.resumeWaiter = { resolve, reject }));
+    this.arm('connect', 'the transport to open');
+    return p;
+  }
+
+  /**
+   * Breaks the transport without `<close/>` (a WebSocket close the stream never announced), as a network blip or
+   * a restarted load balancer would: a session with resumption becomes `detached`, others fail.
+   */
+  breakTransport(): void {
+    if (!this.transportOpen || this.state !== 'ready') return;
+    const t = this.transport;
+    if (t.abort === undefined) return t.close(1000);
+    const why = new XmppError(
+      'transport-closed',
+      undefined,
+      'the transport broke (on purpose) without <close/>',
+    );
+    if (this.detachable()) this.detach(why);
+    else {
+      this.transportOpen = false;
+      this.initiator ??= 'transport';
+      this.failure ??= why;
+      this.finish(undefined, 'broken');
+    }
+    t.abort();
   }
 
   sendMessage(o: Omit<MessageOptions, 'id'> & { id?: string }): string {
@@ -346,6 +484,17 @@ export class XmppSession {
    */
   close(): Promise<SessionEnd> {
     if (this.state === 'closing' || this.state === 'closed') return this.closed;
+    if (this.state === 'detached') {
+      // Nothing to close on the stream: the server lets the session go when its resumption timeout passes.
+      this.initiator ??= 'transport';
+      this.failure ??= new XmppError(
+        'transport-closed',
+        undefined,
+        'the transport broke and the session was not resumed',
+      );
+      this.finish(undefined, 'not resumed');
+      return this.closed;
+    }
     if (this.startWaiter) {
       this.rejectStart(
         new XmppError('closed', undefined, `session closed by the client while ${this.state}`),
@@ -383,7 +532,7 @@ export class XmppSession {
     if (!this.transportOpen) return;
     this.o.onFrame?.('out', frame);
     try {
-      this.o.transport.send(frame);
+      this.transport.send(frame);
     } catch (e) {
       this.transportError(`sending a frame failed: ${e instanceof Error ? e.message : String(e)}`, 'send');
     }
@@ -432,6 +581,7 @@ export class XmppSession {
       void this.onSasl(el);
       return;
     }
+    if (el.ns === NS.sm) return this.onSm(el);
     if (el.ns !== NS.client) {
       return this.violation(
         'unexpected-element',
@@ -439,7 +589,10 @@ export class XmppSession {
       );
     }
     const kind = el.localName;
-    if (kind === 'message' || kind === 'presence' || kind === 'iq') this.o.onStanza?.('in', kind);
+    if (kind === 'message' || kind === 'presence' || kind === 'iq') {
+      if (this.sm !== undefined) this.sm.inbound = (this.sm.inbound + 1) % H_MODULUS;
+      this.o.onStanza?.('in', kind);
+    }
     switch (kind) {
       case 'iq':
         return this.onIq(el);
@@ -465,6 +618,8 @@ export class XmppSession {
       void this.beginAuth();
       return;
     }
+    this.smOffered = f.sm;
+    if (this.resumeWaiter) return this.sendResume();
     if (!f.bind) {
       this.fail(
         new XmppError(
@@ -574,12 +729,14 @@ export class XmppSession {
         await sres;
       }
       if (this.state !== 'binding') return;
-      this.disarm();
-      this.timings.bound = this.timings.ready = this.o.clock.now();
-      this.state = 'ready';
-      const w = this.startWaiter;
-      this.startWaiter = undefined;
-      w?.resolve(this.jid);
+      this.timings.bound = this.o.clock.now();
+      if (this.o.streamManagement && this.smOffered) {
+        // XEP-0198 §3: enabled after binding; the session is ready once the server answers.
+        this.arm('bind', 'the answer to <enable/>');
+        this.write(SM_ENABLE);
+        return;
+      }
+      this.becomeReady();
     } catch (e) {
       if (this.ending()) return;
       const err = asXmppError(e, 'bind-failed');
@@ -588,6 +745,132 @@ export class XmppSession {
         false,
       );
     }
+  }
+
+  private becomeReady(): void {
+    this.disarm();
+    this.timings.ready = this.o.clock.now();
+    this.state = 'ready';
+    const w = this.startWaiter;
+    this.startWaiter = undefined;
+    w?.resolve(this.jid!);
+  }
+
+  /** A stanza frame: written, and with stream management counted and kept until the server acks it. */
+  private writeStanza(frame: string): void {
+    this.write(frame);
+    if (this.sm === undefined) return;
+    this.sm.outbound = (this.sm.outbound + 1) % H_MODULUS;
+    this.unacked.push(frame);
+    this.requestAck();
+  }
+
+  /** Stream management (XEP-0198) elements. */
+  private onSm(el: XmlElement): void {
+    switch (el.localName) {
+      case 'r':
+        if (this.sm !== undefined)
+          this.write(serialize(x('a', { xmlns: NS.sm, h: String(this.sm.inbound) })));
+        return;
+      case 'a':
+        return this.acked(el.attr('h'));
+      case 'enabled': {
+        if (this.state !== 'binding' || this.sm !== undefined)
+          return this.violation('unexpected-sm', `<enabled/> while ${this.state}`);
+        const resume = el.attr('resume');
+        const max = Number(el.attr('max'));
+        this.sm = {
+          id: resume === 'true' || resume === '1' ? el.attr('id') : undefined,
+          max: Number.isFinite(max) && max > 0 ? max : undefined,
+          inbound: 0,
+          outbound: 0,
+          acked: 0,
+          resent: 0,
+        };
+        return this.becomeReady();
+      }
+      case 'failed': {
+        const condition = el.elements.find((c) => c.ns === NS.stanzas)?.localName ?? 'undefined-condition';
+        // Enabling refused: the session goes on without stream management.
+        if (this.state === 'binding') return this.becomeReady();
+        if (this.state === 'resuming') {
+          this.fail(
+            new XmppError(
+              'sm-resume-failed',
+              condition,
+              `the server refused to resume the session: ${condition}` +
+                (condition === 'item-not-found'
+                  ? ' (its resumption timeout passed, or it never kept the session)'
+                  : ''),
+            ),
+            false,
+          );
+        }
+        return;
+      }
+      case 'resumed': {
+        if (this.state !== 'resuming')
+          return this.violation('unexpected-sm', `<resumed/> while ${this.state}`);
+        this.acked(el.attr('h'));
+        this.disarm();
+        this.state = 'ready';
+        this.timings.resumed = this.o.clock.now();
+        // What the server never acknowledged is sent again, in order (XEP-0198 §5).
+        const again = this.unacked;
+        for (const frame of again) this.write(frame);
+        this.sm!.resent += again.length;
+        if (again.length > 0) this.requestAck();
+        const w = this.resumeWaiter;
+        this.resumeWaiter = undefined;
+        w?.resolve(this.jid!);
+        return;
+      }
+      default:
+        return this.violation('unexpected-sm', `unexpected stream management <${el.name}/>`);
+    }
+  }
+
+  /** The server acknowledged `h` stanzas in all: those leave the unacked queue. */
+  private acked(hAttr: string | undefined): void {
+    const sm = this.sm;
+    const h = Number(hAttr);
+    if (sm === undefined || !Number.isInteger(h) || h < 0) return;
+    const newly = (h - sm.acked + H_MODULUS) % H_MODULUS;
+    if (newly > this.unacked.length) {
+      return this.violation(
+        'unexpected-sm',
+        `the server acked ${h} stanzas, more than the ${sm.outbound} sent`,
+      );
+    }
+    this.unacked.splice(0, newly);
+    sm.acked = h;
+    this.ackRequested = false;
+  }
+
+  private detachable(): boolean {
+    return (
+      this.sm?.id !== undefined &&
+      this.state === 'ready' &&
+      !this.sentClose &&
+      !this.receivedClose &&
+      !this.failure
+    );
+  }
+
+  /** The transport broke under a resumable session: kept for resume() (or close()). */
+  private detach(why: XmppError): void {
+    this.transportOpen = false;
+    this.state = 'detached';
+    this.disarm();
+    this.ackRequested = false;
+    this.timings.detached = this.o.clock.now();
+    this.o.onDetached?.(why);
+  }
+
+  private sendResume(): void {
+    this.state = 'resuming';
+    this.arm('resume', 'the answer to <resume/>');
+    this.write(serialize(x('resume', { xmlns: NS.sm, h: String(this.sm!.inbound), previd: this.sm!.id! })));
   }
 
   private trackIq(id: string, timeoutMs: number, what: string): Promise<XmlElement> {
@@ -630,7 +913,7 @@ export class XmppSession {
     if (!this.transportOpen || this.sentClose) return;
     // Servers ping clients (XEP-0199); anything else we do not serve gets service-unavailable (RFC 6120 §8.4).
     const isPing = type === 'get' && el.getChild('ping', NS.ping) !== undefined;
-    this.write(isPing ? iqResultReply(el) : iqErrorReply(el));
+    this.writeStanza(isPing ? iqResultReply(el) : iqErrorReply(el));
   }
 
   private onStreamError(el: XmlElement): void {
@@ -695,6 +978,7 @@ export class XmppSession {
     this.initiator ??= 'client';
     this.disarm();
     this.rejectStart(this.failure);
+    this.rejectResume(this.failure);
     this.rejectPending(err);
     if (this.state === 'closing' && this.sentClose) {
       this.closeTransport();
@@ -720,12 +1004,18 @@ export class XmppSession {
 
   private closeTransport(): void {
     this.disarm();
-    this.o.transport.close(1000);
+    this.transport.close(1000);
     // Never hang on a peer that ignores the WebSocket close: declare the transport closed ourselves.
     this.phaseTimer = this.o.clock.setTimeout(
       () => this.transportClosed(undefined, 'closing handshake timed out'),
       this.timeouts.close,
     );
+  }
+
+  private rejectResume(err: XmppError): void {
+    const w = this.resumeWaiter;
+    this.resumeWaiter = undefined;
+    w?.reject(err);
   }
 
   private rejectStart(err: XmppError): void {
@@ -773,6 +1063,8 @@ export class XmppSession {
     // Errors only for someone still waiting: an Error captures a stack, a cost every clean close would pay.
     if (this.startWaiter)
       this.rejectStart(this.failure ?? new XmppError('closed', undefined, 'session closed'));
+    if (this.resumeWaiter)
+      this.rejectResume(this.failure ?? new XmppError('closed', undefined, 'session closed'));
     if (this.iqs.size > 0) this.rejectPending(new XmppError('closed', undefined, 'session closed'));
     const clean = !this.failure && this.sentClose && this.receivedClose && code === 1000;
     this.resolveClosed({
