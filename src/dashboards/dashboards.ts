@@ -72,6 +72,7 @@ const TREND_TITLES: Record<(typeof XMPP_TRENDS)[keyof typeof XMPP_TRENDS], strin
   [XMPP_TRENDS.mucJoin]: 'Room join (join presence → self-presence)',
   [XMPP_TRENDS.mucMessageDelivery]: 'Groupchat delivery (sender → each occupant)',
   [XMPP_TRENDS.mucPresenceDelivery]: 'Room presence fan-out (sender → each occupant)',
+  [XMPP_TRENDS.smResume]: 'Stream resumption (new transport → <resumed/>)',
 };
 
 const PERCENTILE_LIST = PERCENTILES.map((p) => p.label).join(', ');

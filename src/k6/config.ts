@@ -33,6 +33,8 @@ export interface ScenarioConfig {
   mechanisms: string[] | undefined;
   /** Redirects (see-other-uri, see-other-host) one login may follow: XMPP_FOLLOW_REDIRECTS, default 0. */
   followRedirects: number;
+  /** XMPP_STREAM_MANAGEMENT: enable stream management (XEP-0198) with resumption on each session. */
+  streamManagement: boolean;
   /** First account number used by VU 1's first session. */
   accountOffset: number;
   account: (n: number) => { username: string; password: string };
@@ -221,6 +223,7 @@ export function loadConfig(): ScenarioConfig {
     pingIntervalMs: parseDuration(__ENV.PING_INTERVAL || '30s'),
     mechanisms: __ENV.XMPP_MECHANISMS ? __ENV.XMPP_MECHANISMS.split(',').map((m) => m.trim()) : undefined,
     followRedirects: parseFollowRedirects(__ENV.XMPP_FOLLOW_REDIRECTS),
+    streamManagement: flag('XMPP_STREAM_MANAGEMENT'),
     accountOffset: whole('ACCOUNT_OFFSET', 0),
     account: csv
       ? (n) => csv[(n - 1) % csv.length]!

@@ -78,8 +78,14 @@ export function withdrawBroadcast(key: string, recipients: readonly string[]): v
 }
 
 /** The broadcast with `key` reached the session bound to `receiver`: settles that recipient's expectation. */
-export function broadcastArrived(key: string, receiver: string): void {
-  ledger.received(`${key}>${receiver}`, receiver);
+export function broadcastArrived(
+  key: string,
+  receiver: string,
+  kind: 'muc-message' | 'muc-presence',
+  tags?: Record<string, string>,
+): void {
+  const k = `${key}>${receiver}`;
+  if (!ledger.received(k, receiver) && ledger.wasDelivered(k)) xmpp.redelivered.add(1, { ...tags, kind });
   stopSweeperWhenIdle();
 }
 
@@ -142,7 +148,8 @@ export function noteArrival(
     (kind === 'message' ? xmpp.messageDelivery : xmpp.presenceDelivery).add(Date.now() - Number(ms), tags);
   const key = t.attr('k');
   if (key !== undefined) {
-    ledger.received(key, session.jid);
+    if (!ledger.received(key, session.jid) && ledger.wasDelivered(key))
+      xmpp.redelivered.add(1, { ...tags, kind });
     stopSweeperWhenIdle();
   }
 }

@@ -111,6 +111,7 @@ async function logIn(cfg: ScenarioConfig, account: number, index: number): Promi
     mechanisms: cfg.mechanisms,
     scramCache,
     followRedirects: cfg.followRedirects,
+    streamManagement: cfg.streamManagement,
   });
   return conn.ready.then(
     (): OpenSession => new OpenSession(conn, index),
@@ -278,7 +279,8 @@ export async function every(
   await Promise.all(
     sessions.map(async (s) => {
       let next = start + (periodMs * s.index) / Math.max(1, sessions.length);
-      await pause(next - Date.now());
+      // A period longer than the duration: a session whose slot falls after the deadline sends nothing.
+      await pause(Math.min(next, deadline) - Date.now());
       while (Date.now() < deadline && !stopping()) {
         if (s.session.state !== 'ready') {
           // A session moving to the endpoint its server named goes on once it is ready there.

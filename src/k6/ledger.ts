@@ -25,6 +25,9 @@ interface Expectation {
   tags: Record<string, string> | undefined;
 }
 
+/** How many delivered keys the ledger remembers for redelivery detection (bounded memory, whatever the run's length). */
+const RECENT = 65_536;
+
 export class DeliveryLedger {
   /** In send order (a Map keeps insertion order), so the window sweep stops at the first young one. */
   private readonly pending = new Map<string, Expectation>();
@@ -34,6 +37,10 @@ export class DeliveryLedger {
    * load (6 million entries scanned for 2,000 sessions of the bench's flow).
    */
   private readonly byTo = new Map<string, Set<string>>();
+  /** The keys last settled as delivered (a ring of RECENT), to tell a redelivery from a stanza nobody expected. */
+  private readonly delivered = new Set<string>();
+  private readonly deliveredRing: (string | undefined)[] = new Array<string | undefined>(RECENT);
+  private deliveredAt = 0;
   private readonly o: LedgerOptions;
 
   constructor(o: LedgerOptions) {
@@ -73,7 +80,21 @@ export class DeliveryLedger {
     this.remove(key, e);
     const lost = this.o.now() - e.sentAt > this.o.windowMs;
     this.o.settled(e.kind, lost, e.tags);
+    if (!lost) this.rememberDelivered(key);
     return !lost;
+  }
+
+  /** `key` was settled as delivered lately (among the last RECENT): another arrival of it is a redelivery. */
+  wasDelivered(key: string): boolean {
+    return this.delivered.has(key);
+  }
+
+  private rememberDelivered(key: string): void {
+    const old = this.deliveredRing[this.deliveredAt];
+    if (old !== undefined) this.delivered.delete(old);
+    this.deliveredRing[this.deliveredAt] = key;
+    this.deliveredAt = (this.deliveredAt + 1) % RECENT;
+    this.delivered.add(key);
   }
 
   /**

@@ -23,6 +23,11 @@ export const XMPP_TRENDS = {
   mucMessageDelivery: 'xmpp_muc_message_delivery',
   /** An occupant's presence into the room, sender → each other occupant (one sample per recipient). */
   mucPresenceDelivery: 'xmpp_muc_presence_delivery',
+  /**
+   * Stream management (XEP-0198): a resumption, from its new transport starting to connect to `<resumed/>`
+   * (connect, open, SASL and the resume exchange).
+   */
+  smResume: 'xmpp_sm_resume',
 } as const;
 
 export const XMPP_COUNTERS = {
@@ -52,6 +57,13 @@ export const XMPP_COUNTERS = {
    */
   mucFanoutExpected: 'xmpp_muc_fanout_expected',
   mucFanoutReceived: 'xmpp_muc_fanout_received',
+  /** Stanzas sent again after a resumption: the server had not acknowledged them when the transport broke. */
+  smResent: 'xmpp_sm_resent',
+  /**
+   * Timed stanzas that arrived again after they had been delivered (a resumption that replays what was already
+   * received): each is one redelivery, tag `kind`.
+   */
+  redelivered: 'xmpp_stanzas_redelivered',
 } as const;
 
 export const XMPP_RATES = {
@@ -74,6 +86,11 @@ export const XMPP_RATES = {
   mucMessageLoss: 'xmpp_muc_message_loss',
   /** The same for timed presence into a room. */
   mucPresenceLoss: 'xmpp_muc_presence_loss',
+  /**
+   * One sample per resumption attempt of a broken session: 1 resumed, 0 not (tag `reason`:
+   * sm-resume-failed:item-not-found after the server's timeout, a failed login, a timeout).
+   */
+  smResumeSuccess: 'xmpp_sm_resume_success',
 } as const;
 
 /**

@@ -74,6 +74,7 @@ export const xmpp = {
   mucJoin: latency(XMPP_TRENDS.mucJoin),
   mucMessageDelivery: latency(XMPP_TRENDS.mucMessageDelivery),
   mucPresenceDelivery: latency(XMPP_TRENDS.mucPresenceDelivery),
+  smResume: latency(XMPP_TRENDS.smResume),
   stanzasSent: counter(XMPP_COUNTERS.stanzasSent),
   stanzasReceived: counter(XMPP_COUNTERS.stanzasReceived),
   streamErrors: counter(XMPP_COUNTERS.streamErrors),
@@ -84,6 +85,8 @@ export const xmpp = {
   redirects: counter(XMPP_COUNTERS.redirects),
   mucFanoutExpected: counter(XMPP_COUNTERS.mucFanoutExpected),
   mucFanoutReceived: counter(XMPP_COUNTERS.mucFanoutReceived),
+  smResent: counter(XMPP_COUNTERS.smResent),
+  redelivered: counter(XMPP_COUNTERS.redelivered),
   loginSuccess: rate(XMPP_RATES.loginSuccess),
   cleanClose: rate(XMPP_RATES.cleanClose),
   messageLoss: rate(XMPP_RATES.messageLoss),
@@ -91,5 +94,6 @@ export const xmpp = {
   mucJoinSuccess: rate(XMPP_RATES.mucJoinSuccess),
   mucMessageLoss: rate(XMPP_RATES.mucMessageLoss),
   mucPresenceLoss: rate(XMPP_RATES.mucPresenceLoss),
+  smResumeSuccess: rate(XMPP_RATES.smResumeSuccess),
   sessionsOpen: gauge(XMPP_GAUGES.sessionsOpen),
 };

@@ -196,7 +196,7 @@ export class Room {
       (message ? xmpp.mucMessageDelivery : xmpp.mucPresenceDelivery).add(Date.now() - ms, this.tags);
     xmpp.mucFanoutReceived.add(1, { ...this.tags, kind: message ? 'message' : 'presence' });
     const key = t.attr('k');
-    if (key !== undefined) broadcastArrived(key, this.user.jid);
+    if (key !== undefined) broadcastArrived(key, this.user.jid, kind, this.tags);
   }
 
   /** A room this join created is accepted as it is (XEP-0045 §10.1.2), so a locked one opens to the others. */

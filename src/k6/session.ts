@@ -42,6 +42,8 @@ export interface XmppConnectOptions {
   tags?: Record<string, string>;
   /** Redirects one login may follow (XMPP_FOLLOW_REDIRECTS); 0 = count them, follow none. */
   followRedirects?: number;
+  /** Stream management (XEP-0198) with resumption, when the server offers it. */
+  streamManagement?: boolean;
 }
 
 let openInThisVu = 0;
@@ -64,6 +66,13 @@ export interface XmppConnection {
   readonly moving: Promise<void> | undefined;
   onMessage(fn: (el: XmlElement) => void): void;
   onPresence(fn: (el: XmlElement) => void): void;
+  /**
+   * A network blip: breaks the WebSocket without `<close/>`, waits `pauseMs`, and resumes the session on a new
+   * WebSocket (XEP-0198), recording xmpp_sm_resume, xmpp_sm_resume_success and xmpp_sm_resent. `moving` is set
+   * meanwhile, so flows wait for it. Resolves true when resumed; false when it was not (the session has then
+   * ended, counted as its failure) or could not be broken (not ready, no resumption, BOSH).
+   */
+  breakAndResume(pauseMs?: number): Promise<boolean>;
 }
 
 class Connection implements XmppConnection {
@@ -190,6 +199,37 @@ class Connection implements XmppConnection {
   private settled(moving: Promise<void>): void {
     if (this.moving === moving) this.moving = undefined;
   }
+
+  breakAndResume(pauseMs = 0): Promise<boolean> {
+    const session = this.session;
+    if (this.transport !== 'websocket' || session.state !== 'ready' || session.sm?.id === undefined) {
+      return Promise.resolve(false);
+    }
+    session.breakTransport();
+    if (session.state !== 'detached') return Promise.resolve(false);
+    const tags = this.o.tags;
+    const resumed = (async (): Promise<boolean> => {
+      if (pauseMs > 0) await new Promise<void>((r) => setTimeout(r, pauseMs));
+      const resent = session.sm!.resent;
+      const host = webSocketTransport(this.url, tags);
+      const attempt = session.resume(host);
+      host.start(session);
+      try {
+        await attempt;
+      } catch (e) {
+        xmpp.smResumeSuccess.add(0, { ...tags, reason: e instanceof XmppError ? e.reason : 'client-error' });
+        return false;
+      }
+      const t = session.timings;
+      xmpp.smResume.add(t.resumed! - t.resumeStarted!, tags);
+      xmpp.smResumeSuccess.add(1, tags);
+      if (session.sm!.resent > resent) xmpp.smResent.add(session.sm!.resent - resent, tags);
+      return true;
+    })();
+    const moving: Promise<void> = resumed.then(() => this.settled(moving));
+    this.moving = moving;
+    return resumed;
+  }
 }
 
 let followLogged = false;
@@ -213,6 +253,7 @@ function openSession(o: XmppConnectOptions, url: string, transport: TransportNam
     mechanisms: o.mechanisms,
     timeouts: o.timeouts,
     scramCache: o.scramCache,
+    streamManagement: o.streamManagement,
     clock: k6Clock,
     crypto: k6Crypto,
     transport: host,

@@ -25,6 +25,27 @@ describe('DeliveryLedger', () => {
     assert.equal(l.size, 0);
   });
 
+  test('a delivered key is remembered, so another arrival of it is a redelivery; the memory is bounded', () => {
+    const { l, clock } = ledger();
+    l.expect('d', 'message', 'bob@localhost/r1');
+    l.expect('late', 'message', 'bob@localhost/r1');
+    assert.equal(l.wasDelivered('d'), false, 'not before it arrived');
+    assert.equal(l.received('d', 'bob@localhost/r1'), true);
+    assert.equal(l.wasDelivered('d'), true);
+    clock.t = 2000;
+    assert.equal(l.received('late', 'bob@localhost/r1'), false);
+    assert.equal(l.wasDelivered('late'), false, 'a late arrival was counted lost, not delivered');
+    assert.equal(l.wasDelivered('never'), false);
+    // 65,536 keys are kept: the 65,537th delivery forgets the oldest.
+    for (let i = 0; i < 65_536; i++) {
+      l.expect(`k${i}`, 'message', 'bob@localhost/r1');
+      l.received(`k${i}`, 'bob@localhost/r1');
+    }
+    assert.equal(l.wasDelivered('d'), false);
+    assert.equal(l.wasDelivered('k0'), true);
+    assert.equal(l.wasDelivered('k65535'), true);
+  });
+
   test('received after the window, it is lost (its latency is the caller’s to record)', () => {
     const { l, clock, settled } = ledger();
     l.expect('k', 'presence', 'bob@localhost/r1');
