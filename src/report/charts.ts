@@ -17,7 +17,17 @@ const CONFIG = {
   view: { stroke: '#cccccc' },
 };
 /** Percentiles light to dark, as the capacity chart draws them; max in red. */
-const PERCENTILE_COLOURS: Record<string, string> = { p50: '#6baed6', p99: '#08306b', max: '#d62728' };
+const PERCENTILE_COLOURS: Record<string, string> = {
+  p50: '#6baed6',
+  p95: '#2171b5',
+  p99: '#08306b',
+  max: '#d62728',
+};
+
+/** The colour scale of percentile series (p50 … max, light to dark), unknown ones grey. */
+const percentileScale = (series: string[]) => ({
+  scale: { domain: series, range: series.map((s) => PERCENTILE_COLOURS[s] ?? '#555555') },
+});
 
 /** A chart to draw: its spec, and how many data points it marks (the report's test counts the marks). */
 export interface Chart {
@@ -146,14 +156,56 @@ export function timeChart(
           field: 'series',
           type: 'nominal',
           title: null,
-          ...(opts.percentiles
-            ? {
-                scale: {
-                  domain: series,
-                  range: series.map((s) => PERCENTILE_COLOURS[s] ?? '#555555'),
-                },
-              }
-            : {}),
+          ...(opts.percentiles ? percentileScale(series) : {}),
+        },
+      },
+      config: CONFIG,
+    },
+  };
+}
+
+/** One value of a series at a point of a quantitative x axis that is not time (a room size, …). */
+export interface XyPoint {
+  x: number;
+  series: string;
+  value: number;
+}
+
+/**
+ * Lines against a quantitative x that is not time, each x the data have marked on the axis; `percentiles`
+ * colours p50/p95/p99/max light to dark (max in red), as timeChart does.
+ */
+export function xyChart(
+  name: string,
+  title: string,
+  xTitle: string,
+  yTitle: string,
+  points: XyPoint[],
+  opts: { percentiles?: boolean } = {},
+): Chart {
+  const series = [...new Set(points.map((p) => p.series))];
+  const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+  return {
+    name,
+    points: points.length,
+    spec: {
+      ...frame(title),
+      data: { values: points },
+      mark: { type: 'line', point: { filled: true, size: 28 }, strokeWidth: 2 },
+      encoding: {
+        x: {
+          field: 'x',
+          type: 'quantitative',
+          title: xTitle,
+          scale: { zero: true },
+          axis: { values: xs, format: 'd' },
+        },
+        y: { field: 'value', type: 'quantitative', title: yTitle, scale: { zero: true } },
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: null,
+          ...(opts.percentiles ? percentileScale(series) : {}),
         },
       },
       config: CONFIG,

@@ -1,11 +1,12 @@
 /**
  * report.html: one self-contained page per results directory, written by every `starling run` and by
  * `starling report <dir>`. A run's page shows its configuration (credentials masked), thresholds, sessions and
- * losses, latency percentiles and distributions, latency and rates over time, failures, the generator's health
- * and a tap's framing violations; a transport comparison shows both transports' runs side by side and then each
- * run; a capacity search shows its chart, every step, and each step's own figures. A comparison's runs and a
- * search's steps are folded (`<details>`, closed) under a line with their verdict and headline figures. Charts are
- * inline SVG drawn by vega at report time: the page has no script and loads nothing.
+ * losses, multi-user chat rooms (joins, fan-out, room losses, join latency against room size), latency percentiles
+ * and distributions, latency and rates over time, failures, the generator's health and a tap's framing violations;
+ * a transport comparison shows both transports' runs side by side and then each run; a capacity search shows its
+ * chart, every step, and each step's own figures. A comparison's runs and a search's steps are folded
+ * (`<details>`, closed) under a line with their verdict and headline figures. Charts are inline SVG drawn by vega
+ * at report time: the page has no script and loads nothing.
  */
 import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -45,7 +46,7 @@ export async function runReportHtml(dir: string): Promise<string> {
   return page(
     `${f.title}${f.runId ? ` ${f.runId}` : ''} — starling report`,
     runHeader(f, 1),
-    runContents('run'),
+    runContents('run', f),
     await runBody(f, { key: 'run' }),
   );
 }

@@ -1,9 +1,9 @@
 /**
  * The figures of one run, as plain data for the HTML report: what ran (credentials masked), how it ended, its
  * thresholds, latency percentiles and distributions, latency and rates over time, sessions, failures by reason,
- * losses, stream errors, the generator's health and a tap's framing violations. Each figure comes from one named
- * file: the merged HDR histograms (merged.json) when a collector ran, else summary.json; intervals from hdr/*.hlog.
- * A figure that cannot be had says why.
+ * losses, stream errors, rooms (multi-user chat), the generator's health and a tap's framing violations. Each
+ * figure comes from one named file: the merged HDR histograms (merged.json) when a collector ran, else
+ * summary.json; intervals from hdr/*.hlog. A figure that cannot be had says why.
  */
 import { basename } from 'node:path';
 import { GENERATOR_METRICS } from '../collector/contract.ts';
@@ -17,6 +17,7 @@ import {
 import { TAP_METRICS } from '../collector/tap/metrics.ts';
 import type { MergedRun } from '../collector/summary.ts';
 import { EXIT_GENERATOR_SATURATED, type GeneratorHealth } from '../engine/health.ts';
+import { parseSubmetricTags } from '../engine/metrics.ts';
 import { EXIT } from '../engine/run.ts';
 import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRENDS } from '../k6/metric-names.ts';
 import { maskUrlPasswords, redactEnv } from '../xmpp/redact.ts';
@@ -144,6 +145,46 @@ export interface MetricLine {
   values: Record<string, number>;
 }
 
+/** Join latency of the rooms of one size, from summary.json's sub-metric `xmpp_muc_join{room_size:N}`, ms. */
+export interface RoomSizeJoins {
+  size: number;
+  /** The sub-metric as summary.json names it. */
+  metric: string;
+  /** Joins of rooms of this size (the trend's count), when summaryTrendStats has it. */
+  count: number | undefined;
+  values: Partial<Record<'p50' | 'p95' | 'p99' | 'max', number>>;
+}
+
+/** Room broadcasts sent against received: each kind (message, presence), or both together (`all`). */
+export interface RoomFanout {
+  kind: 'message' | 'presence' | 'all';
+  expected: number;
+  received: number;
+}
+
+/** Room broadcasts whose recipients were in the sender's VU: each recipient's fate (xmpp_muc_*_loss). */
+export interface RoomLoss {
+  what: 'groupchat messages' | 'room presences';
+  metric: string;
+  /** Recipients accounted for. */
+  samples: number;
+  lost: number;
+}
+
+/** Multi-user chat (XEP-0045): joins, fan-out, losses, and the join latency per room size when measured. */
+export interface RoomFigures {
+  /** xmpp_muc_join_success: joins that got in, of all joins tried. */
+  joins?: { ok: number; total: number };
+  fanout: RoomFanout[];
+  /** Where the fan-out comes from (per kind or totals only, and why). */
+  fanoutSource: string;
+  losses: RoomLoss[];
+  /** Ascending by size; empty when summary.json has no `xmpp_muc_join{room_size:N}` sub-metric. */
+  bySize: RoomSizeJoins[];
+  /** Columns of `bySize` that summaryTrendStats left out. */
+  bySizeNote?: string;
+}
+
 export interface RunFigures {
   title: string;
   /** Whether the run measured any XMPP metric (a plain k6 script does not). */
@@ -165,6 +206,8 @@ export interface RunFigures {
   stanzasReceived: Tally;
   generator: GeneratorFigures;
   tap: TapFigures;
+  /** Multi-user chat; undefined when the run measured no xmpp_muc_* metric. */
+  rooms?: RoomFigures;
   /** Every metric of summary.json, as k6 reports it. */
   metrics: MetricLine[];
   /** What the report could not read, and why (no summary.json, no merged.json, …). */
@@ -460,6 +503,116 @@ function losses(files: RunFiles): Loss[] {
 }
 
 // ---------------------------------------------------------------------------------------------------------------
+// Rooms (multi-user chat)
+
+const MUC_PREFIX = 'xmpp_muc_';
+
+/** `xmpp_muc_join{room_size:20}` → 20; undefined for any other metric (another tag, or more than one). */
+export function roomSizeOf(metric: string): number | undefined {
+  const m = /^(.+?)\{(.*)\}$/.exec(metric);
+  if (m?.[1] !== XMPP_TRENDS.mucJoin) return undefined;
+  const tags = Object.entries(parseSubmetricTags(m[2] as string));
+  if (tags.length !== 1 || tags[0]![0] !== 'room_size' || !/^\d+$/.test(tags[0]![1])) return undefined;
+  return Number(tags[0]![1]);
+}
+
+const ROOM_SIZE_KEYS = { p50: 'med', p95: 'p(95)', p99: 'p(99)', max: 'max' } as const;
+
+function roomSizes(summary: RunSummaryData | undefined): { rows: RoomSizeJoins[]; note?: string } {
+  const rows: RoomSizeJoins[] = [];
+  for (const [metric, m] of Object.entries(summary?.metrics ?? {})) {
+    const size = roomSizeOf(metric);
+    if (size === undefined) continue;
+    const values: RoomSizeJoins['values'] = {};
+    for (const [col, key] of Object.entries(ROOM_SIZE_KEYS) as [keyof typeof ROOM_SIZE_KEYS, string][]) {
+      const v = m.values[key] ?? (col === 'p50' ? m.values['p(50)'] : undefined);
+      if (v !== undefined) values[col] = v;
+    }
+    rows.push({ size, metric, count: m.values.count, values });
+  }
+  rows.sort((a, b) => a.size - b.size);
+  const missing = [
+    ...(rows.some((r) => r.count === undefined) ? ['count'] : []),
+    ...(['p50', 'p95', 'p99', 'max'] as const).filter((p) => rows.some((r) => r.values[p] === undefined)),
+  ];
+  return {
+    rows,
+    ...(missing.length > 0
+      ? { note: `${missing.join(', ')} not in summary.json: its summaryTrendStats leave them out` }
+      : {}),
+  };
+}
+
+const FANOUT_KINDS = ['message', 'presence'] as const;
+
+function fanout(files: RunFiles): { rows: RoomFanout[]; source: string } {
+  const metrics = files.summary?.metrics ?? {};
+  const count = (name: string): number | undefined => metrics[name]?.values.count;
+  const { mucFanoutExpected: expected, mucFanoutReceived: received } = XMPP_COUNTERS;
+  const kinds = FANOUT_KINDS.filter(
+    (k) => metrics[`${expected}{kind:${k}}`] !== undefined || metrics[`${received}{kind:${k}}`] !== undefined,
+  );
+  if (kinds.length > 0)
+    return {
+      rows: kinds.map((kind) => ({
+        kind,
+        expected: count(`${expected}{kind:${kind}}`) ?? 0,
+        received: count(`${received}{kind:${kind}}`) ?? 0,
+      })),
+      source: `by kind, from summary.json (the sub-metrics ${expected}{kind:…} and ${received}{kind:…})`,
+    };
+  const e = mergedCounterBy(files.merged, expected, 'kind');
+  const r = mergedCounterBy(files.merged, received, 'kind');
+  if (e.size > 0 || r.size > 0)
+    return {
+      rows: FANOUT_KINDS.filter((k) => e.has(k) || r.has(k)).map((kind) => ({
+        kind,
+        expected: e.get(kind) ?? 0,
+        received: r.get(kind) ?? 0,
+      })),
+      source: 'by kind, from merged.json (every generator)',
+    };
+  return {
+    rows: [{ kind: 'all', expected: count(expected) ?? 0, received: count(received) ?? 0 }],
+    source:
+      `messages and presences together: summary.json has no ${expected}{kind:message} sub-metric ` +
+      '(a threshold on it puts it there, as the muc and conference scenarios do)',
+  };
+}
+
+function rooms(files: RunFiles): RoomFigures | undefined {
+  const names = [
+    ...Object.keys(files.summary?.metrics ?? {}),
+    ...(files.merged?.histograms ?? []).map((h) => h.name),
+    ...(files.merged?.counters ?? []).map((c) => c.name),
+  ];
+  if (!names.some((n) => n.startsWith(MUC_PREFIX))) return undefined;
+  const join = rateCounts(files, XMPP_RATES.mucJoinSuccess);
+  const losses: RoomLoss[] = [];
+  for (const [metric, what] of [
+    [XMPP_RATES.mucMessageLoss, 'groupchat messages'],
+    [XMPP_RATES.mucPresenceLoss, 'room presences'],
+  ] as const) {
+    const r = rateCounts(files, metric);
+    // passes are the lost ones (src/k6/metric-names.ts).
+    if (r && r.passes + r.fails > 0)
+      losses.push({ what, metric, samples: r.passes + r.fails, lost: r.passes });
+  }
+  const f = fanout(files);
+  const sizes = roomSizes(files.summary);
+  return {
+    ...(join && join.passes + join.fails > 0
+      ? { joins: { ok: join.passes, total: join.passes + join.fails } }
+      : {}),
+    fanout: f.rows,
+    fanoutSource: f.source,
+    losses,
+    bySize: sizes.rows,
+    ...(sizes.note !== undefined ? { bySizeNote: sizes.note } : {}),
+  };
+}
+
+// ---------------------------------------------------------------------------------------------------------------
 // Over time
 
 function overTime(files: RunFiles): OverTimeFigures {
@@ -703,6 +856,7 @@ export function runFigures(files: RunFiles): RunFigures {
     );
   const ths = summary ? thresholds(summary) : undefined;
   const sessionFigures = sessions(files);
+  const roomFigures = rooms(files);
   const lat = merged
     ? latencyFromMerged(merged, XMPP_TREND_NAMES)
     : summary
@@ -732,6 +886,7 @@ export function runFigures(files: RunFiles): RunFigures {
     stanzasReceived: tally(files, XMPP_COUNTERS.stanzasReceived, 'kind'),
     generator: generator(files),
     tap: tap(files),
+    ...(roomFigures ? { rooms: roomFigures } : {}),
     metrics: metricLines(summary),
     missing,
   };

@@ -3,7 +3,7 @@
  * each of its runs. Figures carry `data-figure`/`data-value`, thresholds `data-threshold`, charts `data-chart`.
  */
 import type { GeneratorHealth } from '../engine/health.ts';
-import { distributionChart, timeChart, type Chart, type TimePoint } from './charts.ts';
+import { distributionChart, timeChart, xyChart, type Chart, type TimePoint } from './charts.ts';
 import {
   chartFigures,
   esc,
@@ -20,6 +20,7 @@ import {
   TABLE_PERCENTILES,
   type LatencyTable,
   type OverTime,
+  type RoomFigures,
   type RunFigures,
   type Tally,
   type ThresholdFigure,
@@ -43,12 +44,19 @@ export interface RunHtmlOptions {
   overTimeMetrics?: readonly string[];
 }
 
-/** The anchors of a run's sections, for the page's contents. */
-export function runContents(key: string): [string, string][] {
+/**
+ * The anchors of a run's sections, for the page's contents; with the run's figures, the rooms' sections too when
+ * it has them.
+ */
+export function runContents(key: string, f?: RunFigures): [string, string][] {
   return [
     [`${key}-thresholds`, 'Thresholds'],
     [`${key}-sessions`, 'Sessions and losses'],
+    ...(f?.xmpp && f.rooms ? [[`${key}-rooms`, 'Rooms'] as [string, string]] : []),
     [`${key}-latency`, 'Latency'],
+    ...(f?.xmpp && f.rooms && f.rooms.bySize.length > 0
+      ? [[`${key}-room-sizes`, 'Room join latency against room size'] as [string, string]]
+      : []),
     [`${key}-over-time`, 'Over time'],
     [`${key}-failures`, 'Failures'],
     [`${key}-generator`, 'Generator'],
@@ -168,6 +176,105 @@ function sessionsHtml(f: RunFigures): string {
     );
   } else parts.push(note('no timed message or presence was sent: no loss to count', 'losses'));
   return parts.join('');
+}
+
+const FANOUT_LABELS = {
+  message: 'groupchat messages',
+  presence: 'room presences',
+  all: 'messages and presences',
+} as const;
+
+/** Multi-user chat in brief: joins that got in, what the rooms delivered of what was sent, and losses. */
+function roomsHtml(r: RoomFigures): string {
+  const parts: string[] = [];
+  if (r.joins) {
+    const { ok, total } = r.joins;
+    parts.push(
+      `<p>room joins: <strong data-figure="rooms.joins.ok" data-value="${ok}">${esc(fmtCount(ok))}</strong> of ` +
+        `<strong data-figure="rooms.joins.total" data-value="${total}">${esc(fmtCount(total))}</strong> joined ` +
+        `(${esc(fmtShare(ok / total))})</p>`,
+    );
+  } else parts.push(note('no room join was counted (xmpp_muc_join_success has no sample)', 'rooms.joins'));
+  parts.push(
+    table(
+      ['room fan-out', 'expected', 'received', 'received ÷ expected'],
+      r.fanout.map((x) => [
+        textCell(FANOUT_LABELS[x.kind]),
+        figureCell(`rooms.fanout.${x.kind}.expected`, x.expected, fmtCount),
+        figureCell(`rooms.fanout.${x.kind}.received`, x.received, fmtCount),
+        figureCell(
+          `rooms.fanout.${x.kind}.share`,
+          x.expected > 0 ? x.received / x.expected : undefined,
+          (v) => fmtShare(v, 2),
+        ),
+      ]),
+    ),
+    note(
+      `expected: each other occupant a broadcast’s sender saw in the room; received: each broadcast an occupant ` +
+        `got, in any VU or generator (xmpp_muc_fanout_expected, xmpp_muc_fanout_received); ${r.fanoutSource}`,
+    ),
+  );
+  if (r.losses.length > 0)
+    parts.push(
+      table(
+        ['room loss', 'recipients', 'lost', 'lost %'],
+        r.losses.map((l) => {
+          const key = l.what === 'groupchat messages' ? 'messages' : 'presences';
+          return [
+            textCell(l.what),
+            figureCell(`rooms.loss.${key}.samples`, l.samples, fmtCount),
+            figureCell(`rooms.loss.${key}.lost`, l.lost, fmtCount),
+            figureCell(`rooms.loss.${key}.lostShare`, l.lost / l.samples, (v) => fmtShare(v, 3)),
+          ];
+        }),
+      ),
+      note(
+        'recipients in the sender’s own VU only, each lost when not received within XMPP_LOSS_WINDOW ' +
+          '(xmpp_muc_message_loss, xmpp_muc_presence_loss); recipients in other VUs count in the fan-out alone',
+      ),
+    );
+  else
+    parts.push(note('no room broadcast had a recipient in its sender’s VU: no loss to count', 'rooms.loss'));
+  return parts.join('');
+}
+
+const ROOM_SIZE_COLUMNS = ['p50', 'p95', 'p99', 'max'] as const;
+
+/** The join latency of each room size, as a table and as p50/p95/p99 against the size. */
+function roomSizesHtml(r: RoomFigures, key: string): { html: string; charts: Chart[] } {
+  const rows = r.bySize.map((s) => [
+    figureCell(`room-size.${s.size}.size`, s.size, fmtCount),
+    figureCell(`room-size.${s.size}.joins`, s.count, fmtCount),
+    ...ROOM_SIZE_COLUMNS.map((p) => figureCell(`room-size.${s.size}.${p}`, s.values[p], fmtMs)),
+  ]);
+  const points = r.bySize.flatMap((s) =>
+    (['p50', 'p95', 'p99'] as const).flatMap((p) => {
+      const value = s.values[p];
+      return value === undefined ? [] : [{ x: s.size, series: p, value }];
+    }),
+  );
+  return {
+    html:
+      table(['room size', 'joins', 'p50', 'p95', 'p99', 'max'], rows) +
+      note(
+        'xmpp_muc_join (join presence sent → the room’s self-presence) of the occupants tagged room_size, from ' +
+          'summary.json’s sub-metrics xmpp_muc_join{room_size:N}',
+      ) +
+      (r.bySizeNote ? note(r.bySizeNote, 'room-size-percentiles') : ''),
+    charts:
+      points.length > 0
+        ? [
+            xyChart(
+              `${key}.room-sizes`,
+              'room join latency against room size',
+              'room size (occupants)',
+              'latency (ms)',
+              points,
+              { percentiles: true },
+            ),
+          ]
+        : [],
+  };
 }
 
 function latencyTableHtml(t: LatencyTable, scope: string): string {
@@ -436,10 +543,19 @@ export async function runBody(f: RunFigures, opts: RunHtmlOptions): Promise<stri
     return head + note('no XMPP metric in this run: no sessions, latency or failures to show', 'xmpp') + tail;
   const latency = latencyHtml(f, key);
   const overTime = await overTimeHtml(f, key);
+  const sizes = f.rooms && f.rooms.bySize.length > 0 ? roomSizesHtml(f.rooms, key) : undefined;
   return (
     head +
     section(`${key}-sessions`, 'Sessions and losses', sessionsHtml(f)) +
+    (f.rooms ? section(`${key}-rooms`, 'Rooms', roomsHtml(f.rooms)) : '') +
     section(`${key}-latency`, 'Latency', latency.html + (await chartFigures(latency.charts))) +
+    (sizes
+      ? section(
+          `${key}-room-sizes`,
+          'Room join latency against room size',
+          sizes.html + (await chartFigures(sizes.charts)),
+        )
+      : '') +
     section(`${key}-over-time`, 'Over time', overTime) +
     section(`${key}-failures`, 'Failures, stream errors and stanzas', failuresHtml(f)) +
     tail

@@ -218,3 +218,82 @@ export async function writeCapacityRun(dir: string): Promise<CapacityReport> {
     spread: { min: 150, median: 150, max: 150 },
   };
 }
+
+/** Join latencies (ms) per room size of the rooms fixture; one more join of the largest room timed out. */
+export const ROOM_JOINS: Record<number, number[]> = {
+  // Defined largest first: the report sorts by size as numbers (12 after 6).
+  12: [100, 110, 120, 130, 140, 150, 160, 170, 180, 190, 200],
+  3: [40, 50, 60],
+  6: [60, 70, 80, 90, 100, 150],
+};
+
+/** Room broadcasts of the rooms fixture: fan-out per kind, and the loss samples of recipients in the sender's VU. */
+export const ROOM_TRAFFIC = {
+  message: { expected: 40, received: 39, lossSamples: 30, lost: 1 },
+  presence: { expected: 200, received: 200, lossSamples: 150, lost: 0 },
+} as const;
+
+/**
+ * summary.json of a multi-user chat run of the Node engine (the conference scenario's metrics): ROOM_JOINS tagged
+ * room_size, one join that timed out, ROOM_TRAFFIC's fan-out and losses. `bySize` registers the sub-metrics
+ * xmpp_muc_join{room_size:N} and `perKind` xmpp_muc_fanout_*{kind:…}, through thresholds that always hold, as the
+ * scenario does; `trendStats` is summaryTrendStats (k6's default when omitted).
+ */
+export function roomsSummary(o: {
+  bySize: boolean;
+  perKind: boolean;
+  trendStats?: string[];
+}): Record<string, unknown> {
+  const store = new MetricStore();
+  store.defineMetric('xmpp_login_success', 'rate');
+  store.defineMetric('xmpp_muc_join', 'trend', 'time');
+  store.defineMetric('xmpp_muc_join_success', 'rate');
+  store.defineMetric('xmpp_muc_fanout_expected', 'counter');
+  store.defineMetric('xmpp_muc_fanout_received', 'counter');
+  store.defineMetric('xmpp_muc_message_loss', 'rate');
+  store.defineMetric('xmpp_muc_presence_loss', 'rate');
+  const sizes = Object.keys(ROOM_JOINS);
+  const thresholds = ThresholdSet.create(
+    {
+      xmpp_muc_join: ['p(95)<3000'],
+      xmpp_muc_join_success: ['rate==1'],
+      ...(o.bySize
+        ? Object.fromEntries(sizes.map((s) => [`xmpp_muc_join{room_size:${s}}`, ['p(95)>=0']]))
+        : {}),
+      ...(o.perKind
+        ? Object.fromEntries(
+            ['expected', 'received'].flatMap((e) =>
+              ['message', 'presence'].map((k) => [`xmpp_muc_fanout_${e}{kind:${k}}`, ['count>=0']]),
+            ),
+          )
+        : {}),
+    },
+    store,
+  );
+  for (const [size, joins] of Object.entries(ROOM_JOINS))
+    for (const ms of joins) {
+      store.push('xmpp_login_success', 1);
+      store.push('xmpp_muc_join', ms, { room_size: size });
+      store.push('xmpp_muc_join_success', 1, { room_size: size });
+    }
+  store.push('xmpp_login_success', 1);
+  store.push('xmpp_muc_join_success', 0, { room_size: '12', reason: 'timeout:muc-join' });
+  for (const [kind, t] of Object.entries(ROOM_TRAFFIC)) {
+    // Spread over the sizes, as the rooms sent them.
+    sizes.forEach((room_size, i) => {
+      const share = (n: number): number => Math.floor(n / sizes.length) + (i < n % sizes.length ? 1 : 0);
+      store.push('xmpp_muc_fanout_expected', share(t.expected), { room_size, kind });
+      store.push('xmpp_muc_fanout_received', share(t.received), { room_size, kind });
+    });
+    for (let i = 0; i < t.lossSamples; i++)
+      store.push(`xmpp_muc_${kind}_loss`, i < t.lost ? 1 : 0, { room_size: '6' });
+  }
+  const final = thresholds.evaluate(store, 9_000, true);
+  return {
+    ...buildSummaryData(store, final.results, {
+      testRunDurationMs: 9_000,
+      ...(o.trendStats ? { options: { summaryTrendStats: o.trendStats } } : {}),
+    }),
+    xmpp: xmppSummary(store),
+  };
+}

@@ -16,6 +16,7 @@ import {
   renderChart,
   scopeSvgIds,
   timeChart,
+  xyChart,
 } from '../../src/report/charts.ts';
 import {
   COMPARISON_ROWS,
@@ -31,9 +32,17 @@ import {
 } from '../../src/report/html.ts';
 import { fmtMs } from '../../src/report/html-page.ts';
 import { parseSummary, readRunFiles, ReportInputError } from '../../src/report/run-data.ts';
-import { distributionPercentiles, runFigures } from '../../src/report/run-figures.ts';
+import { distributionPercentiles, roomSizeOf, runFigures } from '../../src/report/run-figures.ts';
 import { producerHistogram } from '../collector/fixtures.ts';
-import { chatSummary, T0, writeCapacityRun, writeCollectorRun, writeJson } from './fixtures.ts';
+import {
+  chatSummary,
+  ROOM_JOINS,
+  roomsSummary,
+  T0,
+  writeCapacityRun,
+  writeCollectorRun,
+  writeJson,
+} from './fixtures.ts';
 
 /** Every `data-figure` of a page with its `data-value`. */
 function figures(html: string): Map<string, number> {
@@ -294,6 +303,125 @@ describe('a run with --collect: figures from merged.json, intervals from hdr/', 
   });
 });
 
+/**
+ * The text of `<section id="…">` (sections do not nest) without its charts' SVG, as a browser reads it; undefined
+ * when there is none.
+ */
+function sectionText(html: string, id: string): string | undefined {
+  const m = new RegExp(`<section id="${id}">(.*?)</section>`).exec(html);
+  return m ? text(m[1]!.replace(/<svg .*?<\/svg>/g, '')) : undefined;
+}
+
+describe('a multi-user chat run: rooms, and join latency against room size', () => {
+  test('per kind and per size: the Rooms block and the room-size section, table and chart', async () => {
+    const dir = join(root, 'conference');
+    const trendStats = ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'count'];
+    await writeJson(dir, 'summary.json', roomsSummary({ bySize: true, perKind: true, trendStats }));
+    await writeJson(dir, 'run.json', { runId: 'conf', script: '/x/conference.js', env: {}, exitCode: 99 });
+    const html = await runReportHtml(dir);
+    assert.equal(
+      sectionText(html, 'run-rooms'),
+      'Rooms' +
+        'room joins: 20 of 21 joined (95.2 %)' +
+        'room fan-outexpectedreceivedreceived ÷ expected' +
+        'groupchat messages403997.50 %' +
+        'room presences200200100.00 %' +
+        'expected: each other occupant a broadcast’s sender saw in the room; received: each broadcast an ' +
+        'occupant got, in any VU or generator (xmpp_muc_fanout_expected, xmpp_muc_fanout_received); by kind, ' +
+        'from summary.json (the sub-metrics xmpp_muc_fanout_expected{kind:…} and xmpp_muc_fanout_received{kind:…})' +
+        'room lossrecipientslostlost %' +
+        'groupchat messages3013.333 %' +
+        'room presences15000.000 %' +
+        'recipients in the sender’s own VU only, each lost when not received within XMPP_LOSS_WINDOW ' +
+        '(xmpp_muc_message_loss, xmpp_muc_presence_loss); recipients in other VUs count in the fan-out alone',
+    );
+    const sizes = sectionText(html, 'run-room-sizes');
+    assert.ok(sizes !== undefined, 'no room-size section');
+    assert.equal(
+      sizes.slice(0, sizes.indexOf('xmpp_muc_join (')),
+      'Room join latency against room size' +
+        'room sizejoinsp50p95p99max' +
+        // Sorted by size as numbers; k6's percentiles (linear interpolation) of each size's joins.
+        '3350.0 ms59.0 ms59.8 ms60.0 ms' +
+        '6685.0 ms138 ms148 ms150 ms' +
+        '1211150 ms195 ms199 ms200 ms',
+    );
+    assert.match(
+      sizes,
+      /xmpp_muc_join \(join presence sent → the room’s self-presence\) of the occupants tagged room_size, from summary\.json’s sub-metrics xmpp_muc_join\{room_size:N\}/,
+    );
+    const f = figures(html);
+    for (const [size, joins] of Object.entries(ROOM_JOINS)) {
+      assert.equal(f.get(`room-size.${size}.joins`), joins.length, size);
+      assert.equal(f.get(`room-size.${size}.p95`), k6Percentile(joins, 0.95), size);
+      assert.equal(f.get(`room-size.${size}.p99`), k6Percentile(joins, 0.99), size);
+    }
+    assert.equal(f.get('rooms.fanout.message.share'), 39 / 40);
+    // p50, p95 and p99 of three sizes, drawn.
+    assert.match(html, /<figure data-chart="run\.room-sizes" data-points="9"><svg/);
+    // In the page's contents, each after the section it follows.
+    assert.match(
+      html,
+      /<li><a href="#run-sessions">Sessions and losses<\/a><\/li><li><a href="#run-rooms">Rooms<\/a><\/li><li><a href="#run-latency">Latency<\/a><\/li><li><a href="#run-room-sizes">Room join latency against room size<\/a><\/li>/,
+    );
+    assert.ok(html.indexOf('id="run-rooms"') < html.indexOf('id="run-latency"'));
+    assert.ok(html.indexOf('id="run-latency"') < html.indexOf('id="run-room-sizes"'));
+  });
+
+  test('without the sub-metrics: fan-out totals (and why), no room-size section; trend stats left out are named', async () => {
+    const totals = join(root, 'muc-totals');
+    await writeJson(totals, 'summary.json', roomsSummary({ bySize: false, perKind: false }));
+    const html = await runReportHtml(totals);
+    const rooms = sectionText(html, 'run-rooms');
+    assert.ok(rooms !== undefined, 'no Rooms section');
+    assert.ok(
+      rooms.includes(
+        'room fan-outexpectedreceivedreceived ÷ expectedmessages and presences24023999.58 %' +
+          'expected: each other occupant a broadcast’s sender saw in the room; received: each broadcast an ' +
+          'occupant got, in any VU or generator (xmpp_muc_fanout_expected, xmpp_muc_fanout_received); messages ' +
+          'and presences together: summary.json has no xmpp_muc_fanout_expected{kind:message} sub-metric (a ' +
+          'threshold on it puts it there, as the muc and conference scenarios do)',
+      ),
+      rooms,
+    );
+    assert.equal(sectionText(html, 'run-room-sizes'), undefined);
+    assert.doesNotMatch(html, /run-room-sizes|data-chart="run\.room-sizes"/);
+
+    // k6's default summaryTrendStats: no count, no p(99).
+    const defaults = join(root, 'muc-default-stats');
+    await writeJson(defaults, 'summary.json', roomsSummary({ bySize: true, perKind: false }));
+    const page = await runReportHtml(defaults);
+    assert.equal(
+      sectionText(page, 'run-room-sizes')!.replace(/xmpp_muc_join \(.*?N\}/, ''),
+      'Room join latency against room size' +
+        'room sizejoinsp50p95p99max' +
+        '3–50.0 ms59.0 ms–60.0 ms' +
+        '6–85.0 ms138 ms–150 ms' +
+        '12–150 ms195 ms–200 ms' +
+        'count, p99 not in summary.json: its summaryTrendStats leave them out',
+    );
+    // p50 and p95 of three sizes.
+    assert.match(page, /<figure data-chart="run\.room-sizes" data-points="6"><svg/);
+  });
+
+  test('a run with no room metric has neither; only xmpp_muc_join{room_size:N} is a room size', async () => {
+    const dir = join(root, 'chat-no-rooms');
+    await writeJson(dir, 'summary.json', chatSummary().summary);
+    const f = runFigures(await readRunFiles(dir));
+    assert.equal(f.rooms, undefined);
+    assert.equal(roomSizeOf('xmpp_muc_join{room_size:20}'), 20);
+    assert.equal(roomSizeOf('xmpp_muc_join{ room_size: "7" }'), 7);
+    for (const other of [
+      'xmpp_muc_join',
+      'xmpp_muc_join{room_size:big}',
+      'xmpp_muc_join{room_size:5,kind:x}',
+      'xmpp_muc_join_success{room_size:5}',
+      'xmpp_muc_message_delivery{room_size:5}',
+    ])
+      assert.equal(roomSizeOf(other), undefined, other);
+  });
+});
+
 describe('summary.json as k6 --summary-export writes it', () => {
   test('values beside thresholds, whose true means FAILED; a Rate’s value is its rate', () => {
     const s = parseSummary(
@@ -419,7 +547,21 @@ describe('charts', () => {
       ],
       { percentiles: true },
     );
-    for (const chart of [d, t]) {
+    const xy = xyChart(
+      'xy',
+      'against size',
+      'room size',
+      'ms',
+      [
+        { x: 3, series: 'p50', value: 1 },
+        { x: 6, series: 'p50', value: 2 },
+        { x: 3, series: 'p95', value: 4 },
+        { x: 6, series: 'p95', value: 5 },
+        { x: 3, series: 'p99', value: 7 },
+      ],
+      { percentiles: true },
+    );
+    for (const chart of [d, t, xy]) {
       const r = await renderChart(chart);
       assert.deepEqual(r.warnings, [], chart.name);
       assert.match(r.svg, /^<svg [^>]*class="marks"/);
