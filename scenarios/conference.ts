@@ -8,6 +8,10 @@
  * something every CHAT_INTERVAL (default 30s); every other occupant records each one it receives. Then every
  * participant leaves and closes. A PRESENCE_INTERVAL or CHAT_INTERVAL of 0 sends none.
  *
+ * ROOM_JOIN_GAP (default 0: every room at once, as at the top of the hour) starts room k's burst k gaps after the
+ * first: with a gap longer than a burst takes, each room's join latency is its own, not its place in the queue of
+ * every room's joins at once.
+ *
  * By default each room is played by one VU (VUS = the number of rooms), so every recipient of a broadcast is in
  * its sender's VU and the loss rates (xmpp_muc_message_loss, xmpp_muc_presence_loss) cover all of them. With any
  * other VUS the participants are split over the VUs in room order and a room may span VUs: its recipients in
@@ -59,6 +63,7 @@ const perSize = whole('ROOMS_PER_SIZE', 1);
 if (perSize < 1) throw new Error(`ROOMS_PER_SIZE=${perSize} must be 1 or more`);
 const presenceMs = parseDuration(__ENV.PRESENCE_INTERVAL || '2s');
 const chatMs = parseDuration(__ENV.CHAT_INTERVAL || '30s');
+const roomGapMs = parseDuration(__ENV.ROOM_JOIN_GAP || '0s');
 const mucDomain = __ENV.XMPP_MUC_DOMAIN || `conference.${base.domain}`;
 const roomPrefix = __ENV.XMPP_MUC_ROOM_PREFIX || 'starling-conference-';
 
@@ -157,9 +162,12 @@ export default async function (data: EndpointData): Promise<void> {
     return flushFinal();
   }
   const joined = await Promise.all(
-    sessions.map((s) => {
+    sessions.map(async (s) => {
       const g = first + s.index;
       const room = roomOf(g);
+      const at = joinAt + rooms.indexOf(room) * roomGapMs;
+      if (at > Date.now()) await delay(at - Date.now());
+      if (stopping()) return undefined;
       return joinRoom(s, room.jid, `participant${g - room.first + 1}`, {
         tags: { room_size: String(room.size) },
       });
