@@ -367,6 +367,109 @@ function mucRow(): RowSpec {
   };
 }
 
+/**
+ * Stream management (XEP-0198): resumptions of broken sessions, why they failed, and what they sent or received
+ * twice. Redeliveries are counted with the recipient's tags; a resumption's resent stanzas with the session's.
+ */
+function smRow(): RowSpec {
+  const failed = xmppCounter(XMPP_RATES.smResumeSuccess, `${OUTCOME}="false"`);
+  // Before the first redelivery there is no series: 0 per transport that opened sessions, not "No data".
+  const opened = `sum by (transport) (${xmppCounter(XMPP_COUNTERS.sessionsOpened)})`;
+  return {
+    title: 'Stream management and resumption (XEP-0198)',
+    panels: [
+      {
+        kind: 'timeseries',
+        title: 'Resumptions per second, by outcome',
+        description:
+          `${XMPP_RATES.smResumeSuccess}: resumptions of broken sessions finished per second; outcome="false" is one ` +
+          "that did not resume (sm-resume-failed:item-not-found after the server's resumption timeout, a failed " +
+          'login on the new transport, a timeout) and ended the session.',
+        queries: [
+          {
+            expr: `sum by (transport, ${OUTCOME}) (${rate(xmppCounter(XMPP_RATES.smResumeSuccess))})`,
+            legend: `{{transport}} success={{${OUTCOME}}}`,
+          },
+        ],
+        unit: 'ops',
+        width: 10,
+      },
+      {
+        kind: 'stat',
+        title: 'Resumption success',
+        description: `${XMPP_RATES.smResumeSuccess}: share of resumption attempts that got <resumed/>, over the run so far.`,
+        queries: [{ expr: ratio(XMPP_RATES.smResumeSuccess), legend: '{{transport}}' }],
+        unit: 'percentunit',
+        width: 4,
+        min: 0,
+        max: 1,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Resumption p99, recent window',
+        description:
+          `${XMPP_TRENDS.smResume}: p99 of the resumptions (new transport → <resumed/>: connect, open, SASL and the ` +
+          'resume exchange) in the last rate window, from the histogram buckets (a bucket estimate; the percentile ' +
+          'panel above is exact over the whole run).',
+        queries: [
+          {
+            expr: windowQuantile(XMPP_TRENDS.smResume, 0.99, XMPP_SCOPE, ['transport']),
+            legend: '{{transport}} p99',
+          },
+        ],
+        unit: 's',
+        width: 10,
+      },
+      {
+        kind: 'bargauge',
+        title: 'Resumption failures by reason, run so far',
+        description:
+          `${XMPP_RATES.smResumeSuccess} outcome="false": total per typed reason since the run started ` +
+          "(sm-resume-failed:item-not-found: the server's resumption timeout passed, or it never kept the session; " +
+          'timeout:resume, timeout:connect, auth-failed:…, transport-…: the new transport, its login or the resume ' +
+          'exchange failed).',
+        queries: [{ expr: `sum by (reason) (${failed})`, legend: '{{reason}}' }],
+        unit: 'short',
+        width: 8,
+      },
+      {
+        kind: 'timeseries',
+        title: 'Stanzas resent after resumption per second',
+        description:
+          `${XMPP_COUNTERS.smResent}: stanzas sent again after a resumption, per second: the server had not ` +
+          'acknowledged them when the transport broke.',
+        queries: [
+          {
+            expr: `sum by (transport) (${rate(xmppCounter(XMPP_COUNTERS.smResent))})`,
+            legend: '{{transport}}',
+          },
+        ],
+        unit: 'ops',
+        width: 8,
+      },
+      {
+        kind: 'stat',
+        title: 'Stanzas redelivered, run so far',
+        description:
+          `${XMPP_COUNTERS.redelivered}: timed stanzas received again after they had been delivered, by the ` +
+          "recipient's transport and kind, over the run so far. It should be 0: a server that replays stanzas the " +
+          'session had already received when it resumes shows here.',
+        queries: [
+          {
+            expr:
+              `sum by (transport, kind) (${xmppCounter(XMPP_COUNTERS.redelivered)}) ` +
+              `or on (transport) 0 * ${opened}`,
+            legend: '{{transport}} {{kind}}',
+          },
+        ],
+        unit: 'short',
+        width: 8,
+        min: 0,
+      },
+    ],
+  };
+}
+
 function overview(): DashboardSpec {
   const trends = Object.values(XMPP_TRENDS);
   const loginPhases = [
@@ -382,7 +485,7 @@ function overview(): DashboardSpec {
     uid: 'starling-overview',
     title: 'starling / XMPP overview',
     description:
-      'Fleet-wide XMPP load test: sessions, logins, latency percentiles from the merged HDR histograms, multi-user chat rooms, stanzas, failures.',
+      'Fleet-wide XMPP load test: sessions, logins, latency percentiles from the merged HDR histograms, multi-user chat rooms, stream resumption, stanzas, failures.',
     variables: variables({ scenario: true }),
     rows: [
       {
@@ -490,6 +593,7 @@ function overview(): DashboardSpec {
         ],
       },
       mucRow(),
+      smRow(),
       {
         title: 'Stanzas',
         panels: [

@@ -147,6 +147,10 @@ describe('dashboards', () => {
       XMPP_RATES.mucJoinSuccess,
       XMPP_RATES.mucMessageLoss,
       XMPP_RATES.mucPresenceLoss,
+      // Stream management (XEP-0198): resumptions by outcome and reason, stanzas resent and redelivered.
+      XMPP_RATES.smResumeSuccess,
+      XMPP_COUNTERS.smResent,
+      XMPP_COUNTERS.redelivered,
     ])
       assert.ok(overview.includes(counterMetricName(m)), m);
     // The generator's own health: CPU, event-loop busy and delay, and the saturated flag.
