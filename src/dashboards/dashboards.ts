@@ -437,10 +437,13 @@ function smRow(): RowSpec {
         title: 'Stanzas resent after resumption per second',
         description:
           `${XMPP_COUNTERS.smResent}: stanzas sent again after a resumption, per second: the server had not ` +
-          'acknowledged them when the transport broke.',
+          'acknowledged them when the transport broke. 0 while none were (a k6 WebSocket closes with a handshake, ' +
+          'so what was written before a break reaches the server and is acked on resumption).',
         queries: [
           {
-            expr: `sum by (transport) (${rate(xmppCounter(XMPP_COUNTERS.smResent))})`,
+            expr:
+              `sum by (transport) (${rate(xmppCounter(XMPP_COUNTERS.smResent))}) ` +
+              `or on (transport) 0 * sum by (transport) (${rate(xmppCounter(XMPP_COUNTERS.sessionsOpened))})`,
             legend: '{{transport}}',
           },
         ],

@@ -223,7 +223,8 @@ class Connection implements XmppConnection {
       const t = session.timings;
       xmpp.smResume.add(t.resumed! - t.resumeStarted!, tags);
       xmpp.smResumeSuccess.add(1, tags);
-      if (session.sm!.resent > resent) xmpp.smResent.add(session.sm!.resent - resent, tags);
+      // 0 too: every resumption says how many stanzas it sent again.
+      xmpp.smResent.add(session.sm!.resent - resent, tags);
       return true;
     })();
     const moving: Promise<void> = resumed.then(() => this.settled(moving));
