@@ -174,7 +174,8 @@ function sessionsHtml(f: RunFigures): string {
         'lost: not received within XMPP_LOSS_WINDOW, or the addressee’s session ended first (xmpp_message_loss, xmpp_presence_loss)',
       ),
     );
-  } else parts.push(note('no timed message or presence was sent: no loss to count', 'losses'));
+  } else
+    parts.push(note('no timed chat message or directed presence was sent: no chat loss to count', 'losses'));
   return parts.join('');
 }
 

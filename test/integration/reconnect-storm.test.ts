@@ -80,7 +80,11 @@ for (const kind of ['prosody', 'ejabberd'] as const) {
       });
 
       test(`${BROKEN} of ${SESSIONS} sessions broken at once, all resumed, every message delivered (exit 0)`, async () => {
-        const { code, output, s } = await storm(join(work, 'ok'), server, { RESUME_SPREAD: '500ms' });
+        const { code, output, s } = await storm(join(work, 'ok'), server, {
+          // A moment before resuming, as a client's reconnect has: see the ejabberd note in stream-management.test.ts.
+          RESUME_AFTER: '200ms',
+          RESUME_SPREAD: '500ms',
+        });
         assert.equal(code, 0, output);
         assert.equal(value(s, 'xmpp_sm_resume', 'count'), BROKEN);
         assert.equal(value(s, 'xmpp_sm_resume_success', 'passes'), BROKEN);
