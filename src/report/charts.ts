@@ -135,33 +135,21 @@ export function timeChart(
   points: TimePoint[],
   opts: { percentiles?: boolean; seconds?: number } = {},
 ): Chart {
-  const series = [...new Set(points.map((p) => p.series))];
-  return {
+  return lineChart(
     name,
-    points: points.length,
-    spec: {
-      ...frame(title),
-      data: { values: points },
-      mark: { type: 'line', point: { filled: true, size: 16 }, strokeWidth: 1.5 },
-      encoding: {
-        x: {
-          field: 't',
-          type: 'quantitative',
-          title: 'seconds since the start',
-          // The run's whole span, so that charts of one run line up and a single interval still has an axis.
-          scale: opts.seconds ? { domain: [0, opts.seconds], nice: false } : { zero: true },
-        },
-        y: { field: 'value', type: 'quantitative', title: yTitle, scale: { zero: true } },
-        color: {
-          field: 'series',
-          type: 'nominal',
-          title: null,
-          ...(opts.percentiles ? percentileScale(series) : {}),
-        },
-      },
-      config: CONFIG,
+    title,
+    yTitle,
+    points,
+    opts.percentiles,
+    { size: 16, strokeWidth: 1.5 },
+    {
+      field: 't',
+      type: 'quantitative',
+      title: 'seconds since the start',
+      // The run's whole span, so that charts of one run line up and a single interval still has an axis.
+      scale: opts.seconds ? { domain: [0, opts.seconds], nice: false } : { zero: true },
     },
-  };
+  );
 }
 
 /** One value of a series at a point of a quantitative x axis that is not time (a room size, …). */
@@ -183,29 +171,51 @@ export function xyChart(
   points: XyPoint[],
   opts: { percentiles?: boolean } = {},
 ): Chart {
-  const series = [...new Set(points.map((p) => p.series))];
   const xs = [...new Set(points.map((p) => p.x))].sort((a, b) => a - b);
+  return lineChart(
+    name,
+    title,
+    yTitle,
+    points,
+    opts.percentiles,
+    { size: 28, strokeWidth: 2 },
+    {
+      field: 'x',
+      type: 'quantitative',
+      title: xTitle,
+      scale: { zero: true },
+      axis: { values: xs, format: 'd' },
+    },
+  );
+}
+
+/** One line per series of `points` (their `value` on y from 0), against the x encoding given. */
+function lineChart(
+  name: string,
+  title: string,
+  yTitle: string,
+  points: { series: string; value: number }[],
+  percentiles: boolean | undefined,
+  /** Point size and line width. */
+  mark: { size: number; strokeWidth: number },
+  x: Record<string, unknown>,
+): Chart {
+  const series = [...new Set(points.map((p) => p.series))];
   return {
     name,
     points: points.length,
     spec: {
       ...frame(title),
       data: { values: points },
-      mark: { type: 'line', point: { filled: true, size: 28 }, strokeWidth: 2 },
+      mark: { type: 'line', point: { filled: true, size: mark.size }, strokeWidth: mark.strokeWidth },
       encoding: {
-        x: {
-          field: 'x',
-          type: 'quantitative',
-          title: xTitle,
-          scale: { zero: true },
-          axis: { values: xs, format: 'd' },
-        },
+        x,
         y: { field: 'value', type: 'quantitative', title: yTitle, scale: { zero: true } },
         color: {
           field: 'series',
           type: 'nominal',
           title: null,
-          ...(opts.percentiles ? percentileScale(series) : {}),
+          ...(percentiles ? percentileScale(series) : {}),
         },
       },
       config: CONFIG,

@@ -72,6 +72,49 @@ export async function runChatCollect(
   return { dir: join(resultsRoot, runId!), result: r };
 }
 
+/** summary.json as these tests read it: each metric's values by stat (sub-metrics included). */
+export interface SummaryValues {
+  metrics: Record<string, { values: Record<string, number> } | undefined>;
+}
+
+/**
+ * `starling run <script>` on the Node engine (quiet, saturation allowed: a shared machine) into `resultsRoot`, from
+ * `cwd` (a .ts script compiles into <cwd>/dist/scenarios); returns what it printed and its summary.json.
+ */
+export async function runScenario(
+  script: string,
+  resultsRoot: string,
+  env: Record<string, string>,
+  opts: { cwd?: string; report?: boolean } = {},
+): Promise<CliResult & { dir: string; summary: SummaryValues }> {
+  const r = await runStarling(
+    [
+      'run',
+      script,
+      '--engine',
+      'node',
+      '-q',
+      '--allow-saturation',
+      ...(opts.report ? [] : ['--no-report']),
+      '--results-root',
+      resultsRoot,
+      ...envArgs(env),
+    ],
+    { cwd: opts.cwd },
+  );
+  const [run] = await readdir(resultsRoot);
+  const dir = join(resultsRoot, run!);
+  const summary = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as SummaryValues;
+  return { ...r, dir, summary };
+}
+
+/** A stat of a metric in summary.json, which must be there. */
+export function summaryValue(s: SummaryValues, metric: string, stat: string): number {
+  const v = s.metrics[metric]?.values[stat];
+  assert.ok(v !== undefined, `${metric} ${stat} is in summary.json`);
+  return v;
+}
+
 /** A sample in k6's JSON output (`--out json=…`). */
 export interface JsonPoint {
   metric: string;

@@ -5,14 +5,12 @@
  * and the run's report.html with its room-size section.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
-
-type Summary = { metrics: Record<string, { values: Record<string, number> } | undefined> };
+import { runScenario, summaryValue as value } from '../helpers/cli.ts';
 
 const SIZES = [3, 6];
 /** One account per participant, numbered in room order: exactly as many as the rooms hold. */
@@ -23,12 +21,6 @@ const THRESHOLDS = {
   xmpp_muc_join: ['p(95)<30000'],
   xmpp_muc_message_delivery: ['p(95)<30000'],
 };
-
-function value(s: Summary, metric: string, stat: string): number {
-  const v = s.metrics[metric]?.values[stat];
-  assert.ok(v !== undefined, `${metric} ${stat} is in summary.json`);
-  return v;
-}
 
 describe('the conference scenario on prosody', () => {
   let server: LocalServer;
@@ -43,32 +35,22 @@ describe('the conference scenario on prosody', () => {
 
   test(`rooms of ${SIZES.join(' and ')}, one VU each: every join per size, every broadcast at every other occupant, the report's room-size section`, async () => {
     const root = join(work, 'results');
-    const r = await runStarling(
-      [
-        'run',
-        'conference',
-        '--engine',
-        'node',
-        '-q',
-        '--allow-saturation',
-        '--results-root',
-        root,
-        ...envArgs({
-          XMPP_URL: server.websocketUrl,
-          XMPP_DOMAIN: server.domain,
-          ROOM_SIZES: SIZES.join(','),
-          DURATION: '4s',
-          PRESENCE_INTERVAL: '1s',
-          CHAT_INTERVAL: '2s',
-          THRESHOLDS: JSON.stringify(THRESHOLDS),
-        }),
-      ],
-      { cwd: work },
+    const r = await runScenario(
+      'conference',
+      root,
+      {
+        XMPP_URL: server.websocketUrl,
+        XMPP_DOMAIN: server.domain,
+        ROOM_SIZES: SIZES.join(','),
+        DURATION: '4s',
+        PRESENCE_INTERVAL: '1s',
+        CHAT_INTERVAL: '2s',
+        THRESHOLDS: JSON.stringify(THRESHOLDS),
+      },
+      { cwd: work, report: true },
     );
     assert.equal(r.code, 0, r.output);
-    const [run] = await readdir(root);
-    const dir = join(root, run!);
-    const s = JSON.parse(await readFile(join(dir, 'summary.json'), 'utf8')) as Summary;
+    const { dir, summary: s } = r;
 
     assert.equal(value(s, 'xmpp_muc_join', 'count'), PARTICIPANTS);
     assert.equal(value(s, 'xmpp_muc_join_success', 'passes'), PARTICIPANTS);

@@ -4,14 +4,12 @@
  * other occupant, in its VU or not), and a refused join failing the run.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
-
-type Summary = { metrics: Record<string, { values: Record<string, number> } | undefined> };
+import { runScenario, summaryValue } from '../helpers/cli.ts';
 
 const ROOMS = 2;
 const PER_ROOM = 4;
@@ -27,37 +25,17 @@ const THRESHOLDS = {
   'xmpp_muc_fanout_received{kind:presence}': ['count>=0'],
 };
 
-async function runMuc(
-  root: string,
-  script: string,
-  env: Record<string, string>,
-): Promise<{ code: number | null; output: string; summary: Summary }> {
-  // From the work directory: a .ts script compiles into <cwd>/dist/scenarios, not into the repository's.
-  const r = await runStarling(
-    [
-      'run',
-      script,
-      '--engine',
-      'node',
-      '-q',
-      '--no-report',
-      '--allow-saturation',
-      '--results-root',
-      root,
-      ...envArgs({ THRESHOLDS: JSON.stringify(THRESHOLDS), ...env }),
-    ],
+/** `starling run` with the per-kind thresholds, from the work directory. */
+function runMuc(root: string, script: string, env: Record<string, string>) {
+  return runScenario(
+    script,
+    root,
+    { THRESHOLDS: JSON.stringify(THRESHOLDS), ...env },
     { cwd: join(root, '..') },
   );
-  const [run] = await readdir(root);
-  const summary = JSON.parse(await readFile(join(root, run!, 'summary.json'), 'utf8')) as Summary;
-  return { code: r.code, output: r.output, summary };
 }
 
-function value(s: Summary, metric: string, stat: string): number {
-  const v = s.metrics[metric]?.values[stat];
-  assert.ok(v !== undefined, `${metric} ${stat} is in summary.json`);
-  return v;
-}
+const value = summaryValue;
 
 for (const kind of ['prosody', 'ejabberd'] as const) {
   describe(`multi-user chat on ${kind}`, () => {

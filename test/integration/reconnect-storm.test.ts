@@ -4,62 +4,41 @@
  * timeout is shorter than the pause, every resumption refused (item-not-found) and the run failing.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
+import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { envArgs, runStarling } from '../helpers/cli.ts';
-
-type Summary = { metrics: Record<string, { values: Record<string, number> } | undefined> };
+import { runScenario, type SummaryValues } from '../helpers/cli.ts';
 
 const VUS = 2;
 const PER_VU = 10;
 const SESSIONS = VUS * PER_VU;
 const BROKEN = SESSIONS / 2;
 
-async function storm(
-  root: string,
-  server: LocalServer,
-  env: Record<string, string>,
-): Promise<{ code: number | null; output: string; s: Summary }> {
-  const r = await runStarling([
-    'run',
-    'reconnect-storm',
-    '--engine',
-    'node',
-    '-q',
-    '--no-report',
-    '--allow-saturation',
-    '--results-root',
-    root,
-    ...envArgs({
-      XMPP_URL: server.websocketUrl,
-      XMPP_DOMAIN: server.domain,
-      VUS: String(VUS),
-      SESSIONS_PER_VU: String(PER_VU),
-      DURATION: '6s',
-      STORM_AT: '2s',
-      MESSAGE_RATE: '2',
-      BREAK_PERCENT: '50',
-      THRESHOLDS: JSON.stringify({
-        xmpp_session_ready: ['p(95)<30000'],
-        xmpp_sm_resume: ['p(95)<30000'],
-        // Always true: puts the sub-metric in summary.json.
-        'xmpp_session_failures{reason:sm-resume-failed:item-not-found}': ['count>=0'],
-      }),
-      ...env,
+async function storm(root: string, server: LocalServer, env: Record<string, string>) {
+  const r = await runScenario('reconnect-storm', root, {
+    XMPP_URL: server.websocketUrl,
+    XMPP_DOMAIN: server.domain,
+    VUS: String(VUS),
+    SESSIONS_PER_VU: String(PER_VU),
+    DURATION: '6s',
+    STORM_AT: '2s',
+    MESSAGE_RATE: '2',
+    BREAK_PERCENT: '50',
+    THRESHOLDS: JSON.stringify({
+      xmpp_session_ready: ['p(95)<30000'],
+      xmpp_sm_resume: ['p(95)<30000'],
+      // Always true: puts the sub-metric in summary.json.
+      'xmpp_session_failures{reason:sm-resume-failed:item-not-found}': ['count>=0'],
     }),
-  ]);
-  const [run] = await readdir(root);
-  return {
-    code: r.code,
-    output: r.output,
-    s: JSON.parse(await readFile(join(root, run!, 'summary.json'), 'utf8')) as Summary,
-  };
+    ...env,
+  });
+  return { code: r.code, output: r.output, s: r.summary };
 }
 
-function value(s: Summary, metric: string, stat: string): number | undefined {
+/** A stat of a metric in summary.json; undefined when the run never recorded it. */
+function value(s: SummaryValues, metric: string, stat: string): number | undefined {
   return s.metrics[metric]?.values[stat];
 }
 
