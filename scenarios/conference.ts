@@ -47,7 +47,7 @@ import {
   settleDeliveries,
   stopping,
 } from '../src/k6/flows.ts';
-import { joinRoom, type Room } from '../src/k6/muc.ts';
+import { COUNTED_TREND_STATS, joinRoom, ROOM_THRESHOLDS, type Room } from '../src/k6/muc.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 
 interface ConferenceRoom {
@@ -116,23 +116,14 @@ function mediaStatus(n: number): string {
 }
 
 export const options = {
-  // Counts too: how many joins and deliveries each latency is made of.
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'count'],
+  summaryTrendStats: COUNTED_TREND_STATS,
   ...sessionScenarioOptions(
     'conference',
     cfg,
     {
-      xmpp_muc_join: ['p(95)<3000'],
-      xmpp_muc_join_success: ['rate==1'],
-      xmpp_muc_message_delivery: ['p(95)<1000'],
-      xmpp_muc_message_loss: ['rate==0'],
-      xmpp_muc_presence_loss: ['rate==0'],
-      // Always hold: they put the join latency per room size and the fan-out per kind in summary.json.
+      ...ROOM_THRESHOLDS,
+      // Always hold: they put the join latency per room size in summary.json.
       ...Object.fromEntries(sizes.map((s) => [`xmpp_muc_join{room_size:${s}}`, ['p(95)>=0']])),
-      'xmpp_muc_fanout_expected{kind:message}': ['count>=0'],
-      'xmpp_muc_fanout_received{kind:message}': ['count>=0'],
-      'xmpp_muc_fanout_expected{kind:presence}': ['count>=0'],
-      'xmpp_muc_fanout_received{kind:presence}': ['count>=0'],
     },
     sessionsPerVu,
   ),

@@ -20,7 +20,7 @@ import {
   settle,
   settleDeliveries,
 } from '../src/k6/flows.ts';
-import { joinRoom, type Room } from '../src/k6/muc.ts';
+import { COUNTED_TREND_STATS, joinRoom, ROOM_THRESHOLDS, type Room } from '../src/k6/muc.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 
 const base = loadConfig();
@@ -46,20 +46,8 @@ function atLeastOne(name: string, fallback: number): number {
 }
 
 export const options = {
-  // Counts too: how many joins and deliveries each latency is made of.
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'count'],
-  ...sessionScenarioOptions(
-    'muc',
-    cfg,
-    {
-      xmpp_muc_join: ['p(95)<3000'],
-      xmpp_muc_join_success: ['rate==1'],
-      xmpp_muc_message_delivery: ['p(95)<1000'],
-      xmpp_muc_message_loss: ['rate==0'],
-      xmpp_muc_presence_loss: ['rate==0'],
-    },
-    sessionsPerVu,
-  ),
+  summaryTrendStats: COUNTED_TREND_STATS,
+  ...sessionScenarioOptions('muc', cfg, ROOM_THRESHOLDS, sessionsPerVu),
 };
 
 /** The endpoint: XMPP_URL, or what XEP-0156 discovery finds when XMPP_URL is xmpp://<domain> (printed). */

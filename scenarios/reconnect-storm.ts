@@ -23,6 +23,7 @@ import {
 } from '../src/k6/config.ts';
 import { sendTimedMessage } from '../src/k6/delivery.ts';
 import { closeAll, delay, every, flushFinal, openSessions, settleDeliveries } from '../src/k6/flows.ts';
+import { COUNTED_TREND_STATS } from '../src/k6/muc.ts';
 import { sessionScenarioOptions } from '../src/k6/options.ts';
 
 const cfg = { ...loadConfig(), streamManagement: true };
@@ -38,7 +39,7 @@ if (stormAtMs >= cfg.durationMs) {
 const loginRampMs = cfg.loginRate > 0 ? (cfg.vus * cfg.sessionsPerVu * 1000) / cfg.loginRate : 0;
 
 export const options = {
-  summaryTrendStats: ['avg', 'min', 'med', 'max', 'p(90)', 'p(95)', 'p(99)', 'count'],
+  summaryTrendStats: COUNTED_TREND_STATS,
   ...sessionScenarioOptions('reconnect-storm', cfg, {
     xmpp_sm_resume: ['p(95)<3000'],
     xmpp_sm_resume_success: ['rate==1'],
