@@ -346,9 +346,14 @@ export class Vu implements VuRuntime {
     if (out.status !== 'ok') {
       throw new ScriptError(errorText(out.error ?? out.status, out.rejection), out.error);
     }
-    const exp = out.value as Record<string, unknown>;
+    // A script (not a module) leaves the bundle's exports undefined: nothing exported either.
+    const exp = (out.value ?? {}) as Record<string, unknown>;
     this.exports = {};
     for (const k of Object.keys(exp)) this.exports[k] = exp[k];
+    // k6 js/bundle.go: a bundle with no callable export is refused before any VU runs.
+    if (!Object.keys(exp).some((k) => k !== 'options' && typeof exp[k] === 'function')) {
+      throw new ScriptError('no exported functions in script');
+    }
   }
 
   private importModule(spec: string): Record<string, unknown> {

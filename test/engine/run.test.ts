@@ -56,6 +56,20 @@ describe('exit codes', () => {
     assert.ok(lines.some((l) => l.startsWith('ERRO[') && l.includes('broken init')));
   });
 
+  // k6's bundle refuses a script without a callable export (js/bundle.go; TestNewBundle/Blank expects the error
+  // "no exported functions in script"), as a script error.
+  for (const [what, code] of [
+    ['an empty script', ''],
+    ['a script with no exports', 'const a = 1;'],
+    ['a module that exports only options', 'export const options = { vus: 1 };'],
+  ]) {
+    test(`${what} exits 107: no exported functions in script`, async () => {
+      const { outcome } = await run(code!);
+      assert.equal(outcome.exitCode, 107);
+      assert.equal(outcome.scriptError, 'no exported functions in script');
+    });
+  }
+
   test('an exception in the init of one VU exits 107 naming that VU', async () => {
     const { outcome } = await run(`
       if (__VU === 2) throw new Error('vu 2 init');
