@@ -84,8 +84,20 @@ export function broadcastArrived(
   kind: 'muc-message' | 'muc-presence',
   tags?: Record<string, string>,
 ): void {
-  const k = `${key}>${receiver}`;
-  if (!ledger.received(k, receiver) && ledger.wasDelivered(k)) xmpp.redelivered.add(1, { ...tags, kind });
+  arrived(`${key}>${receiver}`, receiver, kind, tags);
+}
+
+/**
+ * A timed stanza with ledger key `key` reached `receiver`: settles its expectation, or, when it had already been
+ * delivered, counts a redelivery (xmpp_stanzas_redelivered).
+ */
+function arrived(
+  key: string,
+  receiver: string | undefined,
+  kind: TimedKind,
+  tags?: Record<string, string>,
+): void {
+  if (!ledger.received(key, receiver) && ledger.wasDelivered(key)) xmpp.redelivered.add(1, { ...tags, kind });
   stopSweeperWhenIdle();
 }
 
@@ -147,11 +159,7 @@ export function noteArrival(
   if (ms !== undefined)
     (kind === 'message' ? xmpp.messageDelivery : xmpp.presenceDelivery).add(Date.now() - Number(ms), tags);
   const key = t.attr('k');
-  if (key !== undefined) {
-    if (!ledger.received(key, session.jid) && ledger.wasDelivered(key))
-      xmpp.redelivered.add(1, { ...tags, kind });
-    stopSweeperWhenIdle();
-  }
+  if (key !== undefined) arrived(key, session.jid, kind, tags);
 }
 
 /** The session bound to `jid` ended: what was on its way to it is lost. */
