@@ -61,7 +61,7 @@ for (const kind of ['prosody', 'ejabberd'] as const) {
       test(`${BROKEN} of ${SESSIONS} sessions broken at once, all resumed, every message delivered (exit 0)`, async () => {
         const { code, output, s } = await storm(join(work, 'ok'), server, {
           // A moment before resuming, as a client's reconnect has: see the ejabberd note in stream-management.test.ts.
-          RESUME_AFTER: '200ms',
+          RESUME_AFTER: '1s',
           RESUME_SPREAD: '500ms',
         });
         assert.equal(code, 0, output);
