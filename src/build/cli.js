@@ -20,10 +20,11 @@ const RECORD = join(CLI_DIR, 'build.json');
 const BUILD_INPUTS = ['src/build/cli.js', 'tsconfig.json', 'package.json'];
 /**
  * Dependencies bundled with their own dependencies: yargs is ~40 small ES modules, which load faster as one
- * chunk. The others stay in node_modules: esbuild (loaded only to compile), ws and hdr-histogram-js (CommonJS;
- * loaded with the code that uses them), tsx.
+ * chunk; ws and hdr-histogram-js are CommonJS, which Node would otherwise scan with its CommonJS lexer at every
+ * start (measured: `starling run` to its first connection 0.45 → 0.40 CPU s, 2.06 → 1.52 G instructions, and
+ * 6 MiB less RSS). The others stay in node_modules: esbuild (loaded only to compile), tsx, vega.
  */
-const BUNDLED = ['yargs'];
+const BUNDLED = ['yargs', 'ws', 'hdr-histogram-js'];
 /** Chunks of older builds are deleted once this old: a CLI started from one may still import them. */
 const OLD_BUILD_MS = 24 * 3600_000;
 
@@ -144,6 +145,10 @@ export async function buildCli() {
       alias: { 'string-width': join(ROOT, 'src/build/string-width.js') },
       sourcemap: 'linked',
       legalComments: 'none',
+      // ws and hdr-histogram-js are CommonJS: bundled into ES modules, their require() of Node's built-ins needs one.
+      banner: {
+        js: "import { createRequire as __starlingRequire } from 'node:module';\nconst require = __starlingRequire(import.meta.url);",
+      },
       metafile: true,
       write: false,
       logLevel: 'silent',
