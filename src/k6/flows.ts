@@ -79,6 +79,32 @@ function pause(ms: number): Promise<void> {
 }
 
 /**
+ * Starts `start(i)` for i = 0 … count − 1 at `at(i)` ms after the call (non-decreasing; called once each, in
+ * order), one pending timer at a time: a VU with thousands of arrivals then holds one timer, not thousands
+ * (memory before the first connection, timer work per arrival). Each delay is taken from the first call, so the
+ * schedule does not drift. Returns the started flows once the last has started, or early when the run stops or
+ * a flow failed (no more start after a failure, as when the caller's Promise.all rejected at once).
+ */
+async function staggered<T>(
+  count: number,
+  at: (i: number) => number,
+  start: (i: number) => Promise<T>,
+): Promise<Promise<T>[]> {
+  const t0 = Date.now();
+  const started: Promise<T>[] = [];
+  let failed = false;
+  for (let i = 0; i < count; i++) {
+    await pause(at(i) - (Date.now() - t0));
+    if (stopping() || failed) break;
+    const flow = start(i);
+    // Handled here while later ones are still to start; the caller's Promise.all sees the failure too.
+    flow.catch(() => (failed = true));
+    started.push(flow);
+  }
+  return started;
+}
+
+/**
  * Logs in `cfg.sessionsPerVu` sessions for this VU (`count` when fewer, e.g. the last VU of a fixed total),
  * accounts numbered from `accountOffset + (v − 1) · sessionsPerVu + 1` (v = the VU's id in the whole test), each
  * starting at its slot of a global ramp of `loginRate` logins/s. Failed logins are counted by the metrics (once
@@ -89,11 +115,11 @@ export async function openSessions(cfg: ScenarioConfig, count = cfg.sessionsPerV
   // same accounts; idInTest is unique across the execution segments of a distributed run.
   const slot0 = (exec.vu.idInTest - 1) * cfg.sessionsPerVu;
   const first = cfg.accountOffset + slot0 + 1;
-  const attempts = Array.from({ length: Math.min(count, cfg.sessionsPerVu) }, async (_, index) => {
-    if (cfg.loginRate > 0) await pause(((slot0 + index) * 1000) / cfg.loginRate);
-    if (stopping()) return undefined;
-    return logIn(cfg, first + index, index);
-  });
+  const attempts = await staggered(
+    Math.min(count, cfg.sessionsPerVu),
+    (index) => (cfg.loginRate > 0 ? ((slot0 + index) * 1000) / cfg.loginRate : 0),
+    (index) => logIn(cfg, first + index, index),
+  );
   const results = await Promise.all(attempts);
   return results.filter((s): s is OpenSession => s !== undefined);
 }
@@ -167,41 +193,38 @@ export async function userFlow(cfg: ScenarioConfig, o: UserFlowOptions): Promise
   const meanGapMs = (1000 * vus) / o.arrivalRate;
   const online = new PeerSet<OpenSession>();
   const think = (): Promise<void> => pause(o.thinkMs);
-  const flows: Promise<void>[] = [];
-  let at = 0; // ms after this VU's start: every arrival's timer starts now
-  for (let j = 0; j < mine && !stopping(); j++) {
+  let at = 0; // ms after this VU's start
+  const flows = await staggered(
+    mine,
     // Exponential gaps: the arrival times of a Poisson process. 1 − random() is in (0, 1], so log is finite.
-    at += -Math.log(1 - Math.random()) * meanGapMs;
-    const account = cfg.accountOffset + v + j * vus;
-    flows.push(
-      pause(at).then(async () => {
-        if (stopping()) return;
-        const user = await logIn(cfg, account, j);
-        if (user === undefined) return;
-        let left = false;
-        const leave = (): void => {
-          left = true;
-          online.delete(user);
-        };
-        try {
-          await o.act(user, {
-            think,
-            // A peer once the server reflected its presence, however late; not before, and never once leaving.
-            available: (maxMs) => initialPresence(user, maxMs, () => left || online.add(user)),
-            pickPeer: () => online.pickOther(user) ?? user,
-            leaving: leave,
-          });
-        } finally {
-          leave();
-        }
-        // What was sent to it before it left is let in first (at most the loss window): leaving with stanzas in
-        // flight would count them lost by the flow's own doing, not the server's.
-        await settle(() => pendingTo(user.jid) === 0, lossWindow());
-        if (user.connection.moving) await user.connection.moving;
-        await user.session.close();
-      }),
-    );
-  }
+    () => (at += -Math.log(1 - Math.random()) * meanGapMs),
+    async (j) => {
+      const account = cfg.accountOffset + v + j * vus;
+      const user = await logIn(cfg, account, j);
+      if (user === undefined) return;
+      let left = false;
+      const leave = (): void => {
+        left = true;
+        online.delete(user);
+      };
+      try {
+        await o.act(user, {
+          think,
+          // A peer once the server reflected its presence, however late; not before, and never once leaving.
+          available: (maxMs) => initialPresence(user, maxMs, () => left || online.add(user)),
+          pickPeer: () => online.pickOther(user) ?? user,
+          leaving: leave,
+        });
+      } finally {
+        leave();
+      }
+      // What was sent to it before it left is let in first (at most the loss window): leaving with stanzas in
+      // flight would count them lost by the flow's own doing, not the server's.
+      await settle(() => pendingTo(user.jid) === 0, lossWindow());
+      if (user.connection.moving) await user.connection.moving;
+      await user.session.close();
+    },
+  );
   await Promise.all(flows);
 }
 
