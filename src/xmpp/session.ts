@@ -447,7 +447,7 @@ export class XmppSession {
 
   sendMessage(o: Omit<MessageOptions, 'id'> & { id?: string }): string {
     const id = o.id ?? this.newId();
-    this.send(message({ ...o, id }));
+    this.send(message(o, id));
     return id;
   }
 

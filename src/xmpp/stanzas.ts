@@ -36,12 +36,9 @@ export interface MessageOptions {
   extra?: XmlElement[];
 }
 
-export function message(o: MessageOptions): XmlElement {
-  const m = x(
-    'message',
-    { xmlns: NS.client, to: o.to, type: o.type ?? 'chat', id: o.id },
-    x('body', {}, o.body),
-  );
+/** `id` overrides `o.id` without copying `o` (a spread per message took V8's slow property paths). */
+export function message(o: MessageOptions, id: string | undefined = o.id): XmlElement {
+  const m = x('message', { xmlns: NS.client, to: o.to, type: o.type ?? 'chat', id }, x('body', {}, o.body));
   if (o.extra) m.append(...o.extra);
   return m;
 }

@@ -65,8 +65,11 @@ export function createMetricsModule(opts: MetricsModuleOptions = {}): ModuleFact
             enumerable: true,
             configurable: false,
           });
-          this.add = function add(...args: unknown[]): boolean {
-            return addSample(rt, metricName, args, warn);
+          // `arguments`, not a rest parameter: no array per sample, and `add.length` stays 0 as for k6's Go function.
+          this.add = function add(): boolean {
+            // eslint-disable-next-line prefer-rest-params
+            const a = arguments;
+            return addSample(rt, metricName, a.length, a[0], a[1], warn);
           };
         }
       };
@@ -91,16 +94,22 @@ function scriptError(rt: VuRuntime, message: string, type: 'Error' | 'TypeError'
   return new Ctor(message);
 }
 
-function addSample(rt: VuRuntime, name: string, args: unknown[], warn: (m: string) => void): boolean {
+function addSample(
+  rt: VuRuntime,
+  name: string,
+  argc: number,
+  v: unknown,
+  custom: unknown,
+  warn: (m: string) => void,
+): boolean {
   if (rt.phase === 'init') throw scriptError(rt, 'Adding to metrics in the init context is not supported');
-  if (args.length === 0) {
+  if (argc === 0) {
     return refuse(
       rt,
       warn,
       `no value was provided for metric '${name}', a number or a boolean value is expected`,
     );
   }
-  const v = args[0];
   if (v === null) return invalidValue(rt, warn, name, v);
   let value: number;
   try {
@@ -113,12 +122,12 @@ function addSample(rt: VuRuntime, name: string, args: unknown[], warn: (m: strin
 
   // The VU's tags as they are (a frozen object the VU keeps) unless the call adds its own.
   let tags: Tags = rt.tags();
-  const custom = args[1];
   if (custom !== undefined && custom !== null) {
     const obj = Object(custom) as Record<string, unknown>;
-    const keys = Object.keys(obj);
-    if (keys.length > 0) tags = { ...tags };
-    for (const key of keys) {
+    let merged: Tags | undefined;
+    // Own enumerable keys in Object.keys order, without its array (one sample per stanza comes through here).
+    for (const key in obj) {
+      if (!Object.prototype.hasOwnProperty.call(obj, key)) continue;
       const tv = obj[key];
       if (typeof tv !== 'string' && typeof tv !== 'boolean' && typeof tv !== 'number') {
         throw scriptError(
@@ -127,8 +136,10 @@ function addSample(rt: VuRuntime, name: string, args: unknown[], warn: (m: strin
             'only String, Boolean and Number types are accepted as a metric tag values',
         );
       }
-      tags[key] = String(tv);
+      merged ??= { ...tags };
+      merged[key] = typeof tv === 'string' ? tv : String(tv);
     }
+    if (merged !== undefined) tags = merged;
   }
   rt.metrics.push(name, value, tags, Date.now());
   return true;

@@ -49,6 +49,10 @@ const PONG_EVENT = 5;
 
 type Listener = (event: object) => unknown;
 
+/** ws send options: every frame leaves as a Buffer, text or binary as the script's data was. */
+const TEXT_FRAME = { binary: false };
+const BINARY_FRAME = { binary: true };
+
 /** What a listener dispatch returns when no listener threw. */
 const NO_THROW: unique symbol = Symbol('no-throw');
 
@@ -394,11 +398,16 @@ class K6WebSocket {
 
   send(data: unknown): void {
     if (this.#readyState !== OPEN) throw goError(this.#vu.Error, 'InvalidStateError');
-    let frame: string | Buffer;
+    let frame: Buffer;
     let size: number;
     if (typeof data === 'string') {
-      frame = data;
-      size = Buffer.byteLength(data);
+      // Encoded once here: given the string, ws measures it and encodes it again.
+      frame = Buffer.from(data);
+      size = frame.length;
+      this.#bufferedAmount += size;
+      this.#writes.push(size);
+      this.#ws!.send(frame, TEXT_FRAME, this.#written);
+      return;
     } else if (types.isAnyArrayBuffer(data)) {
       frame = Buffer.from(data);
       size = frame.length;
@@ -410,7 +419,7 @@ class K6WebSocket {
     }
     this.#bufferedAmount += size;
     this.#writes.push(size);
-    this.#ws!.send(frame, this.#written);
+    this.#ws!.send(frame, BINARY_FRAME, this.#written);
   }
 
   ping(): void {

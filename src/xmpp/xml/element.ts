@@ -11,22 +11,21 @@ export class XmlElement {
   readonly children: XmlNode[];
   /** Resolved namespace URI ('' when none is in scope). Set by the parser, or derived from `xmlns` for built elements. */
   ns: string;
+  /** The name without its prefix; kept, as every stanza's is read several times while it is dispatched. */
+  readonly localName: string;
 
   constructor(name: string, attrs: Record<string, string> = {}, children: XmlNode[] = [], ns?: string) {
     this.name = name;
     this.attrs = attrs;
     this.children = children;
-    this.ns = ns ?? (this.prefix ? (attrs[`xmlns:${this.prefix}`] ?? '') : (attrs['xmlns'] ?? ''));
+    const colon = name.indexOf(':');
+    this.localName = colon < 0 ? name : name.slice(colon + 1);
+    this.ns = ns ?? (colon > 0 ? (attrs[`xmlns:${name.slice(0, colon)}`] ?? '') : (attrs['xmlns'] ?? ''));
   }
 
   get prefix(): string {
     const i = this.name.indexOf(':');
     return i < 0 ? '' : this.name.slice(0, i);
-  }
-
-  get localName(): string {
-    const i = this.name.indexOf(':');
-    return i < 0 ? this.name : this.name.slice(i + 1);
   }
 
   /** True when this element has the given local name and (if given) namespace. */
@@ -78,7 +77,8 @@ export function x(
   ...children: XmlNode[]
 ): XmlElement {
   const clean: Record<string, string> = {};
-  for (const k of Object.keys(attrs)) {
+  // for…in, not Object.keys: no array per element (attribute objects are plain literals, nothing inherited).
+  for (const k in attrs) {
     const v = attrs[k];
     if (v !== undefined) clean[k] = v;
   }
@@ -121,7 +121,7 @@ const ATTR_ESCAPES: Record<string, string> = {
 export function serialize(el: XmlElement): string {
   let s = '<' + el.name;
   const attrs = el.attrs;
-  for (const k of Object.keys(attrs)) s += ` ${k}='${escapeAttr(attrs[k]!)}'`;
+  for (const k in attrs) s += ` ${k}='${escapeAttr(attrs[k]!)}'`;
   if (el.children.length === 0) return s + '/>';
   s += '>';
   for (const c of el.children) s += typeof c === 'string' ? escapeText(c) : serialize(c);

@@ -416,6 +416,11 @@ class FrameParser {
   /** Resolves attribute prefixes and rejects two attributes with the same expanded name. */
   private checkPrefixedAttrs(p: number[], elName: string): void {
     const s = this.s;
+    if (p.length === 3) {
+      // One prefixed attribute (xml:lang on most stanzas): nothing to duplicate, only its prefix to resolve.
+      this.resolve(s.slice(p[0]!, p[1]!), p[0]!);
+      return;
+    }
     const keys: string[] = [];
     for (let k = 0; k < p.length; k += 3) {
       const start = p[k]!;
