@@ -32,8 +32,12 @@ function isWide(codePoint) {
   return false;
 }
 
+/** Printable ASCII only: as wide as it is long (nearly all of starling's help; yargs measures it often). */
+const PRINTABLE_ASCII = /^[\x20-\x7e]*$/;
+
 export default function stringWidth(string, options = {}) {
   if (typeof string !== 'string' || string.length === 0) return 0;
+  if (PRINTABLE_ASCII.test(string)) return string.length;
   const text = options.countAnsiEscapeCodes ? string : string.replace(ANSI, '');
   let width = 0;
   for (const char of text) {

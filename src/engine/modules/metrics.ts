@@ -141,7 +141,7 @@ function addSample(
     }
     if (merged !== undefined) tags = merged;
   }
-  rt.metrics.push(name, value, tags, Date.now());
+  rt.metrics.push(name, value, tags); // no time: the sink takes it when an output needs one
   return true;
 }
 
