@@ -39,7 +39,8 @@ export class DeliveryLedger {
   private readonly byTo = new Map<string, Set<string>>();
   /** The keys last settled as delivered (a ring of RECENT), to tell a redelivery from a stanza nobody expected. */
   private readonly delivered = new Set<string>();
-  private readonly deliveredRing: (string | undefined)[] = new Array<string | undefined>(RECENT);
+  /** Grows to RECENT as keys come (allocated whole, it cost every VU 0.5 MB and ~2.5 ms before its first session). */
+  private readonly deliveredRing: string[] = [];
   private deliveredAt = 0;
   private readonly o: LedgerOptions;
 
@@ -90,8 +91,12 @@ export class DeliveryLedger {
   }
 
   private rememberDelivered(key: string): void {
-    const old = this.deliveredRing[this.deliveredAt];
-    if (old !== undefined) this.delivered.delete(old);
+    if (this.deliveredRing.length < RECENT) {
+      this.deliveredRing.push(key);
+      this.delivered.add(key);
+      return;
+    }
+    this.delivered.delete(this.deliveredRing[this.deliveredAt]!);
     this.deliveredRing[this.deliveredAt] = key;
     this.deliveredAt = (this.deliveredAt + 1) % RECENT;
     this.delivered.add(key);

@@ -44,6 +44,12 @@ describe('DeliveryLedger', () => {
     assert.equal(l.wasDelivered('d'), false);
     assert.equal(l.wasDelivered('k0'), true);
     assert.equal(l.wasDelivered('k65535'), true);
+    // Once full, each delivery forgets the oldest in turn.
+    l.expect('next', 'message', 'bob@localhost/r1');
+    l.received('next', 'bob@localhost/r1');
+    assert.equal(l.wasDelivered('k0'), false);
+    assert.equal(l.wasDelivered('k1'), true);
+    assert.equal(l.wasDelivered('next'), true);
   });
 
   test('received after the window, it is lost (its latency is the caller’s to record)', () => {
