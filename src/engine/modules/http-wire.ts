@@ -834,7 +834,25 @@ function schemeOf(url: string): string {
 }
 
 /** What Go's transport refuses before dialing: an unsupported scheme, a missing host. */
+/**
+ * Parsed request URLs by their text, bounded (cleared when full): a BOSH session posts to one URL for its whole
+ * life, and a WHATWG parse per request showed among the top allocations. Entries are only read, never changed.
+ */
+const PARSED_URLS = new Map<string, URL>();
+const PARSED_URLS_MAX = 1024;
+
 function preflight(urlText: string): URL | Failure {
+  const known = PARSED_URLS.get(urlText);
+  if (known !== undefined) return known;
+  const parsed = parseRequestUrl(urlText);
+  if (parsed instanceof URL) {
+    if (PARSED_URLS.size >= PARSED_URLS_MAX) PARSED_URLS.clear();
+    PARSED_URLS.set(urlText, parsed);
+  }
+  return parsed;
+}
+
+function parseRequestUrl(urlText: string): URL | Failure {
   const scheme = schemeOf(urlText);
   if (scheme !== 'http' && scheme !== 'https') {
     const m = `unsupported protocol scheme "${scheme}"`;

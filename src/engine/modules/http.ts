@@ -227,6 +227,21 @@ class HttpURL {
   ) {}
 }
 
+/** Checked request URLs given as strings, by their text (bounded, cleared when full; the objects stay internal). */
+const STRING_URLS = new Map<string, HttpURL>();
+const STRING_URLS_MAX = 1024;
+
+/** newUrl for a URL given as a string (name = url), remembered: one BOSH session requests one URL throughout. */
+function stringUrl(url: string): HttpURL {
+  let known = STRING_URLS.get(url);
+  if (known === undefined) {
+    known = newUrl(url, url);
+    if (STRING_URLS.size >= STRING_URLS_MAX) STRING_URLS.clear();
+    STRING_URLS.set(url, known);
+  }
+  return known;
+}
+
 /** httpext.NewURL. */
 function newUrl(url: string, name: string): HttpURL {
   const reason = goUrlParseError(url);
@@ -419,8 +434,7 @@ function parseRequest(
   const opts = c.options();
   let url: HttpURL;
   if (urlArg instanceof HttpURL) url = urlArg;
-  else if (typeof urlArg === 'string' || types.isStringObject(urlArg))
-    url = newUrl(String(urlArg), String(urlArg));
+  else if (typeof urlArg === 'string' || types.isStringObject(urlArg)) url = stringUrl(String(urlArg));
   else {
     throw new ParseError(
       `invalid URL: '#${typeof urlArg === 'object' && urlArg !== null ? 'map[]' : String(urlArg)}'`,
