@@ -1,6 +1,7 @@
 /** Resolving what `starling run` runs, and where: the script, the engine, the environment, the results dir. */
-import { spawnSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, dirname, extname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -144,6 +145,8 @@ export function includeSystemEnv(flag: boolean | undefined, env: NodeJS.ProcessE
 }
 
 export function k6OnPath(): boolean {
+  // Required here, not imported: node:child_process (and the dgram it loads) costs every Node-engine run's start.
+  const { spawnSync } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
   return spawnSync('k6', ['version'], { stdio: 'ignore' }).status === 0;
 }
 

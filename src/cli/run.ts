@@ -2,7 +2,6 @@
  * `starling run <scenario>`: compile if needed, then run with real k6 (when chosen or found) or the Node
  * engine; results go to results/<run-id>/.
  */
-import { spawn } from 'node:child_process';
 import { writeFile } from 'node:fs/promises';
 import { isAbsolute, join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
@@ -276,6 +275,8 @@ async function runWithK6(
   for (const o of outs) args.push('--out', o);
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   args.push(script);
+  // Loaded here: node:child_process (and the dgram it pulls in) is not needed by Node-engine runs.
+  const { spawn } = await import('node:child_process');
   const exitCode = await new Promise<number>((resolve) => {
     const child = spawn('k6', args, { stdio: 'inherit' });
     child.on('close', (code) => resolve(code ?? EXIT.externalAbort));

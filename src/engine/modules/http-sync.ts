@@ -6,7 +6,9 @@
  * The caller (http.ts) only blocks where nothing else can run meanwhile: setup(), teardown(), handleSummary(),
  * or a test with exactly one VU. A server living in this same process cannot answer while the thread waits.
  */
-import { MessageChannel, receiveMessageOnPort, Worker, type MessagePort } from 'node:worker_threads';
+import { createRequire } from 'node:module';
+import type { MessagePort, Worker } from 'node:worker_threads';
+import type * as WorkerThreads from 'node:worker_threads';
 import { ConnectionPool, perform, type PoolOptions, type WireRequest, type WireResult } from './http-wire.ts';
 
 /** One synchronous request, as posted to the worker. */
@@ -29,7 +31,15 @@ let worker: Worker | null = null;
 let nextClient = 1;
 const released = new FinalizationRegistry<number>((client) => worker?.postMessage({ release: client }));
 
+let threads: typeof WorkerThreads | undefined;
+
+/** node:worker_threads, required with the first synchronous request: most runs make none, and it costs a start. */
+function workerThreads(): typeof WorkerThreads {
+  return (threads ??= createRequire(import.meta.url)('node:worker_threads') as typeof WorkerThreads);
+}
+
 function startWorker(): Worker {
+  const { Worker } = workerThreads();
   const self = import.meta.url;
   // Run from source (tests, tsx), the worker registers tsx itself: the CLI registers it programmatically, which
   // workers do not inherit. Run from the built CLI, this module is JavaScript and needs no loader.
@@ -73,6 +83,7 @@ export class SyncClient {
   perform(pool: PoolOptions, closeIdle: boolean, req: WireRequest): WireResult {
     worker ??= startWorker();
     const flag = new SharedArrayBuffer(4);
+    const { MessageChannel, receiveMessageOnPort } = workerThreads();
     const { port1, port2 } = new MessageChannel();
     try {
       const call: SyncCall = { flag, port: port2, client: this.id, pool, closeIdle, req };
