@@ -10,6 +10,7 @@ import {
 } from '../../src/collector/contract.ts';
 import { CollectorStore } from '../../src/collector/store.ts';
 import { mergedRun, type MergedRun } from '../../src/collector/summary.ts';
+import { mulberry32 } from '../../src/engine/random.ts';
 
 /** A producer-side histogram (32-bit counts, HDR_CONFIG), as src/k6/hdr.ts and the tap build them. */
 export function producerHistogram(values: readonly number[] = []): hdr.Histogram {
@@ -24,16 +25,7 @@ export function encode(values: readonly number[]): string {
 }
 
 /** A deterministic PRNG (mulberry32), so failures replay. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const rng = mulberry32;
 
 /** Latency-like µs values: log-normal around ~2 ms with a long tail, as integers. */
 export function latencies(random: () => number, n: number): number[] {

@@ -12,6 +12,7 @@ import {
 import { createMetricsModule } from '../../src/engine/modules/metrics.ts';
 import type { ExecutionState, MetricSink, Tags, VuPhase, VuRuntime } from '../../src/engine/runtime.ts';
 import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { mulberry32 } from '../../src/engine/random.ts';
 
 /** k6 TrendSink.P, written out independently: sort, i = p·(n−1), interpolate. */
 function refPercentile(samples: number[], pct: number): number {
@@ -22,17 +23,6 @@ function refPercentile(samples: number[], pct: number): number {
   const lo = v[Math.floor(i)] as number;
   const hi = v[Math.ceil(i)] as number;
   return lo + (hi - lo) * (i - Math.floor(i));
-}
-
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
 }
 
 describe('metric definitions (k6 Registry.NewMetric)', () => {
@@ -118,7 +108,7 @@ describe('sinks', () => {
   });
 
   test('trend: 200k random samples across growth steps match the reference; adds after a sort re-sort', () => {
-    const rand = prng(7);
+    const rand = mulberry32(7);
     const t = new TrendSink();
     const ref: number[] = [];
     for (let i = 0; i < 200_000; i++) {
@@ -134,7 +124,7 @@ describe('sinks', () => {
   });
 
   test('trend: incremental sort (merge of new samples into the sorted prefix) matches a full sort', () => {
-    const rand = prng(11);
+    const rand = mulberry32(11);
     const t = new TrendSink();
     const ref: number[] = [];
     const check = () => {

@@ -12,20 +12,9 @@ import {
   utf8Encode,
   xorBytes,
 } from '../../src/xmpp/bytes.ts';
+import { mulberry32 } from '../../src/engine/random.ts';
 
 const u8 = (...b: number[]) => new Uint8Array(b);
-
-/** Deterministic PRNG so a failing random case can be reproduced. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32;
-  };
-}
 
 /** Random string mixing ASCII, BMP, astral pairs and (optionally) lone surrogates. */
 function randomString(rand: () => number, len: number, loneSurrogates = true): string {
@@ -60,7 +49,7 @@ describe('utf8Encode', () => {
   });
 
   test('matches Buffer on 2000 random strings with pairs and lone surrogates', () => {
-    const rand = prng(1);
+    const rand = mulberry32(1);
     for (let i = 0; i < 2000; i++) {
       const s = randomString(rand, Math.floor(rand() * 40));
       assert.deepEqual(utf8Encode(s), new Uint8Array(Buffer.from(s, 'utf8')), JSON.stringify(s));
@@ -70,7 +59,7 @@ describe('utf8Encode', () => {
 
 describe('utf8Decode', () => {
   test('round-trips random well-formed strings (surrogates paired)', () => {
-    const rand = prng(2);
+    const rand = mulberry32(2);
     for (let i = 0; i < 2000; i++) {
       const s = randomString(rand, Math.floor(rand() * 40), false);
       assert.equal(utf8Decode(utf8Encode(s)), s);
@@ -97,7 +86,7 @@ describe('utf8Decode', () => {
   });
 
   test('matches TextDecoder and Buffer on 5000 random byte arrays', () => {
-    const rand = prng(3);
+    const rand = mulberry32(3);
     const td = new TextDecoder();
     for (let i = 0; i < 5000; i++) {
       const b = new Uint8Array(Math.floor(rand() * 24));

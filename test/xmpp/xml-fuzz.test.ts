@@ -14,6 +14,7 @@ import {
   type XmlParseErrorCode,
 } from '../../src/xmpp/xml/parser.ts';
 import { tree, type Tree } from '../helpers/xml-tree.ts';
+import { mulberry32 } from '../../src/engine/random.ts';
 
 const SEED = process.env['FUZZ_SEED']
   ? Number(process.env['FUZZ_SEED']) >>> 0
@@ -40,18 +41,6 @@ const CODES: ReadonlySet<XmlParseErrorCode> = new Set<XmlParseErrorCode>([
   'too-many-attributes',
   'syntax',
 ]);
-
-/** mulberry32: tiny, fast, good enough for fuzzing. */
-function mulberry32(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 class Rng {
   readonly next: () => number;

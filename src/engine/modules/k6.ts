@@ -4,6 +4,7 @@
 import { types } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
+import { mulberry32 } from '../random.ts';
 
 /** The part of the engine's VU that group() needs; test doubles without it get no group tag. */
 interface GroupHost {
@@ -41,18 +42,6 @@ export function userTags(rt: VuRuntime, tags: unknown): Tags {
 /** Blocks the thread: exact for the one VU that runs, but it would stall every other VU of this process. */
 function blockFor(ms: number): void {
   if (ms > 0) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
-/** mulberry32: k6 seeds Go's math/rand, whose sequence cannot be reproduced here; only determinism is kept. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 export const k6Module: ModuleFactory = (rt) => {
@@ -133,7 +122,7 @@ export const k6Module: ModuleFactory = (rt) => {
   function randomSeed(seed: unknown): void {
     const math = rt.realm?.global.Math as { random: () => number } | undefined;
     if (math === undefined) throw new UnsupportedK6ApiError('randomSeed() without a VU context');
-    math.random = seededRandom(Number(seed));
+    math.random = mulberry32(Number(seed)); // k6 seeds Go's math/rand: only determinism is kept
   }
 
   return { check, group, sleep, fail, randomSeed };
