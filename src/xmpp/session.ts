@@ -736,7 +736,9 @@ export class XmppSession {
         this.write(SM_ENABLE);
         return;
       }
-      this.becomeReady();
+      // Ready in the same instant it is bound: one reading, so connect + auth + bind adds up to session_ready
+      // exactly (two readings could straddle a clock tick).
+      this.becomeReady(this.timings.bound);
     } catch (e) {
       if (this.ending()) return;
       const err = asXmppError(e, 'bind-failed');
@@ -747,9 +749,9 @@ export class XmppSession {
     }
   }
 
-  private becomeReady(): void {
+  private becomeReady(at = this.o.clock.now()): void {
     this.disarm();
-    this.timings.ready = this.o.clock.now();
+    this.timings.ready = at;
     this.state = 'ready';
     const w = this.startWaiter;
     this.startWaiter = undefined;
