@@ -23,8 +23,10 @@ import {
 } from './framing.ts';
 import { NS } from './namespaces.ts';
 import type { Redirect } from './redirect.ts';
-import { chooseMechanism, createMechanism, type SaslMechanism } from './sasl/mechanism.ts';
-import type { ScramCache } from './sasl/scram.ts';
+import { defaultSaslRegistry } from './sasl/defaults.ts';
+import type { SaslMechanism } from './sasl/mechanism.ts';
+import type { SaslRegistry } from './sasl/registry.ts';
+import type { ScramCache } from './sasl/scram-cache.ts';
 import {
   bindPayload,
   iq,
@@ -101,7 +103,12 @@ export interface SessionOptions {
   crypto: CryptoProvider;
   /** Resource to request at bind; the server picks one when absent. */
   resource?: string;
-  /** Mechanisms we may use, most preferred first (default: SCRAM-SHA-256, SCRAM-SHA-1, PLAIN). */
+  /**
+   * The SASL mechanisms this session can run, by name, in preference order (default: defaultSaslRegistry(),
+   * i.e. SCRAM-SHA-256, SCRAM-SHA-1, PLAIN). Register a mechanism of your own here.
+   */
+  saslRegistry?: SaslRegistry;
+  /** Names of the registry's mechanisms we may use, most preferred first (default: all, in the registry's order). */
   mechanisms?: string[];
   scramCache?: ScramCache;
   timeouts?: Partial<SessionTimeouts>;
@@ -173,6 +180,9 @@ interface PendingIq {
 type Handler = (el: XmlElement) => void;
 
 let sessionSeq = 0;
+
+/** The registry of sessions given none; never handed out, so nobody can `use()` on it. */
+const DEFAULT_SASL = defaultSaslRegistry();
 
 /** XEP-0198 counters wrap at 2^32. */
 const H_MODULUS = 2 ** 32;
@@ -637,14 +647,15 @@ export class XmppSession {
   private async beginAuth(): Promise<void> {
     this.state = 'authenticating';
     const { username } = this.o.credentials;
-    const name = chooseMechanism(this.offeredMechanisms, this.o.mechanisms);
+    const registry = this.o.saslRegistry ?? DEFAULT_SASL;
+    const name = registry.choose(this.offeredMechanisms, this.o.mechanisms);
     if (!name) {
       this.fail(
         new XmppError(
           'auth-no-mechanism',
           undefined,
           `no usable SASL mechanism for ${username}@${this.o.domain}: server offered [${this.offeredMechanisms.join(', ')}], ` +
-            `we allow [${(this.o.mechanisms ?? ['SCRAM-SHA-256', 'SCRAM-SHA-1', 'PLAIN']).join(', ')}]`,
+            `we allow [${(this.o.mechanisms ?? registry.names).join(', ')}]`,
         ),
         false,
       );
@@ -653,7 +664,11 @@ export class XmppSession {
     this.mechanism = name;
     this.arm('auth', 'the SASL outcome');
     try {
-      this.sasl = createMechanism(name, this.o.credentials, this.o.crypto, this.o.scramCache);
+      this.sasl = registry.create(name, {
+        credentials: this.o.credentials,
+        crypto: this.o.crypto,
+        scramCache: this.o.scramCache,
+      });
       const initial = await this.sasl.initial();
       if (this.state !== 'authenticating') return;
       this.write(

@@ -5,7 +5,7 @@ import { fetchPost, openBoshSession } from '../../src/node/bosh-session.ts';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import type { BoshPost } from '../../src/xmpp/bosh.ts';
-import { SUPPORTED_MECHANISMS } from '../../src/xmpp/sasl/mechanism.ts';
+import { SUPPORTED_MECHANISMS } from '../../src/xmpp/sasl/defaults.ts';
 import { ScramCache } from '../../src/xmpp/sasl/scram.ts';
 import { parseFrame } from '../../src/xmpp/xml/parser.ts';
 import type { XmlElement } from '../../src/xmpp/xml/element.ts';

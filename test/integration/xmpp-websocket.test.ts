@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
-import { SUPPORTED_MECHANISMS } from '../../src/xmpp/sasl/mechanism.ts';
+import { SUPPORTED_MECHANISMS } from '../../src/xmpp/sasl/defaults.ts';
 import { ScramCache } from '../../src/xmpp/sasl/scram.ts';
 import { failureOf as rejection, nextStanza } from '../helpers/xmpp-assert.ts';
 

@@ -4,13 +4,8 @@ import { nodeCrypto } from '../../src/node/crypto.ts';
 import { base64Decode } from '../../src/xmpp/bytes.ts';
 import type { CryptoProvider } from '../../src/xmpp/crypto.ts';
 import { XmppError, type FailureKind } from '../../src/xmpp/errors.ts';
-import {
-  chooseMechanism,
-  createMechanism,
-  negotiateMechanism,
-  type SaslCredentials,
-  type SaslMechanism,
-} from '../../src/xmpp/sasl/mechanism.ts';
+import { chooseMechanism, createMechanism, negotiateMechanism } from '../../src/xmpp/sasl/defaults.ts';
+import type { SaslCredentials, SaslMechanism } from '../../src/xmpp/sasl/mechanism.ts';
 import { escapeSaslname, saslprep, ScramCache } from '../../src/xmpp/sasl/scram.ts';
 
 const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');

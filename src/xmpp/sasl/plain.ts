@@ -1,6 +1,7 @@
 import { utf8Encode } from '../bytes.ts';
 import { XmppError } from '../errors.ts';
-import { encodeInitialResponse, type SaslCredentials, type SaslMechanism } from './mechanism.ts';
+import { encodeInitialResponse } from './base64.ts';
+import type { SaslCredentials, SaslMechanism } from './mechanism.ts';
 
 /**
  * RFC 4616 PLAIN: one initial response `authzid NUL authcid NUL passwd`, UTF-8.

@@ -10,13 +10,12 @@ import {
 } from '../bytes.ts';
 import type { CryptoProvider, HashAlg } from '../crypto.ts';
 import { XmppError } from '../errors.ts';
-import {
-  decodeSaslData,
-  encodeInitialResponse,
-  encodeResponse,
-  type SaslCredentials,
-  type SaslMechanism,
-} from './mechanism.ts';
+import { decodeSaslData, encodeInitialResponse, encodeResponse } from './base64.ts';
+import type { SaslCredentials, SaslMechanism } from './mechanism.ts';
+import type { ScramCache, ScramKeys } from './scram-cache.ts';
+
+// Re-exported: ScramCache was defined here, and hosts import it from this file.
+export { ScramCache, type ScramKeys } from './scram-cache.ts';
 
 const HASH_BYTES: Record<HashAlg, number> = { 'SHA-1': 20, 'SHA-256': 32 };
 
@@ -48,72 +47,6 @@ export function saslprep(s: string): string {
 /** RFC 5802 saslname: ',' and '=' must not appear raw in a username or authzid. */
 export function escapeSaslname(s: string): string {
   return s.replace(/=/g, '=3D').replace(/,/g, '=2C');
-}
-
-/** Everything derived from the password for one (alg, password, salt, iterations). */
-export interface ScramKeys {
-  saltedPassword: Uint8Array;
-  clientKey: Uint8Array;
-  storedKey: Uint8Array;
-  serverKey: Uint8Array;
-}
-
-/**
- * Cache of derived SCRAM keys, as real clients keep, so repeated logins skip PBKDF2.
- * Keyed by the PBKDF2 inputs (alg, prepared password, salt, iterations): the username adds nothing
- * to the derivation, so users sharing a password and salt share an entry. Bounded, least recently
- * used evicted first. Concurrent logins needing the same keys share one derivation.
- */
-export class ScramCache {
-  readonly maxEntries: number;
-  hits = 0;
-  misses = 0;
-  private readonly entries = new Map<string, Promise<ScramKeys>>();
-
-  constructor(maxEntries = 100_000) {
-    if (!(maxEntries >= 1)) throw new RangeError(`ScramCache: maxEntries must be >= 1, got ${maxEntries}`);
-    this.maxEntries = maxEntries;
-  }
-
-  get size(): number {
-    return this.entries.size;
-  }
-
-  clear(): void {
-    this.entries.clear();
-    this.hits = this.misses = 0;
-  }
-
-  /** Cached keys, or `derive()` them and remember the result (failures are not remembered). */
-  getOrDerive(
-    alg: HashAlg,
-    password: string,
-    salt: Uint8Array,
-    iterations: number,
-    derive: () => Promise<ScramKeys>,
-  ): Promise<ScramKeys> {
-    const key = JSON.stringify([alg, password, base64Encode(salt), iterations]);
-    const found = this.entries.get(key);
-    if (found) {
-      this.hits++;
-      // Re-insert to mark as most recently used (Map keeps insertion order).
-      this.entries.delete(key);
-      this.entries.set(key, found);
-      return found;
-    }
-    this.misses++;
-    const p = derive();
-    this.entries.set(key, p);
-    p.catch(() => {
-      if (this.entries.get(key) === p) this.entries.delete(key);
-    });
-    while (this.entries.size > this.maxEntries) {
-      const oldest = this.entries.keys().next();
-      if (oldest.done) break;
-      this.entries.delete(oldest.value);
-    }
-    return p;
-  }
 }
 
 export async function deriveScramKeys(
