@@ -9,7 +9,7 @@
  * - messages: scenarios/chat.ts: a fixed population sends the load in messages/s. Achieved: messages
  *   delivered per second in the window.
  */
-import { XMPP_RATES, XMPP_TRENDS } from '../k6/metric-names.ts';
+import { XMPP_RATES, XMPP_TRENDS } from '../contract/metric-names.ts';
 import type { Dimension } from './types.ts';
 
 export interface DimensionSettings {

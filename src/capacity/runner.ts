@@ -11,11 +11,11 @@ import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
+import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../contract/snapshot.ts';
 import { startCollector, type Collector } from '../collector/server.ts';
 import type { RunState } from '../collector/store.ts';
 import type { GeneratorHealth } from '../engine/health.ts';
-import { XMPP_TRENDS } from '../k6/metric-names.ts';
+import { XMPP_TRENDS } from '../contract/metric-names.ts';
 import { startLocalServer, type LocalServer, type ServerKind } from '../targets/index.ts';
 import { cpuList } from '../targets/cpus.ts';
 import { processGroupFiles, processGroupMembers, processGroupUsage } from '../targets/processes.ts';
@@ -106,6 +106,12 @@ export interface CapacityOptions {
   log: (line: string) => void;
   /** The step table (stdout). */
   out: (line: string) => void;
+  /**
+   * Renders the page of the whole search (report.html) from its report and results directory: the CLI passes
+   * report/html.ts's capacityReportHtml (capacity sits below report and does not import it). Without it no
+   * page is written.
+   */
+  renderPage?: (report: CapacityReport, dir: string) => Promise<string>;
 }
 
 interface Child {
@@ -610,7 +616,7 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
     );
   }
   await writeReport(o.dir, report);
-  await writeReportPage(o.dir, report, o.log);
+  if (o.renderPage) await writeReportPage(o.dir, report, o.renderPage, o.log);
   return { report, exitCode: exitCodeOf(report, interrupted) };
 }
 
@@ -661,12 +667,12 @@ async function writeReport(dir: string, report: CapacityReport): Promise<void> {
 async function writeReportPage(
   dir: string,
   report: CapacityReport,
+  render: (report: CapacityReport, dir: string) => Promise<string>,
   log: (line: string) => void,
 ): Promise<void> {
   if (!report.repeats.some((r) => r.steps.length > 0)) return;
   try {
-    const { capacityReportHtml } = await import('../report/html.ts');
-    await writeFile(join(dir, 'report.html'), await capacityReportHtml(report, dir));
+    await writeFile(join(dir, 'report.html'), await render(report, dir));
   } catch (e) {
     log(`starling: report.html not written: ${(e as Error).message}`);
   }

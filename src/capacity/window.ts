@@ -9,7 +9,7 @@ import { addSparse, encodeHistogram, newHistogram } from '../collector/histogram
 import type * as hdr from 'hdr-histogram-js';
 import { RATE_OUTCOME_LABEL, type HistogramSeries, type RunState } from '../collector/store.ts';
 import { mergedRun, type MergedRun } from '../collector/summary.ts';
-import { XMPP_COUNTERS, XMPP_RATES } from '../k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_RATES } from '../contract/metric-names.ts';
 import type { Percentiles, SloRow } from './types.ts';
 
 /** Adds the series' interval histograms that lie wholly inside [fromMs, toMs) to `target`. */

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { evaluateGate, thresholdsFromFlags } from '../collector/gate.ts';
-import { HDR_CONFIG } from '../collector/contract.ts';
+import { HDR_CONFIG } from '../contract/snapshot.ts';
 import { MERGED_VERSION } from '../collector/summary.ts';
 import { parseDuration } from '../engine/options.ts';
 import { PLANS } from '../capacity/plan.ts';
@@ -271,6 +271,8 @@ export const capacityCommand: CommandModule<object, CapacityArgs> = {
       dir,
       log: (line) => process.stderr.write(`${maskUrlPasswords(line)}\n`),
       out: (line) => process.stdout.write(`${line}\n`),
+      // Imported only when the search ends with steps to show, as before: the page's module loads on demand.
+      renderPage: async (report, dir) => (await import('../report/html.ts')).capacityReportHtml(report, dir),
     });
     if (argv.fixed !== undefined) {
       const steps = report.repeats.flatMap((r) => r.steps);

@@ -3,7 +3,7 @@
  * `starling gate` judges what it wrote (src/cli/gate.ts).
  */
 import type { Argv, CommandModule } from 'yargs';
-import { COLLECTOR_TOKEN_ENV, SNAPSHOT_PATH } from '../collector/contract.ts';
+import { COLLECTOR_TOKEN_ENV, SNAPSHOT_PATH } from '../contract/snapshot.ts';
 import {
   DEFAULT_FINISH_DELAY_MS,
   DEFAULT_RUN_IDLE_TIMEOUT_MS,

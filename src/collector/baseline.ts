@@ -30,7 +30,7 @@
 import type { MetricType } from '../engine/runtime.ts';
 import { goTrimSpace, parseSubmetricTags } from '../engine/metrics.ts';
 import { parseMetricSelector, parseThresholdExpression, ThresholdConfigError } from '../engine/thresholds.ts';
-import { XMPP_COUNTERS, XMPP_METRICS, XMPP_RATES, XMPP_TRENDS } from '../k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_METRICS, XMPP_RATES, XMPP_TRENDS } from '../contract/metric-names.ts';
 import {
   aggregate,
   metricTypes,

@@ -6,7 +6,7 @@
  * Parsing and validation are the engine's own (src/engine/thresholds.ts): the same messages, the same exit code
  * 104. A metric's type comes from what the run holds: histograms are Trends (times in ms, as in k6), counters
  * carrying the `outcome` label are Rates, other counters Counters, gauges Gauges; an XMPP metric the run never
- * reported (no stream errors, say) is still known by its type from src/k6/metric-names.ts.
+ * reported (no stream errors, say) is still known by its type from src/contract/metric-names.ts.
  *
  * Unlike k6, a threshold with nothing to measure fails rather than passes, so a run that did nothing never
  * passes a gate: a Trend, Rate or Gauge without samples, a per-second rate over no time, any threshold of a run
@@ -23,7 +23,7 @@ import {
   parseThresholds,
   type ThresholdExpression,
 } from '../engine/thresholds.ts';
-import { XMPP_METRICS } from '../k6/metric-names.ts';
+import { XMPP_METRICS } from '../contract/metric-names.ts';
 import { addSparse, decodeSparse, HdrDecodeError, newHistogram } from './histogram.ts';
 import { RATE_OUTCOME_LABEL, seriesName } from './store.ts';
 import type { MergedRun, MergedScalar } from './summary.ts';

@@ -8,7 +8,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import * as hdr from 'hdr-histogram-js';
-import { HDR_CONFIG } from './contract.ts';
+import { HDR_CONFIG } from '../contract/snapshot.ts';
 
 /** Non-zero counts of one histogram by counts-array index, indices ascending. */
 export interface SparseCounts {
@@ -99,7 +99,7 @@ export function decodeSparse(base64: string): SparseCounts {
     throw new HdrDecodeError(
       `encoded with lowestDiscernibleValue ${lowest} and ${digits} significant digits; ` +
         `the collector merges only lowestDiscernibleValue ${HDR_CONFIG.lowestDiscernibleValue} with ` +
-        `${HDR_CONFIG.numberOfSignificantValueDigits} significant digits (HDR_CONFIG in src/collector/contract.ts)`,
+        `${HDR_CONFIG.numberOfSignificantValueDigits} significant digits (HDR_CONFIG in src/contract/snapshot.ts)`,
     );
   }
   const end = V2_HEADER_BYTES + payloadLength;

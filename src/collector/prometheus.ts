@@ -24,9 +24,9 @@
  * HDR's own mean uses. Percentile gauges are HDR getValueAtPercentile on the cumulative histogram (`max` =
  * p(100)), i.e. over the run so far; for a recent window use histogram_quantile over rate(_bucket[…]).
  */
-import { GENERATOR_METRICS } from './contract.ts';
-import { TAP_METRICS } from './tap/metrics.ts';
-import { XMPP_TRENDS } from '../k6/metric-names.ts';
+import { GENERATOR_METRICS } from '../contract/snapshot.ts';
+import { TAP_METRICS } from '../contract/tap-metric-names.ts';
+import { XMPP_TRENDS } from '../contract/metric-names.ts';
 import { cumulativeCounts, histogramSum } from './histogram.ts';
 import type { CollectorStore, HistogramSeries, Labels, RunState, ScalarSeries } from './store.ts';
 

@@ -21,7 +21,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
-import { SNAPSHOT_PATH } from './contract.ts';
+import { SNAPSHOT_PATH } from '../contract/snapshot.ts';
 import { writeHlogs } from './hlog.ts';
 import { CONTENT_TYPE, renderMetrics } from './prometheus.ts';
 import {

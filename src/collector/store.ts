@@ -16,7 +16,7 @@
  * Every check runs before anything is merged, so a refused snapshot changes nothing and its seq stays unused.
  */
 import type * as hdr from 'hdr-histogram-js';
-import { SNAPSHOT_VERSION } from './contract.ts';
+import { SNAPSHOT_VERSION } from '../contract/snapshot.ts';
 import {
   addSparse,
   addSparseToMap,

@@ -7,7 +7,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { HDR_CONFIG } from './contract.ts';
+import { HDR_CONFIG } from '../contract/snapshot.ts';
 import { encodeHistogram, histogramStats } from './histogram.ts';
 import { histogramUnit } from './prometheus.ts';
 import type { Labels, RunState, ScalarSeries } from './store.ts';

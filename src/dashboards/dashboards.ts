@@ -1,6 +1,6 @@
 /**
- * starling's Grafana dashboards, built from the metric names' single sources: src/k6/metric-names.ts (XMPP),
- * src/collector/tap/metrics.ts (tap), the collector's name builders in src/collector/prometheus.ts, and
+ * starling's Grafana dashboards, built from the metric names' single sources: src/contract/metric-names.ts
+ * (XMPP), src/contract/tap-metric-names.ts (tap), the collector's name builders in src/collector/prometheus.ts, and
  * k6-names.ts for the series k6's `experimental-prometheus-rw` output writes. No metric name is typed here.
  * `npm run dashboards` (src/dashboards/write.ts) writes them to dashboards/*.json.
  *
@@ -16,9 +16,9 @@ import {
   PERCENTILES,
   percentileMetricName,
 } from '../collector/prometheus.ts';
-import { GENERATOR_METRICS } from '../collector/contract.ts';
-import { TAP_METRICS } from '../collector/tap/metrics.ts';
-import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRANSPORT_COUNTERS, XMPP_TRENDS } from '../k6/metric-names.ts';
+import { GENERATOR_METRICS } from '../contract/snapshot.ts';
+import { TAP_METRICS } from '../contract/tap-metric-names.ts';
+import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRANSPORT_COUNTERS, XMPP_TRENDS } from '../contract/metric-names.ts';
 import {
   buildDashboard,
   labelValuesVariable,

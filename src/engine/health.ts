@@ -40,10 +40,10 @@ import {
   SNAPSHOT_PATH,
   SNAPSHOT_VERSION,
   type Snapshot,
-} from '../collector/contract.ts';
+} from '../contract/snapshot.ts';
 import { parseDuration } from './options.ts';
 // The VUs' own histogram factory: hdr-histogram-js's plain-JS files only (its package entry costs ~15 MB).
-import { newHistogram } from '../k6/histogram.ts';
+import { newHistogram } from '../contract/histogram.ts';
 
 /**
  * starling's exit code for a run whose thresholds passed but whose generator was saturated (k6 uses 97–110):

@@ -7,7 +7,7 @@ import { BoshTransport } from '../xmpp/bosh.ts';
 import { k6Clock } from './clock.ts';
 import { k6Crypto } from './crypto.ts';
 import { xmpp } from './metrics.ts';
-import type { HostTransport } from './session.ts';
+import type { BoshSettings, HostTransport } from './transport.ts';
 import { countReceived, countRequest, countSent } from './wire.ts';
 
 /**
@@ -15,15 +15,6 @@ import { countReceived, countRequest, countSent } from './wire.ts';
  * limit, so real k6 never says it).
  */
 const BODY_TOO_LARGE = /^response body larger than \d+ bytes/;
-
-export interface BoshSettings {
-  /** XEP-0124 `wait` in seconds (BOSH_WAIT); the HTTP timeout is wait + 10 s, below k6's 60 s default. */
-  wait?: number;
-  /** Least gap between back-to-back requests (BOSH_ORDER_GAP, default auto), see BoshTransport. */
-  orderGapMs?: number | 'auto';
-  /** HTTP timeout of the session creation request: the XMPP connect timeout (BoshOptions.createTimeoutMs). */
-  createTimeoutMs?: number;
-}
 
 export function boshTransport(
   url: string,

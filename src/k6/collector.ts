@@ -1,6 +1,6 @@
 /**
  * Sends this VU's HDR latencies, counter deltas and gauges to the starling collector as Snapshots
- * (src/collector/contract.ts) over `k6/http`, when STARLING_COLLECTOR_URL is set; otherwise every function here
+ * (src/contract/snapshot.ts) over `k6/http`, when STARLING_COLLECTOR_URL is set; otherwise every function here
  * is a no-op and no request is ever made.
  *
  * - Every STARLING_FLUSH_INTERVAL (default 5s) while the VU has sessions open (the timer stops when its last
@@ -29,8 +29,8 @@ import {
   SNAPSHOT_PATH,
   type Snapshot,
   type SnapshotSource,
-} from '../collector/contract.ts';
-import { positiveDuration } from './config.ts';
+} from '../contract/snapshot.ts';
+import { positiveDuration } from './env.ts';
 import type { Labels } from './hdr.ts';
 import { SnapshotRecorder } from './snapshot.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';

@@ -7,7 +7,7 @@
 import exec from 'k6/execution';
 import type { XmppSession } from '../xmpp/session.ts';
 import { x, type XmlElement } from '../xmpp/xml/element.ts';
-import { positiveDuration } from './config.ts';
+import { positiveDuration } from './env.ts';
 import { DeliveryLedger, type TimedKind } from './ledger.ts';
 import { xmpp } from './metrics.ts';
 

@@ -14,8 +14,8 @@
  */
 import type { JsHistogram } from 'hdr-histogram-js/dist/JsHistogram.js';
 import { deflate } from 'hdr-histogram-js/dist/JsHistogram.encoding.js';
-import type { HistogramEntry } from '../collector/contract.ts';
-import { hdrMicros, newHistogram } from './histogram.ts';
+import type { HistogramEntry } from '../contract/snapshot.ts';
+import { hdrMicros, newHistogram } from '../contract/histogram.ts';
 
 export { hdrMicros, newHistogram };
 

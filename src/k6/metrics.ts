@@ -1,12 +1,12 @@
 /**
- * The XMPP k6 metric objects, created once in the init context from the names in metric-names.ts. Each `add`
- * also feeds the VU's collector snapshot (src/k6/collector.ts, a no-op without STARLING_COLLECTOR_URL): trends
- * into an HDR histogram per metric (no labels yet), counters as deltas labelled with their tags, the gauge as
- * this VU's reading.
+ * The XMPP k6 metric objects, created once in the init context from the names in src/contract/metric-names.ts.
+ * Each `add` also feeds the VU's collector snapshot (src/k6/collector.ts, a no-op without
+ * STARLING_COLLECTOR_URL): trends into an HDR histogram per metric (no labels yet), counters as deltas labelled
+ * with their tags, the gauge as this VU's reading.
  */
 import { Counter, Gauge, Rate, Trend } from 'k6/metrics';
 import { collectorEnabled, recordCount, recordGauge, recordLatency } from './collector.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from './metric-names.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../contract/metric-names.ts';
 
 type Tags = Record<string, string>;
 

@@ -1,5 +1,5 @@
 /** k6 options shared by the scenarios: one iteration per VU that holds its sessions for the whole test. */
-import { COLLECTOR_URL_ENV } from '../collector/contract.ts';
+import { COLLECTOR_URL_ENV } from '../contract/snapshot.ts';
 import { COLLECTOR_LOST } from './collector.ts';
 import type { ScenarioConfig } from './config.ts';
 

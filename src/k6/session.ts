@@ -13,19 +13,11 @@ import type { XmlElement } from '../xmpp/xml/element.ts';
 import { addresseeEnded, noteArrival } from './delivery.ts';
 import { k6Clock } from './clock.ts';
 import { k6Crypto } from './crypto.ts';
-import { boshTransport, type BoshSettings } from './bosh.ts';
+import { boshTransport } from './bosh.ts';
 import { periodicFlush, setTransport } from './collector.ts';
 import { xmpp } from './metrics.ts';
+import type { BoshSettings, TransportName } from './transport.ts';
 import { webSocketTransport } from './websocket.ts';
-
-export type TransportName = 'websocket' | 'bosh';
-
-/** A transport as the session sees it, plus the hook that wires the transport's events into the session. */
-export interface HostTransport {
-  send(frame: string): void;
-  close(code?: number, reason?: string): void;
-  start(session: XmppSession): void;
-}
 
 export interface XmppConnectOptions {
   transport: TransportName;

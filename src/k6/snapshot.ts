@@ -1,6 +1,6 @@
 /**
  * What one VU has recorded since its last snapshot: HDR latencies, counter deltas and gauge readings, taken as
- * a collector Snapshot (src/collector/contract.ts). Pure: no k6 import, so it runs under plain Node as well.
+ * a collector Snapshot (src/contract/snapshot.ts). Pure: no k6 import, so it runs under plain Node as well.
  */
 import {
   SNAPSHOT_VERSION,
@@ -8,7 +8,7 @@ import {
   type GaugeEntry,
   type Snapshot,
   type SnapshotSource,
-} from '../collector/contract.ts';
+} from '../contract/snapshot.ts';
 import { HdrSet, seriesKey, type Labels } from './hdr.ts';
 
 export class SnapshotRecorder {

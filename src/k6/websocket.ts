@@ -2,7 +2,7 @@
 import { WebSocket } from 'k6/websockets';
 import { XmppError } from '../xmpp/errors.ts';
 import type { XmppSession } from '../xmpp/session.ts';
-import type { HostTransport } from './session.ts';
+import type { HostTransport } from './transport.ts';
 import { countReceived, countRequest, countSent } from './wire.ts';
 
 const CONNECTING = 0;

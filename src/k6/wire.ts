@@ -3,7 +3,7 @@
  * (XMPP_TRANSPORT_COUNTERS).
  */
 import { collectorEnabled, recordCount } from './collector.ts';
-import { XMPP_TRANSPORT_COUNTERS } from './metric-names.ts';
+import { XMPP_TRANSPORT_COUNTERS } from '../contract/metric-names.ts';
 import { utf8Length } from './utf8.ts';
 
 const SENT = { direction: 'sent' };

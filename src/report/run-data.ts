@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { HLOG_DIR, parseHlog, type HlogIndexEntry, type HlogInterval } from '../collector/hlog.ts';
 import { MERGED_FILE, readMergedRun, type MergedRun } from '../collector/summary.ts';
 import type { GeneratorHealth } from '../engine/health.ts';
-import type { XmppSummary } from '../engine/summary.ts';
+import type { XmppSummary } from './xmpp-summary.ts';
 
 export const RUN_FILE = 'run.json';
 export const SUMMARY_FILE = 'summary.json';

@@ -6,7 +6,7 @@
  * summary.json; intervals from hdr/*.hlog. A figure that cannot be had says why.
  */
 import { basename } from 'node:path';
-import { GENERATOR_METRICS } from '../collector/contract.ts';
+import { GENERATOR_METRICS } from '../contract/snapshot.ts';
 import {
   addSparseToMap,
   decodeSparse,
@@ -14,12 +14,12 @@ import {
   withHistogram,
   type SparseCounts,
 } from '../collector/histogram.ts';
-import { TAP_METRICS } from '../collector/tap/metrics.ts';
+import { TAP_METRICS } from '../contract/tap-metric-names.ts';
 import type { MergedRun } from '../collector/summary.ts';
 import { EXIT_GENERATOR_SATURATED, type GeneratorHealth } from '../engine/health.ts';
 import { parseSubmetricTags } from '../engine/metrics.ts';
 import { EXIT } from '../engine/run.ts';
-import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRENDS } from '../k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRENDS } from '../contract/metric-names.ts';
 import { maskUrlPasswords, redactEnv } from '../xmpp/redact.ts';
 import type { IntervalSeries, RunFiles, RunSummaryData } from './run-data.ts';
 
@@ -496,7 +496,7 @@ function losses(files: RunFiles): Loss[] {
   ] as const) {
     const r = rateCounts(files, metric);
     if (!r || r.passes + r.fails === 0) continue;
-    // passes are the lost ones (src/k6/metric-names.ts).
+    // passes are the lost ones (src/contract/metric-names.ts).
     out.push({ what, metric, sent: r.passes + r.fails, delivered: r.fails, lost: r.passes });
   }
   return out;
@@ -594,7 +594,7 @@ function rooms(files: RunFiles): RoomFigures | undefined {
     [XMPP_RATES.mucPresenceLoss, 'room presences'],
   ] as const) {
     const r = rateCounts(files, metric);
-    // passes are the lost ones (src/k6/metric-names.ts).
+    // passes are the lost ones (src/contract/metric-names.ts).
     if (r && r.passes + r.fails > 0)
       losses.push({ what, metric, samples: r.passes + r.fails, lost: r.passes });
   }

@@ -4,7 +4,7 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test, type TestContext } from 'node:test';
-import { COLLECTOR_TOKEN_ENV, SNAPSHOT_PATH } from '../../src/collector/contract.ts';
+import { COLLECTOR_TOKEN_ENV, SNAPSHOT_PATH } from '../../src/contract/snapshot.ts';
 import { parseByteSize } from '../../src/cli/run-target.ts';
 import type { CollectorSummary } from '../../src/collector/summary.ts';
 import { encode, post, snapshot } from './fixtures.ts';

@@ -7,7 +7,7 @@ import {
   type CounterEntry,
   type HistogramEntry,
   type Snapshot,
-} from '../../src/collector/contract.ts';
+} from '../../src/contract/snapshot.ts';
 import { CollectorStore } from '../../src/collector/store.ts';
 import { mergedRun, type MergedRun } from '../../src/collector/summary.ts';
 import { mulberry32 } from '../../src/engine/random.ts';

@@ -10,7 +10,7 @@ import {
   renderMetrics,
 } from '../../src/collector/prometheus.ts';
 import { CollectorStore } from '../../src/collector/store.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 import { encode, snapshot } from './fixtures.ts';
 
 describe('names', () => {

@@ -4,7 +4,7 @@ import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { SNAPSHOT_PATH } from '../../src/collector/contract.ts';
+import { SNAPSHOT_PATH } from '../../src/contract/snapshot.ts';
 import { decodeHistogram } from '../../src/collector/histogram.ts';
 import { startCollector, type Collector } from '../../src/collector/server.ts';
 import type { CollectorSummary, MergedRun } from '../../src/collector/summary.ts';

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
-import { HDR_CONFIG, type Snapshot } from '../../src/collector/contract.ts';
+import { HDR_CONFIG, type Snapshot } from '../../src/contract/snapshot.ts';
 import {
   CapacityError,
   CollectorStore,

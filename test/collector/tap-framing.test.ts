@@ -11,7 +11,7 @@ import { describe, test } from 'node:test';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket, { WebSocketServer } from 'ws';
-import type { Snapshot } from '../../src/collector/contract.ts';
+import type { Snapshot } from '../../src/contract/snapshot.ts';
 import { startTap, type FramingViolation } from '../../src/collector/tap/index.ts';
 import { FEATURES_SASL, FRAMING, SERVER_OPEN, startFakeServer } from '../helpers/fake-server.ts';
 

@@ -10,7 +10,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket, { WebSocketServer } from 'ws';
-import { HDR_CONFIG, SNAPSHOT_VERSION, type Snapshot } from '../../src/collector/contract.ts';
+import { HDR_CONFIG, SNAPSHOT_VERSION, type Snapshot } from '../../src/contract/snapshot.ts';
 import { startTap, type FramingViolation } from '../../src/collector/tap/index.ts';
 import { fetchPost, openBoshSession } from '../../src/node/bosh-session.ts';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';

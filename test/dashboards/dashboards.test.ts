@@ -16,8 +16,8 @@ import {
   histogramMetricName,
   percentileMetricName,
 } from '../../src/collector/prometheus.ts';
-import { GENERATOR_METRICS } from '../../src/collector/contract.ts';
-import { TAP_METRICS } from '../../src/collector/tap/metrics.ts';
+import { GENERATOR_METRICS } from '../../src/contract/snapshot.ts';
+import { TAP_METRICS } from '../../src/contract/tap-metric-names.ts';
 import { buildDashboards } from '../../src/dashboards/dashboards.ts';
 import { DATASOURCE } from '../../src/dashboards/grafana.ts';
 import { K6_METRICS, k6SeriesName, k6TrendStatName } from '../../src/dashboards/k6-names.ts';
@@ -29,7 +29,7 @@ import {
   XMPP_RATES,
   XMPP_TRANSPORT_COUNTERS,
   XMPP_TRENDS,
-} from '../../src/k6/metric-names.ts';
+} from '../../src/contract/metric-names.ts';
 import { GRAFANA_DASHBOARD_SCHEMA } from './grafana-schema.ts';
 
 async function committed(): Promise<{ file: string; json: Record<string, unknown> }[]> {

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import { test } from 'node:test';
 import { parseAllDocuments } from 'yaml';
-import { COLLECTOR_TOKEN_ENV, COLLECTOR_URL_ENV, RUN_ID_ENV } from '../../src/collector/contract.ts';
+import { COLLECTOR_TOKEN_ENV, COLLECTOR_URL_ENV, RUN_ID_ENV } from '../../src/contract/snapshot.ts';
 import { listScenarios } from '../../src/build/scenarios.ts';
 
 interface EnvVar {

@@ -4,7 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
-import { COLLECTOR_URL_ENV, GENERATOR_METRICS, RUN_ID_ENV } from '../../src/collector/contract.ts';
+import { COLLECTOR_URL_ENV, GENERATOR_METRICS, RUN_ID_ENV } from '../../src/contract/snapshot.ts';
 import { histogramMetricName, renderMetrics } from '../../src/collector/prometheus.ts';
 import { startCollector } from '../../src/collector/server.ts';
 import {

@@ -13,10 +13,10 @@ import {
   newGroup,
   strWidth,
   textSummary,
-  xmppTable,
   type SummaryData,
 } from '../../src/engine/summary.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { xmppTable } from '../../src/report/xmpp-summary.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 
 /**
  * The metrics of k6's internal/js/summary_test.go createTestMetrics: vus gauge 1; http_reqs 3 × 1 with a failed

@@ -8,10 +8,10 @@ import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { COLLECTOR_URL_ENV, GENERATOR_METRICS, RUN_ID_ENV } from '../../src/collector/contract.ts';
+import { COLLECTOR_URL_ENV, GENERATOR_METRICS, RUN_ID_ENV } from '../../src/contract/snapshot.ts';
 import { startCollector } from '../../src/collector/server.ts';
 import type { CollectorSummary } from '../../src/collector/summary.ts';
-import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 import { startLocalServer } from '../../src/targets/index.ts';
 import { readPoints, runStarling, type CliResult } from '../helpers/cli.ts';
 

@@ -10,14 +10,14 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
-import { SNAPSHOT_PATH } from '../../src/collector/contract.ts';
+import { SNAPSHOT_PATH } from '../../src/contract/snapshot.ts';
 import { startCollector } from '../../src/collector/server.ts';
 import {
   counterMetricName,
   histogramMetricName,
   percentileMetricName,
 } from '../../src/collector/prometheus.ts';
-import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 import { freePorts, LOOPBACK } from '../../src/targets/ports.ts';
 import { encode, post, producerHistogram, snapshot } from '../collector/fixtures.ts';
 import { PROMETHEUS, sleep, stopProcess, type Sample } from '../helpers/prometheus.ts';

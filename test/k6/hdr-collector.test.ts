@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildScenarios } from '../../src/build/scenarios.ts';
 import { TrendSink } from '../../src/engine/metrics.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { runScriptText, type RecordedSample } from '../helpers/engine-run.ts';
 import { byVu, contractErrors, merged, startRecordingServer, type RecordingServer } from './hdr-helpers.ts';

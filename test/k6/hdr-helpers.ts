@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { build as esbuild } from 'esbuild';
 import * as hdr from 'hdr-histogram-js';
 import { K6_BUILD } from '../../src/build/scenarios.ts';
-import { HDR_CONFIG, SNAPSHOT_PATH, SNAPSHOT_VERSION, type Snapshot } from '../../src/collector/contract.ts';
+import { HDR_CONFIG, SNAPSHOT_PATH, SNAPSHOT_VERSION, type Snapshot } from '../../src/contract/snapshot.ts';
 
 export interface Received {
   method: string;

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import { buildScenarios, type BuiltScenario } from '../../src/build/scenarios.ts';
-import { HDR_CONFIG } from '../../src/collector/contract.ts';
+import { HDR_CONFIG } from '../../src/contract/snapshot.ts';
 import { hdrMicros } from '../../src/k6/hdr.ts';
 import { SnapshotRecorder } from '../../src/k6/snapshot.ts';
 import { runScriptText } from '../helpers/engine-run.ts';

@@ -10,7 +10,8 @@ import { writeHlogs } from '../../src/collector/hlog.ts';
 import { CollectorStore } from '../../src/collector/store.ts';
 import { collectorSummary, mergedRun } from '../../src/collector/summary.ts';
 import { MetricStore } from '../../src/engine/metrics.ts';
-import { buildSummaryData, xmppSummary } from '../../src/engine/summary.ts';
+import { buildSummaryData } from '../../src/engine/summary.ts';
+import { xmppSummary } from '../../src/report/xmpp-summary.ts';
 import { ThresholdSet } from '../../src/engine/thresholds.ts';
 import { encode, latencies, rng, snapshot } from '../collector/fixtures.ts';
 

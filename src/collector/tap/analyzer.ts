@@ -8,7 +8,8 @@ import { isUtf8 } from 'node:buffer';
 import { NS } from '../../xmpp/namespaces.ts';
 import type { XmlElement } from '../../xmpp/xml/element.ts';
 import { parseFrame, XmlParseError } from '../../xmpp/xml/parser.ts';
-import { recordInto, TAP_METRICS, type CounterSeries, type HistSeries, type TapMetrics } from './metrics.ts';
+import { TAP_METRICS } from '../../contract/tap-metric-names.ts';
+import { recordInto, type CounterSeries, type HistSeries, type TapMetrics } from './metrics.ts';
 import { VIOLATION_KINDS as K, type Direction, type FramingViolation } from './types.ts';
 
 /** Most bytes of a frame kept in a violation. */

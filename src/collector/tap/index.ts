@@ -15,7 +15,7 @@ import { TapMetrics } from './metrics.ts';
 import type { FramingViolation, Tap, TapOptions } from './types.ts';
 import { startWebSocketProxy } from './websocket.ts';
 
-export { TAP_METRICS } from './metrics.ts';
+export { TAP_METRICS } from '../../contract/tap-metric-names.ts';
 export { MAX_VIOLATION_FRAME_BYTES } from './analyzer.ts';
 export {
   VIOLATION_KINDS,

@@ -1,4 +1,4 @@
-import type { Snapshot } from '../contract.ts';
+import type { Snapshot } from '../../contract/snapshot.ts';
 
 export type Direction = 'c2s' | 's2c';
 

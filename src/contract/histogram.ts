@@ -5,7 +5,7 @@
  */
 import type { JsHistogram } from 'hdr-histogram-js/dist/JsHistogram.js';
 import { constructorFromBucketSize } from 'hdr-histogram-js/dist/JsHistogramFactory.js';
-import { HDR_CONFIG } from '../collector/contract.ts';
+import { HDR_CONFIG } from './snapshot.ts';
 
 /**
  * 32-bit counts: a typed array of ~24 k slots (95 KB) per histogram, created only for metrics a VU records.
