@@ -19,6 +19,10 @@
  * a handful of numbers per metric.
  */
 import type { MetricSink, MetricType, Tags } from './runtime.ts';
+import { goTrim, goTrimSpace, parseGoFloat } from './go.ts';
+
+/** Moved to go.ts (the Go-compatibility helpers); still exported here for src/collector, thresholds and tests. */
+export { goTrimSpace, parseGoFloat } from './go.ts';
 
 export type ValueType = 'default' | 'time' | 'data';
 
@@ -417,23 +421,6 @@ function sameTags(a: Readonly<Tags>, b: Readonly<Tags>): boolean {
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && a[k] === b[k]);
 }
 
-/** Go strings.TrimSpace's set (unicode.IsSpace). */
-const GO_SPACE =
-  '\t\n\v\f\r \u0085\u00a0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000';
-
-export function goTrimSpace(s: string): string {
-  return goTrim(s, GO_SPACE);
-}
-
-/** Go strings.Trim: removes leading and trailing characters found in `cutset`. */
-export function goTrim(s: string, cutset: string): string {
-  let a = 0;
-  let b = s.length;
-  while (a < b && cutset.includes(s[a] as string)) a++;
-  while (b > a && cutset.includes(s[b - 1] as string)) b--;
-  return s.slice(a, b);
-}
-
 /**
  * Parses the tag criteria of a sub-metric as k6's Metric.AddSubmetric does: split on `,`, skip empty parts, split
  * each on its FIRST `:` (so `reason:timeout:bind` is tag `reason` = `timeout:bind`), trim spaces then `"`/`'`.
@@ -598,71 +585,4 @@ export class MetricStore implements MetricSink {
 function addToSink(sink: Sink, value: number, tags: Tags | undefined): void {
   if (sink.type === 'counter') sink.add(value, tags);
   else sink.add(value);
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Go strconv.ParseFloat, which k6 uses for threshold values, percentiles and trend stats.
-
-export type GoFloat =
-  { ok: true; value: number } | { ok: false; reason: 'invalid syntax' | 'value out of range' };
-
-const DEC_RE = /^[+-]?(?:[0-9_]+(?:\.[0-9_]*)?|\.[0-9_]+)(?:[eE][+-]?[0-9][0-9_]*)?$/;
-const HEX_RE = /^([+-]?)0[xX]((?:[0-9a-fA-F_]+(?:\.[0-9a-fA-F_]*)?|\.[0-9a-fA-F_]+))[pP]([+-]?[0-9][0-9_]*)$/;
-
-/** Go strconv underscoreOK: underscores only between digits (a base prefix counts as a digit). */
-function underscoreOK(s0: string): boolean {
-  let s = s0;
-  let saw = '^';
-  let i = 0;
-  if (s.length >= 1 && (s[0] === '-' || s[0] === '+')) s = s.slice(1);
-  let hex = false;
-  if (s.length >= 2 && s[0] === '0' && 'bBoOxX'.includes(s[1] as string)) {
-    i = 2;
-    saw = '0';
-    hex = s[1] === 'x' || s[1] === 'X';
-  }
-  for (; i < s.length; i++) {
-    const c = s[i] as string;
-    if ((c >= '0' && c <= '9') || (hex && /[a-fA-F]/.test(c))) {
-      saw = '0';
-      continue;
-    }
-    if (c === '_') {
-      if (saw !== '0') return false;
-      saw = '_';
-      continue;
-    }
-    if (saw === '_') return false;
-    saw = '!';
-  }
-  return saw !== '_';
-}
-
-/** Go's strconv.ParseFloat(s, 64): decimal and hex float literals, `inf`/`infinity`/`nan` (any case). */
-export function parseGoFloat(s: string): GoFloat {
-  const special = /^([+-]?)(inf|infinity)$/i.exec(s);
-  if (special !== null) return { ok: true, value: special[1] === '-' ? -Infinity : Infinity };
-  if (/^nan$/i.test(s)) return { ok: true, value: NaN };
-  const hex = HEX_RE.exec(s);
-  let value: number;
-  if (hex !== null) {
-    if (s.includes('_') && !underscoreOK(s)) return { ok: false, reason: 'invalid syntax' };
-    const mant = (hex[2] as string).replaceAll('_', '');
-    const [intPart = '', frac = ''] = mant.split('.');
-    const digits = intPart + frac;
-    if (digits.length === 0) return { ok: false, reason: 'invalid syntax' };
-    const exp = Number((hex[3] as string).replaceAll('_', ''));
-    let m = 0;
-    for (const d of digits) m = m * 16 + parseInt(d, 16);
-    value = m * 2 ** (exp - 4 * frac.length);
-    if (hex[1] === '-') value = -value;
-  } else {
-    if (!DEC_RE.test(s)) return { ok: false, reason: 'invalid syntax' };
-    if (s.includes('_') && !underscoreOK(s)) return { ok: false, reason: 'invalid syntax' };
-    const clean = s.replaceAll('_', '');
-    if (!/[0-9]/.test(clean.split(/[eE]/)[0] as string)) return { ok: false, reason: 'invalid syntax' };
-    value = Number(clean);
-  }
-  if (!Number.isFinite(value)) return { ok: false, reason: 'value out of range' };
-  return { ok: true, value };
 }

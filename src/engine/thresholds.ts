@@ -9,7 +9,8 @@
  * checked, then the metric must exist (built-in or defined in init code), then each method must suit its type.
  */
 import type { MetricType } from './runtime.ts';
-import { goTrimSpace, parseGoFloat, type Metric, type MetricStore } from './metrics.ts';
+import { goTrimSpace, parseGoFloat } from './go.ts';
+import type { Metric, MetricStore } from './metrics.ts';
 
 /** k6 exit code for invalid configuration (errext/exitcodes InvalidConfig). */
 export const INVALID_CONFIG_EXIT_CODE = 104;

@@ -11,7 +11,7 @@ import {
 } from '../../src/engine/metrics.ts';
 import { createMetricsModule } from '../../src/engine/modules/metrics.ts';
 import type { ExecutionState, MetricSink, Tags, VuPhase, VuRuntime } from '../../src/engine/runtime.ts';
-import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 import { mulberry32 } from '../../src/engine/random.ts';
 
 /** k6 TrendSink.P, written out independently: sort, i = p·(n−1), interpolate. */

@@ -11,7 +11,7 @@ import {
   ThresholdSet,
   type ThresholdExpression,
 } from '../../src/engine/thresholds.ts';
-import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRENDS } from '../../src/k6/metric-names.ts';
+import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRENDS } from '../../src/contract/metric-names.ts';
 
 describe('threshold expression grammar (k6 parseThresholdExpression)', () => {
   const accepted: [string, ThresholdExpression][] = [

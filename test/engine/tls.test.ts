@@ -11,11 +11,11 @@ import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import {
   expiryErrorText,
-  goRfc3339,
   hostnameErrorText,
   tlsVerifyFailure,
   trustedCertificates,
 } from '../../src/engine/modules/tls.ts';
+import { goRfc3339 } from '../../src/engine/go.ts';
 import { DEFAULT_ENGINE_LIMITS } from '../../src/engine/limits.ts';
 import { dialErrorText, dialLenient } from '../../src/engine/modules/ws-client.ts';
 import {

@@ -9,7 +9,8 @@
 import { createRequire } from 'node:module';
 import type { MessagePort, Worker } from 'node:worker_threads';
 import type * as WorkerThreads from 'node:worker_threads';
-import { ConnectionPool, perform, type PoolOptions, type WireRequest, type WireResult } from './http-wire.ts';
+import { ConnectionPool, type PoolOptions } from './http-transport.ts';
+import { perform, type WireRequest, type WireResult } from './http-wire.ts';
 
 /** One synchronous request, as posted to the worker. */
 interface SyncCall {

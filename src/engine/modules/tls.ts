@@ -7,6 +7,7 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import tls from 'node:tls';
+import { goRfc3339 } from '../go.ts';
 
 /** Env vars Go reads on Linux to find root certificates (crypto/x509/root_unix.go). */
 export const CERT_FILE_ENV = 'SSL_CERT_FILE';
@@ -127,17 +128,6 @@ export interface TlsVerifyFailure {
 export const TLS_ERROR_CODES = { default: 1000, x509UnknownAuthority: 1310, x509Hostname: 1311 } as const;
 
 const VERIFY_PREFIX = 'tls: failed to verify certificate: ';
-
-/** Go's time.RFC3339 in the local zone: 2006-01-02T15:04:05Z07:00. */
-export function goRfc3339(d: Date, utc = false): string {
-  const offsetMin = utc ? 0 : -d.getTimezoneOffset();
-  const local = new Date(d.getTime() + offsetMin * 60_000);
-  const base = local.toISOString().slice(0, 19);
-  if (offsetMin === 0) return `${base}Z`;
-  const sign = offsetMin > 0 ? '+' : '-';
-  const abs = Math.abs(offsetMin);
-  return `${base}${sign}${String(Math.floor(abs / 60)).padStart(2, '0')}:${String(abs % 60).padStart(2, '0')}`;
-}
 
 /** The certificate's SANs, as Node spells them: "DNS:localhost, IP Address:127.0.0.1". */
 function sans(cert: tls.PeerCertificate | undefined): { dns: string[]; ip: string[] } {

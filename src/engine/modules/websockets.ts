@@ -3,6 +3,7 @@
  * websockets.go, params.go, listeners.go): same constructor checks and error texts, same event order, same
  * built-in metrics and tags. Exports `WebSocket` and `Blob` (the latter unsupported: starling speaks text).
  */
+import { goError, goTypeName } from '../go.ts';
 import { defineBuiltins } from '../metrics.ts';
 import { types } from 'node:util';
 import type WebSocket from 'ws';
@@ -85,13 +86,6 @@ interface WsParams {
   headers: Record<string, string>;
   tags: Tags;
   compression: boolean;
-}
-
-/** k6 throws Go errors: sobek turns them into `GoError` objects whose message is the Go text. */
-function goError(E: ErrorConstructor, message: string): Error {
-  const err = new E(message);
-  err.name = 'GoError';
-  return err;
 }
 
 function nowMs(): number {
@@ -199,23 +193,6 @@ function parseProtocols(value: unknown): string[] {
   }
   if (Array.isArray(value)) return Object.keys(value).map((i) => String((value as unknown[])[Number(i)]));
   return [];
-}
-
-/** The Go type k6 names in `unsupported send type %T`. */
-function goTypeName(value: unknown): string {
-  if (value === undefined || value === null) return '<nil>';
-  switch (typeof value) {
-    case 'boolean':
-      return 'bool';
-    case 'number':
-      return Number.isInteger(value) ? 'int64' : 'float64';
-    case 'function':
-      return 'func(sobek.FunctionCall) sobek.Value';
-    case 'object':
-      return Array.isArray(value) ? '[]interface {}' : 'map[string]interface {}';
-    default:
-      return typeof value;
-  }
 }
 
 function closeErrorText(code: number, text: string): string {
