@@ -15,6 +15,7 @@ import { performance } from 'node:perf_hooks';
 import { types } from 'node:util';
 import { executors } from './executors/index.ts';
 import type { ExecutorContext, VuPool } from './executors/common.ts';
+import { executionPlan } from './executors/config.ts';
 import type { LogLevel } from './globals.ts';
 import {
   startHealthMonitor,
@@ -23,11 +24,12 @@ import {
   type SaturationRule,
 } from './health.ts';
 import { loadScript, type LoadedScript } from './loader.ts';
-import { deriveOptions, executionPlan, InvalidOptionsError, type EngineOptions } from './options.ts';
+import { deriveOptions, InvalidOptionsError, type EngineOptions } from './options.ts';
 import { DEFAULT_ENGINE_LIMITS, type EngineLimits } from './limits.ts';
 import { maskUrlPasswords } from '../xmpp/redact.ts';
 import { UnsupportedK6ApiError, type MetricSink, type ModuleFactory } from './runtime.ts';
 import { errorText, ScriptError, Vu, type EngineState, type PhaseOutcome } from './vu.ts';
+import { runGroupSummary, type SummaryGroup } from './summary.ts';
 
 export const EXIT = {
   ok: 0,
@@ -73,6 +75,8 @@ export interface RunFacts {
   interrupted: boolean;
   /** The generator's own health while the scenarios ran (not part of k6's handleSummary data). */
   generator?: GeneratorHealth;
+  /** Every group and check of the run, setup and teardown included (k6's data.root_group). */
+  rootGroup: SummaryGroup;
 }
 
 export interface RunScriptOptions {
@@ -160,21 +164,30 @@ async function defaultModules(): Promise<ReadonlyMap<string, ModuleFactory>> {
 }
 
 export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
-  const t0 = Date.now();
-  const write = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const consoleLog = (level: LogLevel, message: string, vu?: number) => {
-    if (level === 'debug' && !opts.verbose) return;
-    if (opts.quiet && vu !== undefined && (level === 'info' || level === 'debug')) return;
-    const secs = String(Math.floor((Date.now() - t0) / 1000)).padStart(4, '0');
-    write(`${LEVELS[level]}[${secs}] ${vu !== undefined ? `[VU ${vu}] ` : ''}${message}`);
-  };
-  // The engine's own lines (errors, warnings) may quote a URL the script was given: its password never shows.
-  // The script's console output is printed as k6 prints it.
-  const log = (level: LogLevel, message: string, vu?: number) =>
-    consoleLog(level, maskUrlPasswords(message), vu);
-  const logged = new Set<string>();
+  const run = new EngineRun(opts);
+  if (!(await run.load(opts.modules ?? (await defaultModules())))) return run.outcome;
+  try {
+    run.watch();
+    const eo = await run.initOptions();
+    if (eo === undefined) return run.outcome;
+    const pool = await run.initVus(eo);
+    if (pool === undefined) return run.outcome;
+    // Awaited, so the clean-up below also disposes of handleSummary's VU (it ran after it, and leaked that VU).
+    if (run.aborted) return await run.finish();
+    run.startTestRun();
+    const setupOk = await run.setup(eo);
+    if (setupOk && !run.aborted) await run.runScenarios(eo, pool);
+    if (setupOk) await run.teardown(eo);
+    return await run.finish();
+  } finally {
+    run.cleanUp();
+  }
+}
 
-  const outcome: RunOutcome = {
+/** One run: the outcome being built, the first reason to stop, the engine state, its VUs and timers. */
+class EngineRun {
+  private readonly t0 = Date.now();
+  readonly outcome: RunOutcome = {
     exitCode: EXIT.ok,
     setupData: undefined,
     startTime: 0,
@@ -185,152 +198,196 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
     iterationsInterrupted: 0,
     hasHandleSummary: false,
   };
-  let exitCode: number | undefined;
-  const runCtl = new AbortController();
-  setMaxListeners(0, runCtl.signal);
+  private exitCode: number | undefined;
+  private markedFailed = false;
+  private readonly runCtl = new AbortController();
+  private readonly write: (line: string) => void;
+  private readonly logged = new Set<string>();
+  private readonly files = new Map<string, Buffer>();
+  /** Every VU ever initialized, disposed of at the end. */
+  private readonly vus: Vu[] = [];
+  /** Set by load(). */
+  private state!: EngineState;
+  private readonly timers: NodeJS.Timeout[] = [];
+  private softStopTimer: NodeJS.Timeout | undefined;
+  private monitor: HealthMonitor | undefined;
+  private phase: RunPhase = 'init';
+  private readonly running: { ctx: ExecutorContext; started: boolean }[] = [];
+
+  constructor(private readonly opts: RunScriptOptions) {
+    this.write = opts.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+    setMaxListeners(0, this.runCtl.signal);
+  }
+
+  get aborted(): boolean {
+    return this.runCtl.signal.aborted;
+  }
+
+  private readonly consoleLog = (level: LogLevel, message: string, vu?: number) => {
+    if (level === 'debug' && !this.opts.verbose) return;
+    if (this.opts.quiet && vu !== undefined && (level === 'info' || level === 'debug')) return;
+    const secs = String(Math.floor((Date.now() - this.t0) / 1000)).padStart(4, '0');
+    this.write(`${LEVELS[level]}[${secs}] ${vu !== undefined ? `[VU ${vu}] ` : ''}${message}`);
+  };
+
+  // The engine's own lines (errors, warnings) may quote a URL the script was given: its password never shows.
+  // The script's console output is printed as k6 prints it.
+  private readonly log = (level: LogLevel, message: string, vu?: number) =>
+    this.consoleLog(level, maskUrlPasswords(message), vu);
+
   /** The first reason to stop wins (errext.WithExitCodeIfNone). */
-  const stopRun = (code: number, reason: string, error?: unknown) => {
-    if (exitCode === undefined) {
-      exitCode = code;
-      outcome.scriptError = reason;
-      if (error !== undefined) outcome.error = error;
+  private stopRun(code: number, reason: string, error?: unknown): void {
+    if (this.exitCode === undefined) {
+      this.exitCode = code;
+      this.outcome.scriptError = reason;
+      if (error !== undefined) this.outcome.error = error;
     }
-    outcome.interrupted = true;
-    runCtl.abort();
-  };
+    this.outcome.interrupted = true;
+    this.runCtl.abort();
+  }
+
   /** A failure that ends the run without interrupting anything (init, setup, teardown). */
-  const setError = (code: number, reason: string, error?: unknown) => {
-    if (exitCode !== undefined) return;
-    exitCode = code;
-    outcome.scriptError = reason;
-    if (error !== undefined) outcome.error = error;
+  private setError(code: number, reason: string, error?: unknown): void {
+    if (this.exitCode !== undefined) return;
+    this.exitCode = code;
+    this.outcome.scriptError = reason;
+    if (error !== undefined) this.outcome.error = error;
+  }
+
+  /** Ends the run here: the outcome gets the exit code so far (or this one). */
+  private fail(code: number, reason: string, error?: unknown): void {
+    this.setError(code, reason, error);
+    this.outcome.exitCode = this.exitCode!;
+  }
+
+  private readonly onSignal = () => {
+    this.log('warn', 'test run was aborted by a signal: stopping iterations, then teardown');
+    this.stopRun(EXIT.externalAbort, 'test run was aborted by a signal');
   };
-  const fail = (code: number, reason: string, error?: unknown): RunOutcome => {
-    setError(code, reason, error);
-    outcome.exitCode = exitCode!;
-    return outcome;
-  };
-  const onSignal = () => {
-    log('warn', 'test run was aborted by a signal: stopping iterations, then teardown');
-    stopRun(EXIT.externalAbort, 'test run was aborted by a signal');
-  };
-  let softStopTimer: NodeJS.Timeout | undefined;
-  const onSoftStop = () => {
-    const grace = opts.softStopGraceMs ?? 10_000;
-    log(
+
+  private readonly onSoftStop = () => {
+    const grace = this.opts.softStopGraceMs ?? 10_000;
+    this.log(
       'warn',
       `soft stop: STARLING_STOPPING set in every VU; iterations get ${grace} ms to end, then they are cut`,
     );
-    if (exitCode === undefined) {
-      exitCode = EXIT.externalAbort;
-      outcome.scriptError = 'test run was stopped by a signal';
+    if (this.exitCode === undefined) {
+      this.exitCode = EXIT.externalAbort;
+      this.outcome.scriptError = 'test run was stopped by a signal';
     }
-    outcome.interrupted = true;
-    state.env = Object.freeze({ ...state.env, STARLING_STOPPING: '1' });
-    for (const vu of vus) {
+    this.outcome.interrupted = true;
+    this.state.env = Object.freeze({ ...this.state.env, STARLING_STOPPING: '1' });
+    for (const vu of this.vus) {
       const env = (vu.realm.global as { __ENV?: Record<string, string> }).__ENV;
       if (env) env.STARLING_STOPPING = '1';
     }
-    softStopTimer = setTimeout(onSignal, grace);
+    this.softStopTimer = setTimeout(this.onSignal, grace);
   };
 
-  const modules = opts.modules ?? (await defaultModules());
-  let script: LoadedScript;
-  try {
-    script = await loadScript(opts.scriptPath, new Set(modules.keys()));
-  } catch (e) {
-    log('error', errorText(e));
-    return fail(EXIT.scriptException, (e as Error).message ?? String(e), e);
+  /** Loads the script and builds the engine state; false when the script does not load (107). */
+  async load(modules: ReadonlyMap<string, ModuleFactory>): Promise<boolean> {
+    const opts = this.opts;
+    let script: LoadedScript;
+    try {
+      script = await loadScript(opts.scriptPath, new Set(modules.keys()));
+    } catch (e) {
+      this.log('error', errorText(e));
+      this.fail(EXIT.scriptException, (e as Error).message ?? String(e), e);
+      return false;
+    }
+    for (const [name, type, isTime] of BUILTINS) opts.metrics.define(name, type, isTime);
+    this.state = {
+      metrics: opts.metrics,
+      modules,
+      shared: new Map(),
+      env: Object.freeze({ ...(opts.env ?? {}) }),
+      script,
+      options: {},
+      runTags: {},
+      minIterationDurationMs: 0,
+      setupDataJson: undefined,
+      testStartTime: 0,
+      counters: { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 },
+      limits: { ...DEFAULT_ENGINE_LIMITS, ...definedLimits(opts.limits) },
+      log: this.log,
+      logOnce: (key, level, message, vu) => {
+        if (this.logged.has(key)) return;
+        this.logged.add(key);
+        this.log(level, message, vu);
+      },
+      consoleLog: this.consoleLog,
+      abortTest: (reason) => {
+        this.log('error', reason);
+        this.stopRun(EXIT.scriptAborted, reason);
+      },
+      markFailed: (reason) => {
+        this.log('error', reason);
+        this.markedFailed = true;
+      },
+      fatal: (err) => {
+        this.log('error', errorText(err));
+        this.stopRun(EXIT.scriptException, (err as Error).message ?? String(err), err);
+      },
+      readFile: (p) => {
+        let b = this.files.get(p);
+        if (b === undefined) {
+          b = readFileSync(p);
+          this.files.set(p, b);
+        }
+        return b;
+      },
+    };
+    return true;
   }
-  for (const [name, type, isTime] of BUILTINS) opts.metrics.define(name, type, isTime);
 
-  const files = new Map<string, Buffer>();
-  let markedFailed = false;
-  const vus: Vu[] = [];
-  const state: EngineState = {
-    metrics: opts.metrics,
-    modules,
-    shared: new Map(),
-    env: Object.freeze({ ...(opts.env ?? {}) }),
-    script,
-    options: {},
-    runTags: {},
-    minIterationDurationMs: 0,
-    setupDataJson: undefined,
-    testStartTime: 0,
-    counters: { vusActive: 0, vusInitialized: 0, iterationsCompleted: 0, iterationsInterrupted: 0 },
-    limits: { ...DEFAULT_ENGINE_LIMITS, ...definedLimits(opts.limits) },
-    log,
-    logOnce: (key, level, message, vu) => {
-      if (logged.has(key)) return;
-      logged.add(key);
-      log(level, message, vu);
-    },
-    consoleLog,
-    abortTest: (reason) => {
-      log('error', reason);
-      stopRun(EXIT.scriptAborted, reason);
-    },
-    markFailed: (reason) => {
-      log('error', reason);
-      markedFailed = true;
-    },
-    fatal: (err) => {
-      log('error', errorText(err));
-      stopRun(EXIT.scriptException, (err as Error).message ?? String(err), err);
-    },
-    readFile: (p) => {
-      let b = files.get(p);
-      if (b === undefined) {
-        b = readFileSync(p);
-        files.set(p, b);
-      }
-      return b;
-    },
-  };
-  const newVu = async (id: number): Promise<Vu> => {
-    const vu = new Vu(id, state);
-    vus.push(vu);
+  private async newVu(id: number): Promise<Vu> {
+    const vu = new Vu(id, this.state);
+    this.vus.push(vu);
     await vu.init();
     return vu;
-  };
+  }
 
-  const timers: NodeJS.Timeout[] = [];
-  let monitor: HealthMonitor | undefined;
-  let phase: RunPhase = 'init';
-  const running: { ctx: ExecutorContext; started: boolean }[] = [];
-  const progress = (): RunProgress => ({
-    phase,
-    elapsedMs: state.testStartTime === 0 ? 0 : Date.now() - state.testStartTime,
-    vus: state.counters.vusActive,
-    vusMax: state.counters.vusInitialized,
-    iterationsCompleted: state.counters.iterationsCompleted,
-    iterationsInterrupted: state.counters.iterationsInterrupted,
-    interrupted: outcome.interrupted,
-    scenarios: running.map((r) => ({
-      name: r.ctx.sc.name,
-      executor: r.ctx.sc.executor,
-      started: r.started,
-      progress: r.started ? r.ctx.progress() : 0,
-    })),
-  });
+  private progress(): RunProgress {
+    const state = this.state;
+    return {
+      phase: this.phase,
+      elapsedMs: state.testStartTime === 0 ? 0 : Date.now() - state.testStartTime,
+      vus: state.counters.vusActive,
+      vusMax: state.counters.vusInitialized,
+      iterationsCompleted: state.counters.iterationsCompleted,
+      iterationsInterrupted: state.counters.iterationsInterrupted,
+      interrupted: this.outcome.interrupted,
+      scenarios: this.running.map((r) => ({
+        name: r.ctx.sc.name,
+        executor: r.ctx.sc.executor,
+        started: r.started,
+        progress: r.started ? r.ctx.progress() : 0,
+      })),
+    };
+  }
 
-  try {
-    if (opts.signal?.aborted) onSignal();
-    else opts.signal?.addEventListener('abort', onSignal, { once: true });
-    if (opts.softStop?.aborted) onSoftStop();
-    else opts.softStop?.addEventListener('abort', onSoftStop, { once: true });
+  /** Listens for the caller's signal and soft stop, and reports progress every second. */
+  watch(): void {
+    const opts = this.opts;
+    if (opts.signal?.aborted) this.onSignal();
+    else opts.signal?.addEventListener('abort', this.onSignal, { once: true });
+    if (opts.softStop?.aborted) this.onSoftStop();
+    else opts.softStop?.addEventListener('abort', this.onSoftStop, { once: true });
     if (opts.onProgress) {
       const onProgress = opts.onProgress;
-      timers.push(setInterval(() => onProgress(progress()), 1000));
+      this.timers.push(setInterval(() => onProgress(this.progress()), 1000));
     }
+  }
 
-    // Init of the first VU (id 0) reads the options.
+  /** Init of the first VU (id 0) reads the options, validated into the engine's (104); undefined: the run ends. */
+  async initOptions(): Promise<EngineOptions | undefined> {
+    const { opts, outcome, state } = this;
     let probe: Vu;
     try {
-      probe = await newVu(0);
+      probe = await this.newVu(0);
     } catch (e) {
-      return initFailure(e);
+      this.initFailure(e);
+      return undefined;
     }
     const scriptOptions = plainOptions(probe.exports.options);
     outcome.options = { ...scriptOptions, ...(opts.overrides ?? {}) };
@@ -340,32 +397,37 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
       eo = deriveOptions(scriptOptions, (n) => typeof probe.exports[n] === 'function', opts.overrides);
       opts.onOptions?.(outcome.options);
     } catch (e) {
-      log('error', (e as Error).message);
+      this.log('error', (e as Error).message);
       const invalid =
         e instanceof InvalidOptionsError || (e as { exitCode?: number }).exitCode === EXIT.invalidConfig;
-      return fail(invalid ? EXIT.invalidConfig : EXIT.scriptException, (e as Error).message, e);
+      this.fail(invalid ? EXIT.invalidConfig : EXIT.scriptException, (e as Error).message, e);
+      return undefined;
     }
     outcome.engineOptions = eo;
     state.options = outcome.options;
     state.runTags = eo.runTags;
     state.minIterationDurationMs = eo.minIterationDurationMs;
     probe.dispose();
+    return eo;
+  }
 
-    // Every planned VU is initialized before setup(), as k6's scheduler Init.
+  /** Every planned VU is initialized before setup(), as k6's scheduler Init; undefined: one failed to init. */
+  async initVus(eo: EngineOptions): Promise<VuPool | undefined> {
+    const state = this.state;
     const plan = executionPlan(eo.scenarios);
     const idle: Vu[] = [];
     let nextId = 1;
-    for (let i = 0; i < plan.maxPlannedVUs && !runCtl.signal.aborted; i++) {
+    for (let i = 0; i < plan.maxPlannedVUs && !this.aborted; i++) {
       const id = nextId++;
       try {
-        idle.push(await newVu(id));
+        idle.push(await this.newVu(id));
       } catch (e) {
-        return initFailure(e, id);
+        this.initFailure(e, id);
+        return undefined;
       }
       state.counters.vusInitialized++;
     }
-    if (runCtl.signal.aborted) return finish();
-    const pool: VuPool = {
+    return {
       getPlannedVU() {
         const vu = idle.shift();
         if (vu === undefined) throw new Error('no pre-initialized VU is free: the execution plan is wrong');
@@ -374,15 +436,19 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
       returnVU(vu) {
         idle.push(vu);
       },
-      async getUnplannedVU() {
-        const vu = await newVu(nextId++);
+      getUnplannedVU: async () => {
+        const vu = await this.newVu(nextId++);
         state.counters.vusInitialized++;
         return vu;
       },
     };
+  }
 
+  /** The test run starts: its clock, the vus/vus_max samples every second, the abortOnFail checks. */
+  startTestRun(): void {
+    const { opts, state, timers } = this;
     state.testStartTime = Date.now();
-    outcome.startTime = state.testStartTime;
+    this.outcome.startTime = state.testStartTime;
     const tags = () => ({ ...state.runTags });
     timers.push(
       setInterval(() => {
@@ -395,133 +461,86 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
       const check = opts.thresholdsCheck;
       timers.push(
         setInterval(() => {
-          if (phase !== 'setup' && phase !== 'running') return;
+          if (this.phase !== 'setup' && this.phase !== 'running') return;
           if (check().abort) {
-            log('error', 'thresholds have been crossed: aborting the test run (abortOnFail)');
-            stopRun(EXIT.thresholdsFailed, 'thresholds on metrics have been crossed');
+            this.log('error', 'thresholds have been crossed: aborting the test run (abortOnFail)');
+            this.stopRun(EXIT.thresholdsFailed, 'thresholds on metrics have been crossed');
           }
         }, 1000),
       );
     }
+  }
 
-    // setup()
-    phase = 'setup';
+  /** setup() in its own VU 0, its data through JSON as every VU sees it; false when it failed. */
+  async setup(eo: EngineOptions): Promise<boolean> {
+    this.phase = 'setup';
     let setupFailed = false;
     if (!eo.noSetup) {
-      const out = await runPart(0, 'setup', undefined, eo.setupTimeoutMs, runCtl.signal);
+      const out = await this.runPart(0, 'setup', undefined, eo.setupTimeoutMs, this.runCtl.signal);
       if (out !== undefined) {
         if (out.status === 'ok') {
           try {
             const json = out.value === undefined ? undefined : JSON.stringify(out.value);
-            state.setupDataJson = json;
-            outcome.setupData = json === undefined ? undefined : JSON.parse(json);
+            this.state.setupDataJson = json;
+            this.outcome.setupData = json === undefined ? undefined : JSON.parse(json);
           } catch (e) {
             setupFailed = true;
             const msg = `error marshaling setup() data to JSON: ${(e as Error).message}`;
-            log('error', msg);
-            setError(EXIT.scriptException, msg, e);
+            this.log('error', msg);
+            this.setError(EXIT.scriptException, msg, e);
           }
         } else {
           setupFailed = true;
-          partFailure('setup', out, EXIT.setupTimeout);
+          this.partFailure('setup', out, EXIT.setupTimeout);
         }
       }
     }
-
-    // Scenarios, each at its startTime.
-    if (!setupFailed && !runCtl.signal.aborted) {
-      phase = 'running';
-      // The generator's own health while the scenarios run (not setup/teardown: their VU's init is no load).
-      if (opts.health !== false) {
-        monitor = startHealthMonitor({ env: state.env, rule: opts.health, log: (level, m) => log(level, m) });
-      }
-      await Promise.all(
-        eo.scenarios.map(async (sc) => {
-          const ctx: ExecutorContext = { sc, pool, state, runSignal: runCtl.signal, progress: () => 0 };
-          const r = { ctx, started: false };
-          running.push(r);
-          if (sc.startTimeMs > 0 && !(await delay(sc.startTimeMs, runCtl.signal))) return;
-          r.started = true;
-          await executors[sc.executor](ctx);
-        }),
-      );
-      if (monitor) outcome.generator = await monitor.stop();
-    }
-
-    // teardown(): with the global context, so not cut by signal/abort/thresholds; skipped after setup failed.
-    if (!setupFailed && !eo.noTeardown) {
-      phase = 'teardown';
-      const data = state.setupDataJson === undefined ? undefined : JSON.parse(state.setupDataJson);
-      const out = await runPart(0, 'teardown', data, eo.teardownTimeoutMs);
-      if (out !== undefined && out.status !== 'ok') partFailure('teardown', out, EXIT.teardownTimeout);
-    }
-    return await finish();
-  } finally {
-    for (const t of timers) clearInterval(t);
-    void monitor?.stop();
-    opts.signal?.removeEventListener('abort', onSignal);
-    opts.softStop?.removeEventListener('abort', onSoftStop);
-    clearTimeout(softStopTimer);
-    for (const vu of vus) vu.dispose();
+    return !setupFailed;
   }
 
-  /** Runs setup/teardown/handleSummary in a fresh VU 0 (k6's runPart); undefined when not exported. */
-  async function runPart(
-    id: number,
-    name: 'setup' | 'teardown' | 'handleSummary',
-    arg: unknown,
-    timeoutMs: number,
-    stop?: AbortSignal,
-  ): Promise<PhaseOutcome | undefined> {
-    let vu: Vu;
-    try {
-      vu = await newVu(id);
-    } catch (e) {
-      const out: PhaseOutcome = { status: 'failed', error: (e as ScriptError).cause ?? e, durationMs: 0 };
-      return out;
+  /** Scenarios, each at its startTime, with the generator's own health watched meanwhile. */
+  async runScenarios(eo: EngineOptions, pool: VuPool): Promise<void> {
+    const { opts, state, runCtl } = this;
+    this.phase = 'running';
+    // The generator's own health while the scenarios run (not setup/teardown: their VU's init is no load).
+    if (opts.health !== false) {
+      this.monitor = startHealthMonitor({
+        env: state.env,
+        rule: opts.health,
+        log: (level, m) => this.log(level, m),
+      });
     }
-    const realmArg = arg === undefined ? undefined : vu.realm.JSON.parse(JSON.stringify(arg));
-    const out = await vu.runPart(name, realmArg, timeoutMs, stop);
-    return out.exported ? out : undefined;
+    await Promise.all(
+      eo.scenarios.map(async (sc) => {
+        const ctx: ExecutorContext = { sc, pool, state, runSignal: runCtl.signal, progress: () => 0 };
+        const r = { ctx, started: false };
+        this.running.push(r);
+        if (sc.startTimeMs > 0 && !(await delay(sc.startTimeMs, runCtl.signal))) return;
+        r.started = true;
+        await executors[sc.executor](ctx);
+      }),
+    );
+    if (this.monitor) this.outcome.generator = await this.monitor.stop();
   }
 
-  function partFailure(name: 'setup' | 'teardown', out: PhaseOutcome, timeoutCode: number): void {
-    if (out.status === 'timeout') {
-      const ms =
-        name === 'setup' ? outcome.engineOptions!.setupTimeoutMs : outcome.engineOptions!.teardownTimeoutMs;
-      const msg = `${name}() execution timed out after ${ms / 1000} seconds`;
-      log('error', msg);
-      setError(timeoutCode, msg);
-    } else if (out.status === 'failed') {
-      const text = errorText(out.error, out.rejection);
-      log('error', `${text}  source=stacktrace`);
-      setError(
-        EXIT.scriptException,
-        out.error instanceof UnsupportedK6ApiError ? out.error.message : text,
-        out.error,
-      );
-    }
-    // 'aborted' and 'interrupted' already carry their exit code.
+  /** teardown(): with the global context, so not cut by signal/abort/thresholds (not called after setup failed). */
+  async teardown(eo: EngineOptions): Promise<void> {
+    if (eo.noTeardown) return;
+    this.phase = 'teardown';
+    const data = this.state.setupDataJson === undefined ? undefined : JSON.parse(this.state.setupDataJson);
+    const out = await this.runPart(0, 'teardown', data, eo.teardownTimeoutMs);
+    if (out !== undefined && out.status !== 'ok') this.partFailure('teardown', out, EXIT.teardownTimeout);
   }
 
-  function initFailure(e: unknown, id?: number): RunOutcome {
-    const cause = e instanceof ScriptError ? (e.cause ?? e) : e;
-    const text = e instanceof ScriptError ? e.message : errorText(e);
-    const where = id === undefined ? '' : ` (error while initializing VU #${id})`;
-    log('error', `${text}${where}`);
-    if (exitCode === undefined && !runCtl.signal.aborted) {
-      return fail(EXIT.scriptException, `${text}${where}`, cause);
-    }
-    return fail(exitCode ?? EXIT.externalAbort, outcome.scriptError ?? text);
-  }
-
-  async function finish(): Promise<RunOutcome> {
-    phase = 'summary';
+  /** The exit code, the caller's summary data, then the script's handleSummary() in its own VU 0. */
+  async finish(): Promise<RunOutcome> {
+    const { opts, outcome } = this;
+    this.phase = 'summary';
     outcome.endTime = Date.now();
     if (outcome.startTime === 0) outcome.startTime = outcome.endTime;
-    outcome.iterationsCompleted = state.counters.iterationsCompleted;
-    outcome.iterationsInterrupted = state.counters.iterationsInterrupted;
-    outcome.exitCode = exitCode ?? (markedFailed ? EXIT.markedAsFailed : EXIT.ok);
+    outcome.iterationsCompleted = this.state.counters.iterationsCompleted;
+    outcome.iterationsInterrupted = this.state.counters.iterationsInterrupted;
+    outcome.exitCode = this.exitCode ?? (this.markedFailed ? EXIT.markedAsFailed : EXIT.ok);
     if (opts.buildSummaryData) {
       const data = await opts.buildSummaryData({
         options: outcome.options,
@@ -533,9 +552,10 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
         exitCode: outcome.exitCode,
         interrupted: outcome.interrupted,
         generator: outcome.generator,
+        rootGroup: structuredClone(runGroupSummary(this.state.shared).root), // as it is at the end of teardown
       });
       if (outcome.hasHandleSummary) {
-        const out = await runPart(
+        const out = await this.runPart(
           0,
           'handleSummary',
           data,
@@ -555,14 +575,75 @@ export async function runScript(opts: RunScriptOptions): Promise<RunOutcome> {
                 : errorText(out.error, out.rejection);
           }
           if (outcome.summaryError !== undefined) {
-            log('error', `failed to handle the end-of-test summary: ${outcome.summaryError}`);
+            this.log('error', `failed to handle the end-of-test summary: ${outcome.summaryError}`);
           }
         }
       }
     }
-    phase = 'done';
-    opts.onProgress?.(progress());
+    this.phase = 'done';
+    opts.onProgress?.(this.progress());
     return outcome;
+  }
+
+  /** Stops the timers, the health monitor and the listeners, and disposes of every VU. */
+  cleanUp(): void {
+    for (const t of this.timers) clearInterval(t);
+    void this.monitor?.stop();
+    this.opts.signal?.removeEventListener('abort', this.onSignal);
+    this.opts.softStop?.removeEventListener('abort', this.onSoftStop);
+    clearTimeout(this.softStopTimer);
+    for (const vu of this.vus) vu.dispose();
+  }
+
+  /** Runs setup/teardown/handleSummary in a fresh VU 0 (k6's runPart); undefined when not exported. */
+  private async runPart(
+    id: number,
+    name: 'setup' | 'teardown' | 'handleSummary',
+    arg: unknown,
+    timeoutMs: number,
+    stop?: AbortSignal,
+  ): Promise<PhaseOutcome | undefined> {
+    let vu: Vu;
+    try {
+      vu = await this.newVu(id);
+    } catch (e) {
+      const out: PhaseOutcome = { status: 'failed', error: (e as ScriptError).cause ?? e, durationMs: 0 };
+      return out;
+    }
+    const realmArg = arg === undefined ? undefined : vu.realm.JSON.parse(JSON.stringify(arg));
+    const out = await vu.runPart(name, realmArg, timeoutMs, stop);
+    return out.exported ? out : undefined;
+  }
+
+  private partFailure(name: 'setup' | 'teardown', out: PhaseOutcome, timeoutCode: number): void {
+    if (out.status === 'timeout') {
+      const ms =
+        name === 'setup'
+          ? this.outcome.engineOptions!.setupTimeoutMs
+          : this.outcome.engineOptions!.teardownTimeoutMs;
+      const msg = `${name}() execution timed out after ${ms / 1000} seconds`;
+      this.log('error', msg);
+      this.setError(timeoutCode, msg);
+    } else if (out.status === 'failed') {
+      const text = errorText(out.error, out.rejection);
+      this.log('error', `${text}  source=stacktrace`);
+      this.setError(
+        EXIT.scriptException,
+        out.error instanceof UnsupportedK6ApiError ? out.error.message : text,
+        out.error,
+      );
+    }
+    // 'aborted' and 'interrupted' already carry their exit code.
+  }
+
+  private initFailure(e: unknown, id?: number): void {
+    const cause = e instanceof ScriptError ? (e.cause ?? e) : e;
+    const text = e instanceof ScriptError ? e.message : errorText(e);
+    const where = id === undefined ? '' : ` (error while initializing VU #${id})`;
+    this.log('error', `${text}${where}`);
+    if (this.exitCode === undefined && !this.aborted)
+      this.fail(EXIT.scriptException, `${text}${where}`, cause);
+    else this.fail(this.exitCode ?? EXIT.externalAbort, this.outcome.scriptError ?? text);
   }
 }
 

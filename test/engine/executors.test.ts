@@ -4,7 +4,7 @@ import { describe, test } from 'node:test';
 import type { RunScriptOptions } from '../../src/engine/run.ts';
 import { runScriptText } from '../helpers/engine-run.ts';
 import { constantArrivals, rampingArrivals } from '../../src/engine/executors/arrival-rate.ts';
-import { rampingGracefulSteps, rampingRawSteps } from '../../src/engine/options.ts';
+import { rampingGracefulSteps, rampingRawSteps } from '../../src/engine/executors/ramping-vus-config.ts';
 
 async function run(code: string, extra: Partial<RunScriptOptions> = {}) {
   const r = await runScriptText(code, extra);

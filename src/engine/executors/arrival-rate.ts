@@ -5,8 +5,8 @@
  * active only while it runs an iteration.
  */
 import { performance } from 'node:perf_hooks';
-import type { Stage } from '../options.ts';
 import type { Vu } from '../vu.ts';
+import type { Stage } from './base-config.ts';
 import {
   durationSignals,
   pushDropped,

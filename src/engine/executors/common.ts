@@ -1,7 +1,7 @@
 /** What every executor shares: VU pool, duration signals, activation, dropped_iterations (lib/executor/helpers.go). */
 import { setMaxListeners } from 'node:events';
 import { performance } from 'node:perf_hooks';
-import type { ScenarioConfig } from '../options.ts';
+import type { ScenarioConfig } from './config.ts';
 import type { Activation, EngineState, Vu } from '../vu.ts';
 
 export interface VuPool {

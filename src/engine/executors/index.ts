@@ -1,7 +1,7 @@
 /** Executor by k6 type name. */
-import type { ExecutorType } from '../options.ts';
 import { constantArrivalRate, rampingArrivalRate } from './arrival-rate.ts';
 import type { Executor } from './common.ts';
+import type { ExecutorType } from './config.ts';
 import { constantVus } from './constant-vus.ts';
 import { perVuIterations } from './per-vu-iterations.ts';
 import { rampingVus } from './ramping-vus.ts';

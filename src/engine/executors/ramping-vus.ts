@@ -4,7 +4,6 @@
  * The executor ends once the last raw step has passed and every VU is back in the pool.
  */
 import { performance } from 'node:perf_hooks';
-import { rampingGracefulSteps, rampingRawSteps } from '../options.ts';
 import type { Activation, Vu } from '../vu.ts';
 import {
   durationSignals,
@@ -13,6 +12,7 @@ import {
   type Executor,
   type ExecutorContext,
 } from './common.ts';
+import { rampingGracefulSteps, rampingRawSteps } from './ramping-vus-config.ts';
 
 type HandleState = 'stopped' | 'running' | 'toGracefulStop' | 'toHardStop';
 
