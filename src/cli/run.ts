@@ -3,10 +3,10 @@
  * engine; results go to results/<run-id>/.
  */
 import { writeFile } from 'node:fs/promises';
-import { isAbsolute, join } from 'node:path';
+import { join, resolve } from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 import { MetricStore } from '../engine/metrics.ts';
-import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../collector/contract.ts';
+import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../contract/snapshot.ts';
 import type { Collector } from '../collector/server.ts';
 import { attachJsonOutput } from '../engine/json-output.ts';
 import { DEFAULT_ENGINE_LIMITS, LIMIT_FLAGS, MAX_LIMIT_BYTES, type EngineLimits } from '../engine/limits.ts';
@@ -20,15 +20,14 @@ import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
 import { parseDuration } from '../engine/options.ts';
 import { EXIT, runScript, type RunOutcome, type RunProgress } from '../engine/run.ts';
 import {
+  addDefaultSubmetrics,
   buildSummaryData,
   defaultSummaryStdout,
-  xmppSummary,
-  xmppTable,
   type SummaryData,
-  type XmppSummary,
 } from '../engine/summary.ts';
 import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
-import { XMPP_COUNTERS } from '../k6/metric-names.ts';
+import { XMPP_COUNTERS } from '../contract/metric-names.ts';
+import { xmppSummary, xmppTable, type XmppSummary } from '../report/xmpp-summary.ts';
 import { maskUrlPasswords, redactEnv } from '../xmpp/redact.ts';
 import {
   checkCaFile,
@@ -346,6 +345,7 @@ export async function runWithNode(
       health: opts.health,
       onOptions: (options) => {
         thresholds = ThresholdSet.create(options.thresholds ?? {}, store);
+        addDefaultSubmetrics(store, options);
       },
       thresholdsCheck: () => ({
         abort: thresholds?.evaluate(store, Date.now() - started, false).abort ?? false,
@@ -357,6 +357,7 @@ export async function runWithNode(
           options: facts.options,
           testRunDurationMs: facts.testRunDurationMs,
           setupData: facts.setupData,
+          rootGroup: facts.rootGroup,
           isStdOutTTY: process.stdout.isTTY === true,
           isStdErrTTY: process.stderr.isTTY === true,
         });
@@ -438,16 +439,44 @@ async function writeRunJson(
   await writeFile(join(dir, 'run.json'), `${JSON.stringify(record, null, 2)}\n`);
 }
 
-/** handleSummary() output: `stdout`/`stderr` printed, other keys written as files (relative ones inside the run dir). */
-async function writeSummaryOutputs(
+/**
+ * handleSummary() output as k6 writes it (internal/cmd/run.go handleSummaryResult): `stdout`/`stderr` printed, any
+ * other key a file path opened for writing (created or truncated; no directories made), a relative one against the
+ * working directory; a file that cannot be written is logged, and the run's exit code stays as it is. Which file
+ * wins: the script's file wherever it points (k6 writes it there), except `<run dir>/summary.json`, which stays
+ * starling's own summary because `starling report` and compare read it there; a script path that resolves to it
+ * is refused with an error. Prints where each file went.
+ */
+export async function writeSummaryOutputs(
   out: Record<string, string | Uint8Array> | undefined,
   dir: string,
 ): Promise<void> {
+  const own = resolve(dir, 'summary.json');
+  const failed = (name: string, why: string): void => {
+    process.stderr.write(
+      `starling: failed to handle the end-of-test summary: could not open '${name}': ${why}\n`,
+    );
+  };
+  let wrote = false;
   for (const [name, content] of Object.entries(out ?? {})) {
     if (name === 'stdout') process.stdout.write(content);
     else if (name === 'stderr') process.stderr.write(content);
-    else await writeFile(isAbsolute(name) ? name : join(dir, name), content);
+    else {
+      const path = resolve(name);
+      if (path === own) {
+        failed(name, "that is starling's own summary of this run");
+        continue;
+      }
+      try {
+        await writeFile(path, content);
+        process.stderr.write(`starling: handleSummary() wrote ${path}\n`);
+        wrote = true;
+      } catch (e) {
+        failed(name, (e as Error).message);
+      }
+    }
   }
+  if (wrote) process.stderr.write(`starling: starling's own summary of the run is ${own}\n`);
 }
 
 function progressLine(p: RunProgress, store: MetricStore): string {

@@ -5,6 +5,7 @@ import { types } from 'node:util';
 import { performance } from 'node:perf_hooks';
 import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
 import { mulberry32 } from '../random.ts';
+import { runGroupSummary } from '../summary.ts';
 
 /** The part of the engine's VU that group() needs; test doubles without it get no group tag. */
 interface GroupHost {
@@ -45,6 +46,12 @@ function blockFor(ms: number): void {
 }
 
 export const k6Module: ModuleFactory = (rt) => {
+  // The run-wide tree behind the summary's root_group, fed the same `checks` / `group_duration` samples (and tags)
+  // the metrics get, as k6's GroupSummary output is. k6 docs (Checks): "failed checks do not cause the test to abort
+  // or finish with a failed status. Instead, k6 keeps track of the rate of failed checks"; the classic summary lists
+  // each check under its group with its passes and fails.
+  const groups = rt.shared === undefined ? undefined : runGroupSummary(rt.shared);
+
   function check(val: unknown, sets: unknown, tags?: unknown): boolean {
     if (rt.phase === 'init') throw jsError(rt, 'Using check() in the init context is not supported');
     if (sets === undefined || sets === null) throw jsError(rt, 'no checks provided to `check`');
@@ -72,7 +79,9 @@ export const k6Module: ModuleFactory = (rt) => {
       }
       const pass = Boolean(v);
       if (!pass) ok = false;
-      rt.metrics.push('checks', pass ? 1 : 0, { ...common, check: name }, Date.now());
+      const sampleTags = { ...common, check: name };
+      rt.metrics.push('checks', pass ? 1 : 0, sampleTags, Date.now());
+      groups?.add('checks', pass ? 1 : 0, sampleTags);
       if (exc !== undefined) throw exc.e;
     }
     return ok;
@@ -98,7 +107,10 @@ export const k6Module: ModuleFactory = (rt) => {
     try {
       return (fn as () => unknown)();
     } finally {
-      rt.metrics.push('group_duration', performance.now() - start, rt.tags(), Date.now());
+      const tags = rt.tags();
+      const duration = performance.now() - start;
+      rt.metrics.push('group_duration', duration, tags, Date.now());
+      groups?.add('group_duration', duration, tags);
       if (host) host.groupPath = old;
     }
   }
