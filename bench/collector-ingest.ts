@@ -6,31 +6,33 @@
  * snapshots/s, histograms merged/s and the ingest latency (POST to 202) percentiles, then checks the
  * collector counted every snapshot.
  *
- *   node --import tsx bench/collector-ingest.ts [--seconds 5] [--concurrency 32] [--producers 2000]
+ *   npm run bench -- collector-ingest [--seconds 5] [--concurrency 32] [--producers 2000]
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
-import { HDR_CONFIG, SNAPSHOT_PATH } from '../src/collector/contract.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../src/k6/metric-names.ts';
+import { HDR_CONFIG, SNAPSHOT_PATH } from '../src/contract/snapshot.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../src/contract/metric-names.ts';
+import { benchArgs, flag } from './lib/args.ts';
+import { percentile } from './lib/figures.ts';
+import { startCollector } from './lib/processes.ts';
 
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!(v > 0)) throw new Error(`--${name} must be positive`);
-  return v;
-}
+const args = benchArgs({
+  name: 'collector-ingest',
+  flags: {
+    seconds: flag.positive({ help: 'seconds measured, after 1 s of warm-up', default: '5' }),
+    concurrency: flag.whole({ help: 'requests in flight (keep-alive connections)', default: '32' }),
+    producers: flag.whole({ help: 'producers (instance × VU), each with its own seqs', default: '2000' }),
+  },
+});
 
-const SECONDS = arg('seconds', 5);
-const CONCURRENCY = arg('concurrency', 32);
-const PRODUCERS = arg('producers', 2000);
+const SECONDS = args.seconds;
+const CONCURRENCY = args.concurrency;
+const PRODUCERS = args.producers;
 const RUN_ID = 'bench-ingest';
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 
 let seed = 12345;
 function random(): number {
@@ -84,26 +86,9 @@ function payloadVariants(): string[] {
   return out;
 }
 
-function percentile(sorted: Float64Array, p: number): number {
-  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] as number;
-}
-
 async function main(): Promise<void> {
   const results = await mkdtemp(join(tmpdir(), 'starling-bench-collector-'));
-  const child = spawn(
-    process.execPath,
-    ['bin/starling.js', 'collect', '--port', '0', '--results-root', results],
-    { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'] },
-  );
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /collector on (http:\/\/[^:]+:\d+)/.exec(stderr);
-      if (m) resolve(m[1]!);
-    });
-    child.on('exit', () => reject(new Error(`collect exited: ${stderr}`)));
-  });
+  const { child, url } = await startCollector(results);
 
   const variants = payloadVariants();
   const producers = Array.from({ length: PRODUCERS }, (_, i) => ({

@@ -11,35 +11,35 @@
  * Flags after `--` go to `starling collect` (default here: its own defaults), e.g. to see the unbounded
  * behaviour: `-- --finish-delay 0 --run-idle-timeout 0 --max-runs 1000000 --max-memory 64GiB`.
  *
- *   node --import tsx bench/collector-memory.ts [--runs 3000] [--concurrency 8] [--producers 4] [--snapshots 3] [-- …]
+ *   npm run bench -- collector-memory [--runs 3000] [--concurrency 8] [--producers 4] [--snapshots 3] [-- …]
  */
-import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { SNAPSHOT_PATH, type CounterEntry, type HistogramEntry } from '../src/collector/contract.ts';
-import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../src/k6/metric-names.ts';
+import { SNAPSHOT_PATH, type CounterEntry, type HistogramEntry } from '../src/contract/snapshot.ts';
+import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_TRENDS } from '../src/contract/metric-names.ts';
 import { encode, latencies, rng, snapshot } from '../test/collector/fixtures.ts';
+import { benchArgs, flag } from './lib/args.ts';
+import { startCollector } from './lib/processes.ts';
 
-const split = process.argv.indexOf('--');
-const own = split < 0 ? process.argv.slice(2) : process.argv.slice(2, split);
-const collectFlags = split < 0 ? [] : process.argv.slice(split + 1);
+const args = benchArgs({
+  name: 'collector-memory',
+  flags: {
+    runs: flag.whole({ help: 'run ids streamed through the collector', default: '3000' }),
+    concurrency: flag.whole({ help: 'runs streamed at a time', default: '8' }),
+    producers: flag.whole({ help: 'generators per run', default: '4' }),
+    snapshots: flag.whole({ help: 'snapshots per generator, the last one final', default: '3' }),
+  },
+  passThrough: 'flags of `starling collect`, e.g. -- --max-memory 128MiB (default: its own defaults)',
+});
+const collectFlags = args.rest;
 
-function arg(name: string, fallback: number): number {
-  const i = own.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(own[i + 1]) : fallback;
-  if (!(Number.isInteger(v) && v > 0)) throw new Error(`--${name} must be a whole number above 0`);
-  return v;
-}
-
-const RUNS = arg('runs', 3000);
-const CONCURRENCY = arg('concurrency', 8);
-const PRODUCERS = arg('producers', 4);
-const SNAPSHOTS = arg('snapshots', 3);
+const RUNS = args.runs;
+const CONCURRENCY = args.concurrency;
+const PRODUCERS = args.producers;
+const SNAPSHOTS = args.snapshots;
 const REPORT_EVERY = 500;
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const MiB = 1024 * 1024;
 
 const random = rng(42);
@@ -107,20 +107,8 @@ function slope(points: readonly [number, number][]): number {
 
 async function main(): Promise<void> {
   const results = await mkdtemp(join(tmpdir(), 'starling-bench-collector-memory-'));
-  const flags = ['collect', '--port', '0', '--results-root', results, ...collectFlags];
-  const child = spawn(process.execPath, ['bin/starling.js', ...flags], {
-    cwd: ROOT,
-    stdio: ['ignore', 'ignore', 'pipe'],
-  });
-  let stderr = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stderr.on('data', (d: Buffer) => {
-      stderr += d.toString();
-      const m = /collector on (http:\/\/[^:]+:\d+)/.exec(stderr);
-      if (m && stderr.includes('limits: ')) resolve(m[1]!);
-    });
-    child.on('exit', () => reject(new Error(`collect exited: ${stderr}`)));
-  });
+  const collector = await startCollector(results, collectFlags, (stderr) => stderr.includes('limits: '));
+  const { child, url } = collector;
   const pid = child.pid!;
   const endpoint = `${url}${SNAPSHOT_PATH}`;
   const statuses = new Map<number, number>();
@@ -148,9 +136,9 @@ async function main(): Promise<void> {
   console.log(
     `collector memory: ${RUNS} runs × ${PRODUCERS} producers × ${SNAPSHOTS} snapshots ` +
       `(${TRENDS.length + TAP.length} histograms each), ${CONCURRENCY} runs at a time; ` +
-      `starling ${flags.slice(5).join(' ') || 'collect (defaults)'}`,
+      `starling ${collectFlags.join(' ') || 'collect (defaults)'}`,
   );
-  console.log(stderr.trim().split('\n').at(-1));
+  console.log(collector.stderr().trim().split('\n').at(-1));
   const start = await line('start');
 
   const samples: [number, number][] = [];

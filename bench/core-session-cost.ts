@@ -4,14 +4,30 @@
  * two sizes against one throwaway Prosody. The difference from the Node engine's figure is what the k6 emulation
  * (VU contexts, k6/websockets, metrics) costs per session.
  *
- *   npx tsx bench/core-session-cost.ts [--sessions 1200]
+ *   npm run bench -- core-session-cost [--sessions 1200]
  */
-import { parseArgs } from 'node:util';
 import { openWebSocketSession } from '../src/node/websocket-session.ts';
-import { startLocalServer, type LocalServer } from '../src/targets/index.ts';
+import type { LocalServer } from '../src/targets/index.ts';
+import { benchArgs, BenchArgError, flag } from './lib/args.ts';
+import { withLocalServer } from './lib/processes.ts';
 
-const { values: args } = parseArgs({ options: { sessions: { type: 'string', default: '1200' } } });
-const N = Number(args.sessions);
+const args = benchArgs({
+  name: 'core-session-cost',
+  flags: {
+    sessions: flag.custom({
+      help: 'sessions of the large size; the small one is a quarter of it',
+      value: 'N',
+      default: '1200',
+      parse: (name, raw) => {
+        const n = Number(raw);
+        if (!Number.isInteger(n) || n < 4 || n % 4 !== 0)
+          throw new BenchArgError(`--${name}`, 'must be a whole multiple of 4, at least 4', raw);
+        return n;
+      },
+    }),
+  },
+});
+const N = args.sessions;
 
 /** CPU seconds this process spends on `n` sessions, start-up excluded. */
 async function cpuFor(server: LocalServer, n: number): Promise<number> {
@@ -36,14 +52,11 @@ async function cpuFor(server: LocalServer, n: number): Promise<number> {
   return (c.user + c.system) / 1e6;
 }
 
-const server = await startLocalServer({ kind: 'prosody', users: N });
-try {
+await withLocalServer({ kind: 'prosody', users: N }, async (server) => {
   const small = await cpuFor(server, N / 4);
   const large = await cpuFor(server, N);
   console.log(
     `XMPP core over ws, no k6 layer: ${N / 4} sessions ${small.toFixed(2)} s CPU, ${N} sessions ${large.toFixed(2)} s`,
   );
   console.log(`per additional session: ${((1000 * (large - small)) / (N - N / 4)).toFixed(2)} ms CPU`);
-} finally {
-  await server.stop();
-}
+});

@@ -5,7 +5,7 @@
  * one row per fault and transport: exit code, session failures by reason, messages sent and lost, wall time and
  * the peak RSS of the run's process tree. test/integration/faults.test.ts asserts the same faults at a small size.
  *
- *   npx tsx bench/faults.ts [--sessions 200] [--vus 4] [--fault-after 5] [--stall 40] [--duration 60]
+ *   npm run bench -- faults [--sessions 200] [--vus 4] [--fault-after 5] [--stall 40] [--duration 60]
  *                           [--server prosody|ejabberd] [--transport websocket|bosh|both] [--only sigkill,stall,…]
  *
  * Faults: sigkill, stall (SIGSTOP, SIGCONT after --stall s), sigstop (never continued), restart (SIGKILL, start
@@ -16,9 +16,7 @@
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { buildScenarios } from '../src/build/scenarios.ts';
-import type { ServerKind } from '../src/targets/index.ts';
 import {
   FAULT_TRANSPORTS,
   prepareFault,
@@ -32,37 +30,49 @@ import {
   sumPoints,
   type MeasuredRun,
 } from '../test/helpers/measured-run.ts';
+import { benchArgs, BenchArgError, flag } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    sessions: { type: 'string', default: '200' },
-    vus: { type: 'string', default: '4' },
-    'fault-after': { type: 'string', default: '5' },
-    stall: { type: 'string', default: '40' },
-    duration: { type: 'string', default: '60' },
-    server: { type: 'string', default: 'prosody' },
-    transport: { type: 'string', default: 'both' },
-    only: { type: 'string' },
+const ALL = Object.keys(FAULT_TRANSPORTS) as FaultKind[];
+const args = benchArgs({
+  name: 'faults',
+  flags: {
+    sessions: flag.whole({ help: 'chat sessions, a multiple of --vus', default: '200' }),
+    vus: flag.whole({ help: 'VUs the sessions are spread over', default: '4' }),
+    'fault-after': flag.atLeast({
+      help: 'seconds after every session logged in that a fault strikes',
+      min: 0,
+      default: '5',
+    }),
+    stall: flag.positive({ help: 'seconds between SIGSTOP and SIGCONT of the stall fault', default: '40' }),
+    duration: flag.positive({ help: "the chat's DURATION, seconds", default: '60' }),
+    server: flag.oneOf({
+      help: 'the real server of the server faults',
+      of: ['prosody', 'ejabberd'],
+      default: 'prosody',
+    }),
+    transport: flag.oneOf({ help: 'transports to run', of: ['websocket', 'bosh', 'both'], default: 'both' }),
+    only: flag.list({ help: 'faults to run (default: all)', of: ALL }),
+  },
+  notes: ['KEEP=1 keeps the work directory.'],
+  check: (v) => {
+    if (v.sessions % v.vus !== 0)
+      throw new BenchArgError('--sessions', `must be a multiple of --vus (${v.vus})`, String(v.sessions));
+    if (v.server !== 'prosody' && (v.only ?? ALL).includes('restart'))
+      throw new BenchArgError(
+        '--server',
+        `needs --only without restart (restart is for prosody only)`,
+        v.server,
+      );
   },
 });
-const SESSIONS = Number(args.sessions);
-const VUS = Number(args.vus);
-const FAULT_AFTER_S = Number(args['fault-after']);
-const STALL_S = Number(args.stall);
-const DURATION_S = Number(args.duration);
-const SERVER = args.server as ServerKind;
-if (SERVER !== 'prosody' && SERVER !== 'ejabberd') throw new Error('--server is prosody or ejabberd');
-if (SESSIONS % VUS !== 0) throw new Error(`--sessions ${SESSIONS} must be a multiple of --vus ${VUS}`);
-const TRANSPORTS: Transport[] =
-  args.transport === 'both' ? ['websocket', 'bosh'] : [args.transport as Transport];
-if (!TRANSPORTS.every((t) => t === 'websocket' || t === 'bosh'))
-  throw new Error('--transport is websocket, bosh or both');
-const ALL = Object.keys(FAULT_TRANSPORTS) as FaultKind[];
-const FAULTS = args.only ? (args.only.split(',') as FaultKind[]) : ALL;
-for (const f of FAULTS)
-  if (!ALL.includes(f)) throw new Error(`unknown fault '${f}' (one of ${ALL.join(', ')})`);
-if (FAULTS.includes('restart') && SERVER !== 'prosody')
-  throw new Error('restart is implemented for prosody only');
+const SESSIONS = args.sessions;
+const VUS = args.vus;
+const FAULT_AFTER_S = args['fault-after'];
+const STALL_S = args.stall;
+const DURATION_S = args.duration;
+const SERVER = args.server;
+const TRANSPORTS: Transport[] = args.transport === 'both' ? ['websocket', 'bosh'] : [args.transport];
+const FAULTS = args.only ?? ALL;
 
 interface Row {
   fault: FaultKind;

@@ -17,30 +17,34 @@
  * bench/standard-flow.ts compiles it once with esbuild (bundled, CommonJS) and runs it with plain `node`, so no
  * TypeScript loader is in the measurement. Prints one JSON line of counts and exits 1 if any user failed.
  */
-import { parseArgs } from 'node:util';
 import WebSocket from 'ws';
+// Bundled in by esbuild with the rest: the built script needs nothing but node and ws.
+import { benchArgs, BenchArgError, flag } from './lib/args.ts';
 
-const { values: args } = parseArgs({
-  options: {
-    url: { type: 'string' },
-    domain: { type: 'string', default: 'localhost' },
-    users: { type: 'string', default: '2000' },
-    rate: { type: 'string', default: '200' },
-    messages: { type: 'string', default: '10' },
-    think: { type: 'string', default: '200' },
-    'body-size': { type: 'string', default: '56' },
-    timeout: { type: 'string', default: '15000' },
+const args = benchArgs({
+  name: 'raw-ws-flow',
+  flags: {
+    url: flag.string({ help: "the server's WebSocket endpoint (required)", value: 'ws://…/xmpp-websocket' }),
+    domain: flag.string({ help: 'the XMPP domain', default: 'localhost' }),
+    users: flag.whole({ help: 'users in the flow', default: '2000' }),
+    rate: flag.positive({ help: 'arrivals per second (Poisson)', default: '200' }),
+    messages: flag.whole({ help: 'chat messages per user', min: 0, default: '10' }),
+    think: flag.whole({ help: 'think time, milliseconds', min: 0, default: '200' }),
+    'body-size': flag.whole({ help: 'characters per message body', default: '56' }),
+    timeout: flag.whole({ help: 'milliseconds a user waits for each answer', default: '15000' }),
+  },
+  check: (v) => {
+    if (!v.url) throw new BenchArgError('--url', 'is required: --url ws://…/xmpp-websocket');
   },
 });
-if (!args.url) throw new Error('--url ws://…/xmpp-websocket is required');
-const URL = args.url;
+const URL = args.url!;
 const DOMAIN = args.domain;
-const USERS = Number(args.users);
-const RATE = Number(args.rate);
-const MESSAGES = Number(args.messages);
-const THINK_MS = Number(args.think);
-const TIMEOUT_MS = Number(args.timeout);
-const BODY = 'x'.repeat(Number(args['body-size']));
+const USERS = args.users;
+const RATE = args.rate;
+const MESSAGES = args.messages;
+const THINK_MS = args.think;
+const TIMEOUT_MS = args.timeout;
+const BODY = 'x'.repeat(args['body-size']);
 
 const OPEN = `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${DOMAIN}' version='1.0'/>`;
 const CLOSE = `<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>`;

@@ -20,7 +20,7 @@
  *   (every 10 ms until then) before /proc/net/tcp shows the first connection to the server. RSS per concurrent
  *   session = (peak RSS − baseline) ÷ the most sessions the server had bound at once (its peak_online counter).
  *
- *   npx tsx bench/standard-flow.ts [--users 2000] [--rate 200] [--bosh-rate <rate>] [--runs 3]
+ *   npm run bench -- standard-flow [--users 2000] [--rate 200] [--bosh-rate <rate>] [--runs 3]
  *     [--transport websocket|bosh|both] [--only starling,tsung,raw] [--vus 1] [--phases cpu,memory]
  *     [--think 0.2] [--memory-think auto] [--messages 10] [--body-size 56] [--json results.json]
  *
@@ -32,70 +32,72 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { parseArgs } from 'node:util';
 import { build } from 'esbuild';
 import { buildScenarios } from '../src/build/scenarios.ts';
 import { startLocalServer, type LocalServer } from '../src/targets/index.ts';
 import { processGroupMembers, processGroupUsage } from '../src/targets/processes.ts';
-
-const { values: args } = parseArgs({
-  options: {
-    users: { type: 'string', default: '2000' },
-    rate: { type: 'string', default: '200' },
-    'bosh-rate': { type: 'string' },
-    runs: { type: 'string', default: '1' },
-    transport: { type: 'string', default: 'both' },
-    only: { type: 'string' },
-    vus: { type: 'string', default: '1' },
-    messages: { type: 'string', default: '10' },
-    'body-size': { type: 'string', default: '56' },
-    think: { type: 'string', default: '0.2' },
-    'memory-think': { type: 'string', default: 'auto' },
-    phases: { type: 'string', default: 'cpu,memory' },
-    json: { type: 'string' },
-  },
-});
+import { benchArgs, BenchArgError, flag, listOf, positive } from './lib/args.ts';
+import { fixed as fmt, spread } from './lib/figures.ts';
+import { childrenCpuSeconds } from './lib/processes.ts';
 
 type Transport = 'websocket' | 'bosh';
 type Generator = 'starling' | 'tsung' | 'raw';
 type PhaseName = 'cpu' | 'memory';
 
-function whole(name: string, raw: string, min: number): number {
-  const n = Number(raw);
-  if (!Number.isInteger(n) || n < min)
-    throw new Error(`--${name} must be a whole number ≥ ${min}, got '${raw}'`);
-  return n;
-}
-function positive(name: string, raw: string): number {
-  const n = Number(raw);
-  if (!(n > 0) || !Number.isFinite(n)) throw new Error(`--${name} must be a positive number, got '${raw}'`);
-  return n;
-}
-function listOf<T extends string>(name: string, raw: string, allowed: readonly T[]): T[] {
-  const items = raw.split(',').map((s) => s.trim()) as T[];
-  for (const i of items)
-    if (!allowed.includes(i)) throw new Error(`--${name}: '${i}' is not one of ${allowed.join(', ')}`);
-  return items;
-}
+const args = benchArgs({
+  name: 'standard-flow',
+  flags: {
+    users: flag.whole({ help: 'users in the flow', min: 2, default: '2000' }),
+    rate: flag.positive({ help: 'arrivals per second (Poisson)', default: '200' }),
+    'bosh-rate': flag.positive({ help: 'arrivals per second over BOSH (default: --rate)' }),
+    runs: flag.whole({ help: 'times the whole set runs (min–max and ratios over them)', default: '1' }),
+    transport: flag.custom({
+      help: 'transports to run',
+      value: 'websocket|bosh|both',
+      default: 'both',
+      parse: (name, raw): Transport[] =>
+        raw === 'both' ? ['websocket', 'bosh'] : listOf<Transport>(name, raw, ['websocket', 'bosh']),
+    }),
+    only: flag.list({
+      help: 'generators to run (default: all; no raw over BOSH)',
+      of: ['starling', 'tsung', 'raw'],
+    }),
+    vus: flag.whole({ help: "starling's VUs, at most --users", default: '1' }),
+    messages: flag.whole({ help: 'chat messages per user', default: '10' }),
+    'body-size': flag.whole({ help: 'characters per message body', default: '56' }),
+    think: flag.positive({ help: 'think time of the cpu phase, seconds', default: '0.2' }),
+    'memory-think': flag.custom({
+      help: 'think time of the memory phase, seconds; auto: all users online at once',
+      value: 'X|auto',
+      default: 'auto',
+      parse: (name, raw) => (raw === 'auto' ? ('auto' as const) : positive(name, raw)),
+    }),
+    phases: flag.list({ help: 'phases to run', of: ['cpu', 'memory'], default: 'cpu,memory' }),
+    json: flag.string({ help: 'also write every outcome to this file', value: 'FILE' }),
+  },
+  notes: [
+    "Needs Debian's tsung and prosody. KEEP=1 keeps the work directory (Tsung's logs, the counters, results).",
+  ],
+  check: (v) => {
+    if (v.vus > v.users)
+      throw new BenchArgError('--vus', `must be at most --users (${v.users})`, String(v.vus));
+  },
+});
 
-const N = whole('users', args.users, 2);
-const RUNS = whole('runs', args.runs, 1);
-const VUS = whole('vus', args.vus, 1);
-const MESSAGES = whole('messages', args.messages, 1);
-const BODY = whole('body-size', args['body-size'], 1);
-const CPU_THINK = positive('think', args.think);
-const TRANSPORTS: Transport[] =
-  args.transport === 'both'
-    ? ['websocket', 'bosh']
-    : listOf('transport', args.transport, ['websocket', 'bosh']);
-const ONLY = args.only ? listOf<Generator>('only', args.only, ['starling', 'tsung', 'raw']) : undefined;
-const PHASES = listOf<PhaseName>('phases', args.phases, ['cpu', 'memory']);
-if (VUS > N) throw new Error(`--vus ${VUS} is more than --users ${N}`);
+const N = args.users;
+const RUNS = args.runs;
+const VUS = args.vus;
+const MESSAGES = args.messages;
+const BODY = args['body-size'];
+const CPU_THINK = args.think;
+const TRANSPORTS: Transport[] = args.transport;
+const ONLY: Generator[] | undefined = args.only;
+const PHASES: PhaseName[] = args.phases;
 
 /** Arrivals per second over each transport (BOSH costs Prosody about twice what WebSocket does). */
 const RATES: Record<Transport, number> = {
-  websocket: positive('rate', args.rate),
-  bosh: positive('bosh-rate', args['bosh-rate'] ?? args.rate),
+  websocket: args.rate,
+  bosh: args['bosh-rate'] ?? args.rate,
 };
 
 /**
@@ -103,7 +105,7 @@ const RATES: Record<Transport, number> = {
  * MESSAGES + 1 thinks outlast the arrivals by a second, so all users are online at once (1 s at 2000 users, 200/s).
  */
 function memoryThink(t: Transport): number {
-  if (args['memory-think'] !== 'auto') return positive('memory-think', args['memory-think']);
+  if (args['memory-think'] !== 'auto') return args['memory-think'];
   return Math.max(1, Math.ceil((2 * (N / RATES[t] + 1)) / (MESSAGES + 1)) / 2);
 }
 const thinkOf = (t: Transport, phase: PhaseName): number => (phase === 'cpu' ? CPU_THINK : memoryThink(t));
@@ -116,13 +118,6 @@ function generatorsFor(t: Transport): Generator[] {
 
 // ---------------------------------------------------------------------------------------------------------------
 // Measuring one child process
-
-/** CPU seconds of this process's reaped children (and what they waited for): stat fields 16 and 17. */
-function childrenCpuSeconds(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[13]) + Number(f[14])) / 100;
-}
 
 /** True when /proc/net/tcp holds a connection being made or made (SYN_SENT, ESTABLISHED) to 127.0.0.1:port. */
 function connectionTo(port: number): boolean {
@@ -696,16 +691,8 @@ function figures(outcomes: Outcome[], g: Generator, t: Transport, run: number, w
   };
 }
 
-const fmt = (v: number | undefined, digits: number): string => (v === undefined ? '–' : v.toFixed(digits));
 const cells = (values: string[]): string => values.map((v) => v.padStart(16)).join('');
 const label = (s: string): string => s.padEnd(22);
-
-function spread(values: (number | undefined)[], digits: number): string {
-  const vs = values.filter((v): v is number => v !== undefined && Number.isFinite(v));
-  if (vs.length === 0) return '–';
-  const [lo, hi] = [Math.min(...vs).toFixed(digits), Math.max(...vs).toFixed(digits)];
-  return lo === hi ? lo : `${lo}–${hi}`;
-}
 
 const ratio = (a: number | undefined, b: number | undefined): number | undefined =>
   a !== undefined && b !== undefined && b > 0 ? a / b : undefined;

@@ -9,7 +9,7 @@
  * relay reads /proc for the CLI (utime + stime, VmRSS) and its process group (esbuild's service, when started),
  * then relays the connection, so the run goes on and must exit 0.
  *
- *   npx tsx bench/startup.ts [--runs 5] [--vus 10] [--scenarios idle,chat] [--target ws://…]   # default: a local Prosody
+ *   npm run bench -- startup [--runs 5] [--vus 10] [--scenarios idle,chat] [--target ws://…]   # default: a local Prosody
  *
  * STARLING_FROM_SOURCE=1 in the environment measures the CLI loaded from TypeScript (tsx) instead of the bundle.
  */
@@ -22,21 +22,37 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { startLocalServer, type LocalServer } from '../src/targets/index.ts';
 import { processGroupUsage } from '../src/targets/processes.ts';
+import { benchArgs, flag } from './lib/args.ts';
+import { medianRange } from './lib/figures.ts';
+import { childrenCpuSeconds } from './lib/processes.ts';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const CLI = join(ROOT, 'bin', 'starling.js');
 const USER_HZ = 100;
 
-function flag(name: string): string | undefined {
-  const i = process.argv.indexOf(`--${name}`);
-  return i >= 0 ? process.argv[i + 1] : undefined;
-}
+const args = benchArgs({
+  name: 'startup',
+  flags: {
+    runs: flag.whole({ help: 'measured runs of each (median and min–max printed)', default: '5' }),
+    vus: flag.whole({
+      help: 'VUs of `starling run` (sessions per VU: 100 ÷ VUs, at least 1)',
+      default: '10',
+    }),
+    scenarios: flag.custom({
+      help: 'scenarios to `starling run`, comma-separated',
+      value: 'a,b,…',
+      default: 'idle,chat',
+      parse: (_name, raw) => raw.split(',').filter(Boolean),
+    }),
+    target: flag.string({ help: 'the server to run against (default: a local Prosody)', value: 'ws://…' }),
+  },
+  notes: ['STARLING_FROM_SOURCE=1 measures the CLI loaded from TypeScript (tsx) instead of the bundle.'],
+});
 
-const RUNS = Number(flag('runs') ?? 5);
-const VUS = Number(flag('vus') ?? 10);
+const RUNS = args.runs;
+const VUS = args.vus;
 const SESSIONS_PER_VU = Math.max(1, Math.ceil(100 / VUS));
-const SCENARIOS = (flag('scenarios') ?? 'idle,chat').split(',').filter(Boolean);
-if (!(Number.isInteger(RUNS) && RUNS > 0)) throw new Error('--runs must be a whole number above 0');
+const SCENARIOS = args.scenarios;
 
 interface Sample {
   cpuS: number;
@@ -44,14 +60,6 @@ interface Sample {
   /** The whole process group (the CLI and what it started). */
   groupCpuS?: number;
   groupRssMiB?: number;
-}
-
-/** user + system seconds of the children this process has waited for. */
-function childrenCpuS(): number {
-  const stat = readFileSync('/proc/self/stat', 'utf8');
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // cutime and cstime are stat fields 16 and 17: 13 and 14 after "pid (comm) ".
-  return (Number(fields[13]) + Number(fields[14])) / USER_HZ;
 }
 
 function pidUsage(pid: number): { cpuS: number; rssKiB: number } {
@@ -69,7 +77,7 @@ async function measureHelp(dir: string): Promise<Sample> {
   const hook =
     "import { readFileSync, writeFileSync } from 'node:fs'; process.on('exit', () => writeFileSync(" +
     "process.env.STARLING_BENCH_OUT, /^VmHWM:\\s+(\\d+)/m.exec(readFileSync('/proc/self/status', 'utf8'))[1]));";
-  const before = childrenCpuS();
+  const before = childrenCpuSeconds();
   const r = spawnSync(
     process.execPath,
     ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, CLI, '--help'],
@@ -78,7 +86,7 @@ async function measureHelp(dir: string): Promise<Sample> {
       encoding: 'utf8',
     },
   );
-  const cpuS = childrenCpuS() - before;
+  const cpuS = childrenCpuSeconds() - before;
   if (r.status !== 0) throw new Error(`starling --help exited ${r.status}: ${r.stderr}`);
   return { cpuS, rssMiB: Number(await readFile(out, 'utf8')) / 1024 };
 }
@@ -149,18 +157,12 @@ async function measureRun(scenario: string, target: URL, dir: string): Promise<S
   return sample;
 }
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2]! : (s[s.length / 2 - 1]! + s[s.length / 2]!) / 2;
-}
-
 function report(what: string, samples: Sample[]): void {
-  const f = (pick: (s: Sample) => number | undefined, digits: number): string => {
-    const xs = samples.map(pick).filter((x): x is number => x !== undefined);
-    return xs.length === 0
-      ? ''
-      : `${median(xs).toFixed(digits)} (${Math.min(...xs).toFixed(digits)}–${Math.max(...xs).toFixed(digits)})`;
-  };
+  const f = (pick: (s: Sample) => number | undefined, digits: number): string =>
+    medianRange(
+      samples.map(pick).filter((x): x is number => x !== undefined),
+      digits,
+    );
   const group = samples[0]?.groupRssMiB === undefined;
   process.stdout.write(
     `${what.padEnd(28)} CPU s ${f((s) => s.cpuS, 2).padEnd(20)} RSS MiB ${f((s) => s.rssMiB, 1).padEnd(22)}` +
@@ -172,7 +174,7 @@ function report(what: string, samples: Sample[]): void {
 const dir = await mkdtemp(join(tmpdir(), 'starling-startup-'));
 let local: LocalServer | undefined;
 try {
-  const given = flag('target');
+  const given = args.target;
   if (!given) local = await startLocalServer({ kind: 'prosody', users: VUS * SESSIONS_PER_VU });
   const target = new URL(given ?? local!.websocketUrl);
   const mode = process.env.STARLING_FROM_SOURCE === '1' ? 'source (tsx)' : 'bin/starling.js as it starts';

@@ -6,7 +6,7 @@
  * the tap crosses it twice (c2s and s2c), so "added per frame" is half the added round trip. A bare `ws` relay
  * (same settings, no analysis) runs alongside, so the cost of any Node proxy hop can be told from the tap's.
  *
- *   node --import tsx bench/tap-latency.ts [--frames 20000] [--block 1000] [--warmup 2000]
+ *   npm run bench -- tap-latency [--frames 20000] [--block 1000] [--warmup 2000]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
@@ -14,19 +14,13 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import * as hdr from 'hdr-histogram-js';
 import WebSocket, { WebSocketServer } from 'ws';
-import { HDR_CONFIG, type Snapshot } from '../src/collector/contract.ts';
+import { HDR_CONFIG, type Snapshot } from '../src/contract/snapshot.ts';
 import { startTap } from '../src/collector/tap/index.ts';
+import { benchArgs, flag } from './lib/args.ts';
 
 type Histogram = ReturnType<typeof hdr.build>;
 
 const newHist = (): Histogram => hdr.build({ ...HDR_CONFIG, useWebAssembly: false });
-
-function arg(name: string, fallback: number): number {
-  const i = process.argv.indexOf(`--${name}`);
-  const v = i >= 0 ? Number(process.argv[i + 1]) : fallback;
-  if (!Number.isInteger(v) || v <= 0) throw new Error(`--${name} must be a positive integer`);
-  return v;
-}
 
 /** A chat message as a client sends it: ~250 bytes, a unique id each. */
 function frame(i: number): string {
@@ -162,9 +156,20 @@ function row(label: string, h: Histogram): string {
 }
 
 async function main(): Promise<void> {
-  const frames = arg('frames', 20_000);
-  const block = arg('block', 1000);
-  const warmup = arg('warmup', 2000);
+  const { frames, block, warmup } = benchArgs({
+    name: 'tap-latency',
+    flags: {
+      frames: flag.whole({
+        help: 'measured round trips each way (direct, through the tap, the relay)',
+        default: '20000',
+      }),
+      block: flag.whole({
+        help: 'round trips per block; the three ways alternate block by block',
+        default: '1000',
+      }),
+      warmup: flag.whole({ help: 'unmeasured round trips each way first', default: '2000' }),
+    },
+  });
   const echo = await child(['--role', 'echo']);
   const tap = await child(['--role', 'tap', '--upstream', echo.url]);
   const relay = await child(['--role', 'relay', '--upstream', echo.url]);
