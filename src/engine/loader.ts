@@ -2,13 +2,20 @@
  * Loads a compiled k6 script for the Node engine: esbuild re-bundles it as one function whose only way out is
  * a per-VU import function for `k6` and `k6/*` (no global is involved, so scripts cannot see or reach it).
  * Compiled once; every VU evaluates the same vm.Script in its own context.
+ *
+ * A script with top-level await (k6 ≥ v0.55.0 evaluates ES modules asynchronously) is bundled as an ES module
+ * whose body becomes an async function: the VU's init awaits it. Every other script stays a plain function.
+ * The bundle's source map is kept so that stack traces can name the script's own files, lines and functions.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import type { SourceMapPayload } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
+import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import type { Plugin } from 'esbuild';
+import type { BuildOptions, Plugin } from 'esbuild';
 import { UnsupportedK6ApiError } from './runtime.ts';
 
 /** k6 modules that exist in k6 (built in or experimental) but may be missing here. */
@@ -52,8 +59,12 @@ export interface LoadedScript {
   readonly dir: string;
   /** The k6 module specifiers the script imports. */
   readonly imports: readonly string[];
-  /** Evaluates to `(importK6) => exports` in whichever context it runs. */
+  /**
+   * Evaluates to `(importK6) => exports` in whichever context it runs; with `async`, to
+   * `(importK6) => Promise<exports>` (the module body awaits at top level).
+   */
   readonly script: vm.Script;
+  readonly async: boolean;
 }
 
 function isK6(spec: string): boolean {
@@ -70,11 +81,14 @@ export async function loadScript(scriptPath: string, supported: ReadonlySet<stri
   const key = sha256(`${LOADER_VERSION}\0${abs}\0${[...supported].sort().join(',')}\0${sha256(source)}`);
   const cached = await readCache(key);
   const wrapped = cached ?? (await bundle(scriptPath, abs, supported, key));
+  const code = freshNames(wrapped);
+  mapped.set(abs, { code, map: wrapped.map, lineOffset: wrapped.lineOffset });
   return {
     path: abs,
     dir: path.dirname(abs),
     imports: wrapped.imports,
-    script: new vm.Script(freshNames(wrapped), { filename: abs }),
+    script: new vm.Script(code, { filename: abs }),
+    async: wrapped.async,
   };
 }
 
@@ -101,10 +115,16 @@ interface WrappedBundle {
   exportsVar: string;
   imports: string[];
   others: Record<string, string>;
+  /** The module body awaits at top level: the wrapper is an async function. */
+  async: boolean;
+  /** esbuild's source map of the bundle (JSON, `sources` as URLs), read only to format a stack trace. */
+  map: string;
+  /** Lines of the wrapper before the bundle's first line. */
+  lineOffset: number;
 }
 
 /** Bumped when what loadScript produces changes, so older cache entries are never read. */
-const LOADER_VERSION = 1;
+const LOADER_VERSION = 2;
 const CACHE_DIR = path.join(tmpdir(), `starling-loader-cache-${process.getuid?.() ?? 'user'}`);
 /** Entries kept; the oldest beyond this are removed when one is written. */
 const CACHE_ENTRIES = 32;
@@ -209,25 +229,47 @@ async function bundle(
     },
   };
 
-  let result;
-  try {
-    result = await build({
-      entryPoints: [abs],
+  // The options both bundlings share; outfile is never written, it names the directory the map is relative to.
+  const options = (format: 'iife' | 'esm') =>
+    ({
       bundle: true,
-      format: 'iife',
-      globalName: exportsVar,
+      format,
       platform: 'neutral',
       target: 'esnext',
       write: false,
       metafile: true,
       logLevel: 'silent',
       plugins: [plugin],
-    });
+      sourcemap: 'external',
+      sourcesContent: false,
+      outfile: path.join(path.dirname(abs), 'starling-bundle.js'),
+    }) satisfies BuildOptions;
+  let result;
+  let async = false;
+  try {
+    try {
+      result = await build({ ...options('iife'), entryPoints: [abs], globalName: exportsVar });
+    } catch (e) {
+      const errors = buildErrors(e);
+      if (errors.length === 0 || !errors.every((er) => TLA_IN_IIFE.test(er.text)) || unsupported.length > 0) {
+        throw e;
+      }
+      // Top-level await: an ES module bundle, its namespace handed out by an entry of our own.
+      async = true;
+      result = await build({
+        ...options('esm'),
+        stdin: {
+          contents: `import * as ns from ${JSON.stringify(abs)};\n${exportsVar} = ns;\n`,
+          resolveDir: path.dirname(abs),
+          sourcefile: STDIN_ENTRY,
+        },
+      });
+    }
   } catch (e) {
-    const errors = (
-      e as { errors?: { text: string; location?: { file: string; line: number; column: number } }[] }
-    ).errors;
-    if (errors !== undefined && errors.length > 0) {
+    // The import k6 cannot load is what k6 reports first, whatever else the bundler refused.
+    if (unsupported.length > 0) throw unsupported[0]!;
+    const errors = buildErrors(e);
+    if (errors.length > 0) {
       const msgs = errors.map((er) =>
         er.location ? `${er.location.file}:${er.location.line}:${er.location.column}: ${er.text}` : er.text,
       );
@@ -238,23 +280,232 @@ async function bundle(
   if (unsupported.length > 0) throw unsupported[0]!;
   if (foreign.length > 0) throw new ScriptLoadError(foreign.join('\n'));
 
-  const code = result.outputFiles[0]!.text;
+  const code = result.outputFiles.find((f) => f.path.endsWith('.js'))!.text;
+  const rawMap = result.outputFiles.find((f) => f.path.endsWith('.map'))!.text;
   const entry = Object.entries(result.metafile.inputs).find(([p]) => path.resolve(p) === abs)?.[1];
-  // ESM is always strict; the IIFE wrapper would otherwise lose that.
-  const strict = entry?.format === 'esm' ? '"use strict";\n' : '';
+  // ESM is always strict; the function wrapper would otherwise lose that.
+  const strict = entry?.format === 'esm' || async ? '"use strict";\n' : '';
   const others: Record<string, string> = {};
   for (const input of Object.keys(result.metafile.inputs)) {
-    if (/^[\w-]+:/.test(input)) continue; // a plugin namespace (k6-module:k6/http), not a file
+    if (/^[\w-]+:/.test(input) || input === '<stdin>') continue; // a plugin namespace (k6-module:k6/http)
     const file = path.resolve(input);
+    if (async && file === path.join(path.dirname(abs), STDIN_ENTRY)) continue; // our entry, not a file
     if (file !== abs) others[file] = sha256(await readFile(file));
   }
+  // The async wrapper declares what the ES module bundle's entry assigns; the header keeps to one line, as
+  // lineOffset counts it.
+  const head = async
+    ? `(async function (${importFn}) {\n${strict}let ${exportsVar};\n`
+    : `(function (${importFn}) {\n${strict}`;
   const wrapped: WrappedBundle = {
-    code: `(function (${importFn}) {\n${strict}${code}\nreturn ${exportsVar};\n})`,
+    code: `${head}${code}\nreturn ${exportsVar};\n})`,
     importFn,
     exportsVar,
     imports: [...imports],
     others,
+    async,
+    map: absoluteSources(rawMap, path.dirname(abs)),
+    lineOffset: head.split('\n').length - 1,
   };
   await writeCache(key, wrapped);
   return wrapped;
+}
+
+/** The name of the entry a top-level-await bundle is built from (it hands out the script's namespace). */
+const STDIN_ENTRY = 'starling-entry.js';
+
+/** esbuild's refusal of top-level await in an IIFE bundle: the script is then bundled as an ES module. */
+const TLA_IN_IIFE = /^Top-level await is currently not supported with the "iife" output format/;
+
+type BuildError = { text: string; location?: { file: string; line: number; column: number } | null };
+
+function buildErrors(e: unknown): BuildError[] {
+  return (e as { errors?: BuildError[] } | undefined)?.errors ?? [];
+}
+
+/** The map with each file source as a file:// URL (others, such as webpack:///… from an input map, kept). */
+function absoluteSources(rawMap: string, dir: string): string {
+  const map = JSON.parse(rawMap) as SourceMapPayload;
+  map.sources = map.sources.map((s) =>
+    /^[\w-]{2,}:/.test(s) ? s : pathToFileURL(path.resolve(dir, s)).href,
+  );
+  return JSON.stringify(map);
+}
+
+// ---- stack traces --------------------------------------------------------------------------------------
+
+interface MappedScript {
+  /** The code the vm.Script was compiled from (the string V8 holds anyway). */
+  code: string;
+  map: string;
+  lineOffset: number;
+  parsed?: { map: DecodedMap; lineStarts: number[]; names: Map<string, string> };
+}
+
+/** Every script loaded in this process, by the file name its frames carry: read only to format an error. */
+const mapped = new Map<string, MappedScript>();
+
+const FRAME_START = /^ {4}at /;
+const FRAME = /^ {4}at (?:(.+?) \()?(.+):(\d+):(\d+)\)?$/;
+
+/**
+ * A V8 stack as k6 prints one: frames in loaded scripts point at the script's own files (through their input
+ * source maps where esbuild found one), lines and columns, with the functions' names as written (`default` for
+ * an anonymous default export, not esbuild's `script_default`), as `\tat default (file:///…/script.js:15:10)`.
+ * Other frames keep their text. Called on error paths only.
+ */
+export function mapStackTrace(stack: string): string {
+  if (mapped.size === 0 || !stack.includes('\n')) return stack;
+  const lines = stack.split('\n');
+  let changed = false;
+  for (let i = 0; i < lines.length; i++) {
+    const line = lines[i]!;
+    if (!FRAME_START.test(line)) continue;
+    changed = true;
+    const m = FRAME.exec(line);
+    const script = m === null ? undefined : mapped.get(m[2]!);
+    const frame = script === undefined ? undefined : mapFrame(script, m![1], Number(m![3]), Number(m![4]));
+    lines[i] = `\tat ${frame ?? line.replace(FRAME_START, '')}`;
+  }
+  return changed ? lines.join('\n') : stack;
+}
+
+function mapFrame(
+  script: MappedScript,
+  fn: string | undefined,
+  line: number,
+  column: number,
+): string | undefined {
+  const { map, names, lineStarts } = parsed(script);
+  const start = lineStarts[line - 1];
+  if (start === undefined) return undefined;
+  const indent = /^[ \t]*/.exec(script.code.slice(start, start + 200))![0].length;
+  const pos = originalPosition(map, line - 1 - script.lineOffset, column - 1, indent);
+  if (pos === undefined) return undefined;
+  const where = `${pos.source}:${pos.line + 1}:${pos.column + 1}`;
+  if (fn === undefined) return where;
+  const name = fn.replace(/[\w$]+$/, (n) => names.get(n) ?? n);
+  return `${name} (${where})`;
+}
+
+/** A source map decoded: per generated line, its segments [column, source, line, column, name?], in order. */
+interface DecodedMap {
+  sources: string[];
+  names: string[];
+  lines: number[][][];
+}
+
+const B64 = new Map(
+  [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].map((c, i) => [c, i]),
+);
+
+function decodeMap(payload: SourceMapPayload): DecodedMap {
+  const lines: number[][][] = [];
+  const state = [0, 0, 0, 0, 0]; // generated column (per line), source, line, column, name
+  for (const text of payload.mappings.split(';')) {
+    state[0] = 0;
+    const segments: number[][] = [];
+    for (const seg of text.split(',')) {
+      if (seg === '') continue;
+      const fields: number[] = [];
+      let value = 0;
+      let shift = 0;
+      for (const c of seg) {
+        const digit = B64.get(c) ?? 0;
+        value += (digit & 31) << shift;
+        if (digit & 32) {
+          shift += 5;
+          continue;
+        }
+        const i = fields.length;
+        state[i]! += value & 1 ? -(value >>> 1) : value >>> 1;
+        fields.push(state[i]!);
+        value = 0;
+        shift = 0;
+      }
+      segments.push(fields);
+    }
+    lines.push(segments);
+  }
+  return { sources: payload.sources, names: payload.names, lines };
+}
+
+/**
+ * The original position of a generated one: the segment at or before it on its line (or the line's first, for a
+ * position before any), moved by the distance to it, since esbuild copies the tokens between two mappings as
+ * they were (`fail(x)` is mapped at its statement and its argument, V8 reports the call at `fail`).
+ */
+function originalPosition(
+  map: DecodedMap,
+  line: number,
+  column: number,
+  indent: number,
+): { source: string; line: number; column: number; name?: string } | undefined {
+  const segments = map.lines[line]?.filter((s) => s.length >= 4);
+  if (segments === undefined || segments.length === 0) return undefined;
+  let seg = segments[0]!;
+  for (const s of segments) {
+    if (s[0]! > column) break;
+    seg = s;
+  }
+  const source = map.sources[seg[1]!];
+  // Outside the script: the wrapper, or a k6 module's shim (k6-module:k6/http).
+  if (source === undefined || /^[\w-]+:(?!\/\/)/.test(source)) return undefined;
+  return {
+    source,
+    line: seg[2]!,
+    // A segment at the line's start covers its indentation: it starts at the first token.
+    column: Math.max(0, seg[3]! + column - Math.max(seg[0]!, indent)),
+    name: seg.length >= 5 ? map.names[seg[4]!] : undefined,
+  };
+}
+
+function parsed(script: MappedScript): NonNullable<MappedScript['parsed']> {
+  if (script.parsed !== undefined) return script.parsed;
+  const map = decodeMap(JSON.parse(script.map) as SourceMapPayload);
+  const lineStarts = [0];
+  for (let i = script.code.indexOf('\n'); i !== -1; i = script.code.indexOf('\n', i + 1))
+    lineStarts.push(i + 1);
+  script.parsed = { map, lineStarts, names: originalNames(script, map, lineStarts) };
+  return script.parsed;
+}
+
+/**
+ * esbuild's names for the script's functions → the names k6 shows: a renamed declaration (`foo2`) carries its
+ * original name in the source map; an anonymous default export (`script_default`) is `default`, as in k6.
+ */
+function originalNames(script: MappedScript, map: DecodedMap, lineStarts: number[]): Map<string, string> {
+  const names = new Map<string, string>();
+  const sourceLines = new Map<string, string[] | undefined>();
+  const decl = /\b(?:function\*?\s*|(?:var|let|const|class)\s+)([\w$]+)/g;
+  let line = 0;
+  for (let m = decl.exec(script.code); m !== null; m = decl.exec(script.code)) {
+    const gen = m[1]!;
+    const at = m.index + m[0].length - gen.length;
+    while (line + 1 < lineStarts.length && lineStarts[line + 1]! <= at) line++;
+    const genLine = line - script.lineOffset;
+    const col = at - lineStarts[line]!;
+    if (genLine < 0) continue;
+    const exact = map.lines[genLine]?.find((seg) => seg[0] === col && seg.length >= 4);
+    if (exact === undefined) continue;
+    const source = map.sources[exact[1]!];
+    const original = exact.length >= 5 ? map.names[exact[4]!] : undefined;
+    if (original !== undefined && original !== gen) {
+      names.set(gen, original);
+    } else if (/_default\d*$/.test(gen) && source?.startsWith('file:')) {
+      // esbuild's name for an anonymous default export, unless the script wrote that name itself.
+      let src = sourceLines.get(source);
+      if (!sourceLines.has(source)) {
+        try {
+          src = readFileSync(new URL(source), 'utf8').split('\n');
+        } catch {
+          src = undefined;
+        }
+        sourceLines.set(source, src);
+      }
+      const text = src?.[exact[2]!]?.slice(exact[3]!) ?? '';
+      if (!new RegExp(`^[^\\n]*\\b${gen.replace(/\$/g, '\\$')}\\b`).test(text)) names.set(gen, 'default');
+    }
+  }
+  return names;
 }

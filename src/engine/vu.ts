@@ -10,7 +10,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type vm from 'node:vm';
-import type { LoadedScript } from './loader.ts';
+import { mapStackTrace, type LoadedScript } from './loader.ts';
 import { createVuContext, installGlobals, setEnv, type LogLevel, type Timers } from './globals.ts';
 import type { EngineLimits } from './limits.ts';
 import type { ScenarioConfig } from './options.ts';
@@ -108,6 +108,8 @@ interface PhaseRun {
   done: boolean;
   settled: boolean;
   value: unknown;
+  /** The phase's result is the returned promise's value; its rejection is the phase's exception. */
+  awaitsResult: boolean;
   failing?: { error: unknown; rejection: boolean };
   finish(o: Omit<PhaseOutcome, 'durationMs'>): void;
   fail(error: unknown, rejection: boolean): void;
@@ -119,7 +121,7 @@ export function errorText(err: unknown, rejection = false): string {
   let text: string;
   if (err instanceof TestAbortError) text = err.reason;
   else if (typeof err === 'object' && err !== null && typeof (err as Error).stack === 'string') {
-    text = (err as Error).stack!;
+    text = mapStackTrace((err as Error).stack!);
   } else {
     try {
       text = String(err);
@@ -338,11 +340,15 @@ export class Vu implements VuRuntime {
 
   // ---- lifecycle --------------------------------------------------------------------------------------
 
-  /** Evaluates the script in this VU's context (k6's init code). Throws ScriptError on failure. */
+  /**
+   * Evaluates the script in this VU's context (k6's init code). Throws ScriptError on failure. A module body with
+   * top-level await is awaited as k6 awaits module evaluation: its rejection is the init's exception.
+   */
   async init(): Promise<void> {
-    const wrapper = this.state.script.script.runInContext(this.context) as (imp: unknown) => unknown;
+    const { script } = this.state;
+    const wrapper = script.script.runInContext(this.context) as (imp: unknown) => unknown;
     const importK6 = (spec: string) => this.importModule(spec);
-    const out = await this.runPhase('init', () => wrapper(importK6), {});
+    const out = await this.runPhase('init', () => wrapper(importK6), { result: script.async });
     if (out.status !== 'ok') {
       throw new ScriptError(errorText(out.error ?? out.status, out.rejection), out.error);
     }
@@ -480,6 +486,13 @@ export class Vu implements VuRuntime {
       if (run === undefined || run.done || this.ops !== 0) return;
       if (run.failing !== undefined) {
         run.finish({ status: 'failed', error: run.failing.error, rejection: run.failing.rejection });
+      } else if (!run.settled && run.awaitsResult) {
+        // k6 (js/bundle.go): the event loop emptied while the module's evaluation is still pending.
+        run.finish({
+          status: 'failed',
+          error:
+            "initializing the main module hasn't finished: its top-level await waits on a promise nothing settles",
+        });
       } else {
         run.finish({ status: 'ok', value: run.settled ? run.value : undefined });
       }
@@ -501,7 +514,7 @@ export class Vu implements VuRuntime {
   private runPhase(
     phase: VuPhase,
     call: () => unknown,
-    opts: { stop?: AbortSignal; timeoutMs?: number },
+    opts: { stop?: AbortSignal; timeoutMs?: number; result?: boolean },
   ): Promise<PhaseOutcome> {
     this.phase = phase;
     this.epoch++;
@@ -514,6 +527,7 @@ export class Vu implements VuRuntime {
         done: false,
         settled: false,
         value: undefined,
+        awaitsResult: opts.result === true,
         finish: (o) => {
           if (run.done) return;
           run.done = true;
@@ -564,7 +578,7 @@ export class Vu implements VuRuntime {
             run.value = v;
             run.settled = true;
           },
-          (e: unknown) => run.fail(e, true),
+          (e: unknown) => run.fail(e, !run.awaitsResult),
         );
       } else {
         run.value = ret;
