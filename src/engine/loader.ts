@@ -399,6 +399,8 @@ const B64 = new Map(
   [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/'].map((c, i) => [c, i]),
 );
 
+// By hand: node:module's SourceMap.findEntry returns mappings of an earlier line in Node 20.20, and no source-map
+// library is in the dependency tree; the VLQ decoding below is the whole of what is needed.
 function decodeMap(payload: SourceMapPayload): DecodedMap {
   const lines: number[][][] = [];
   const state = [0, 0, 0, 0, 0]; // generated column (per line), source, line, column, name
