@@ -44,8 +44,14 @@ export function traceConnection(socket: net.Socket, raw: net.Socket, isTls: bool
     used: false,
   };
   traces.set(socket, t);
-  // Go's ConnectStart comes after the DNS lookup; an IP literal has none.
-  raw.once('lookup', () => (t.connectStart = performance.now()));
+  // Go's ConnectStart comes right before the dial (after the DNS lookup; an IP literal has none), and only the
+  // first attempt's counts (tracer.go ConnectStart): Node's connectionAttempt (20.12+) is emitted just before its
+  // connect(2), a tick after net.connect() returned, once the rest of the request was prepared; 'lookup' is the
+  // fallback (as close as older Nodes come).
+  raw.once('lookup', () => {
+    if (t.connectStart === 0) t.connectStart = performance.now();
+  });
+  raw.prependOnceListener('connectionAttempt', () => (t.connectStart = performance.now()));
   raw.once('connect', () => {
     t.connectDone = performance.now();
     if (t.connectStart === 0) t.connectStart = t.created;
