@@ -19,13 +19,17 @@ import {
 import { CERT_FILE_ENV } from '../engine/modules/tls.ts';
 import { parseDuration } from '../engine/options.ts';
 import { EXIT, runScript, type RunOutcome, type RunProgress } from '../engine/run.ts';
+import { addDefaultSubmetrics, buildSummaryData, type SummaryData } from '../engine/summary.ts';
 import {
-  addDefaultSubmetrics,
-  buildSummaryData,
-  defaultSummaryStdout,
-  type SummaryData,
-} from '../engine/summary.ts';
-import { ThresholdConfigError, ThresholdSet } from '../engine/thresholds.ts';
+  buildSummaryReport,
+  defaultSummaryText,
+  InvalidSummaryModeError,
+  resolveSummaryMode,
+  summaryColors,
+  SummaryOutput,
+  type SummaryMode,
+} from '../engine/summary-compact.ts';
+import { ThresholdConfigError, ThresholdSet, type ThresholdResult } from '../engine/thresholds.ts';
 import { XMPP_COUNTERS } from '../contract/metric-names.ts';
 import { xmppSummary, xmppTable, type XmppSummary } from '../report/xmpp-summary.ts';
 import { maskUrlPasswords, redactEnv } from '../xmpp/redact.ts';
@@ -58,6 +62,7 @@ interface RunArgs {
   allowSaturation: boolean;
   saturationWindow?: string;
   report: boolean;
+  summaryMode?: string;
 }
 
 export const runCommand: CommandModule<object, RunArgs> = {
@@ -140,6 +145,11 @@ export const runCommand: CommandModule<object, RunArgs> = {
         default: true,
         describe:
           'write report.html (tables and charts of the results, one self-contained page) at the end; --no-report skips it',
+      })
+      .option('summary-mode', {
+        type: 'string',
+        describe:
+          "k6's end-of-test summary: compact (default), full (adds groups and scenarios), legacy (k6 0.x's layout) or disabled; else K6_SUMMARY_MODE",
       }) as unknown as Argv<RunArgs>,
   handler: async (argv) => {
     try {
@@ -164,6 +174,8 @@ async function run(argv: RunArgs): Promise<void> {
     maxResponseBodyBytes: parseByteLimit(LIMIT_FLAGS.maxResponseBodyBytes, argv.maxResponseBody),
   };
   const engine = chooseEngine(argv.engine);
+  // The Node engine checks --summary-mode / K6_SUMMARY_MODE before the run as k6 does; real k6 checks its own.
+  const summaryMode = engine === 'k6' ? undefined : nodeSummaryMode(argv.summaryMode);
   if (engine === 'k6' && (argv.maxWsMessage !== undefined || argv.maxResponseBody !== undefined)) {
     process.stderr.write(
       `starling: --${LIMIT_FLAGS.maxWsMessageBytes} and --${LIMIT_FLAGS.maxResponseBodyBytes} limit the Node engine only; k6 has no such limits\n`,
@@ -185,13 +197,14 @@ async function run(argv: RunArgs): Promise<void> {
   try {
     process.exitCode =
       engine === 'k6'
-        ? await runWithK6(script, env, dir, runId, outs, withSystemEnv)
+        ? await runWithK6(script, env, dir, runId, outs, withSystemEnv, argv.summaryMode)
         : await runWithNode(script, env, dir, runId, argv.quiet, {
             jsonOut,
             limits,
             systemEnv: withSystemEnv ? systemEnv() : undefined,
             allowSaturation: argv.allowSaturation,
             health: saturationRule(argv.saturationWindow),
+            summaryMode,
           });
   } finally {
     // The collector writes merged.json and the interval logs as it closes: the report reads them.
@@ -245,6 +258,19 @@ export function saturationRule(window: string | undefined): Partial<SaturationRu
   return { sustainMs: ms };
 }
 
+/** `--summary-mode`, else K6_SUMMARY_MODE, else compact; k6's error for any other value than its four. */
+export function nodeSummaryMode(flag: string | undefined, env: NodeJS.ProcessEnv = process.env): SummaryMode {
+  try {
+    return resolveSummaryMode(flag, env);
+  } catch (e) {
+    if (!(e instanceof InvalidSummaryModeError)) throw e;
+    const from = flag !== undefined ? '--summary-mode' : 'K6_SUMMARY_MODE';
+    throw new RunInputError(
+      `${e.message}: ${from} ${JSON.stringify(e.value)} (compact, full, legacy or disabled)`,
+    );
+  }
+}
+
 /** `--out json=<file>` (k6's syntax); other k6 outputs exist only in real k6. */
 function parseOutputs(outs: readonly string[]): string | undefined {
   let json: string | undefined;
@@ -268,8 +294,10 @@ async function runWithK6(
   runId: string,
   outs: readonly string[],
   withSystemEnv: boolean,
+  summaryMode?: string,
 ): Promise<number> {
   const args = ['run', '--summary-export', join(dir, 'summary.json')];
+  if (summaryMode !== undefined) args.push('--summary-mode', summaryMode);
   if (!withSystemEnv) args.push('--include-system-env-vars=false');
   for (const o of outs) args.push('--out', o);
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
@@ -304,10 +332,25 @@ export async function runWithNode(
     allowSaturation?: boolean;
     /** The saturation rule over the default one (src/engine/health.ts). */
     health?: Partial<SaturationRule>;
+    /** k6's `--summary-mode` (default compact); disabled also skips handleSummary() and the XMPP table. */
+    summaryMode?: SummaryMode;
   } = {},
 ): Promise<number> {
   const print = opts.print ?? true;
+  const summaryMode = opts.summaryMode ?? 'compact';
   const store = new MetricStore();
+  // k6's summary output sees every sample: checks by name, and in full mode groups and scenarios.
+  const summaryOut =
+    print && (summaryMode === 'compact' || summaryMode === 'full')
+      ? SummaryOutput.attach(store, summaryMode)
+      : undefined;
+  let finalResults: readonly ThresholdResult[] = [];
+  if (print && summaryMode === 'legacy') {
+    // k6 (internal/cmd/run.go) warns as the run starts.
+    process.stderr.write(
+      'starling: the "legacy" summary mode has been deprecated, and will be removed by k6 v2.0. Please, migrate to either "compact" or "full" as soon as possible.\n',
+    );
+  }
   const json = opts.jsonOut ? attachJsonOutput(store, opts.jsonOut) : undefined;
   const started = Date.now();
   let thresholds: ThresholdSet | undefined;
@@ -351,9 +394,11 @@ export async function runWithNode(
         abort: thresholds?.evaluate(store, Date.now() - started, false).abort ?? false,
       }),
       onProgress: tty ? (p) => process.stderr.write(`\r${progressLine(p, store)}`) : undefined,
+      handleSummary: summaryMode !== 'disabled',
       buildSummaryData: (facts) => {
         const final = thresholds?.evaluate(store, facts.testRunDurationMs, true);
-        data = buildSummaryData(store, final?.results ?? [], {
+        finalResults = final?.results ?? [];
+        data = buildSummaryData(store, finalResults, {
           options: facts.options,
           testRunDurationMs: facts.testRunDurationMs,
           setupData: facts.setupData,
@@ -366,9 +411,16 @@ export async function runWithNode(
     });
     if (tty) process.stderr.write('\n');
     await writeSummaryOutputs(outcome.summaryOutput, dir);
-    if (data) {
-      if (print && (!outcome.hasHandleSummary || outcome.summaryError))
-        process.stdout.write(defaultSummaryStdout(data, false));
+    if (data && summaryMode !== 'disabled') {
+      if (print && (!outcome.hasHandleSummary || outcome.summaryError)) {
+        const d = data;
+        printDefaultSummary(summaryMode, d, () =>
+          buildSummaryReport(store, summaryOut ?? new SummaryOutput(summaryMode), finalResults, {
+            testRunDurationMs: d.state.testRunDurationMs,
+            summaryTrendStats: d.options.summaryTrendStats,
+          }),
+        );
+      }
       const table = print ? xmppTable(data, store) : undefined;
       if (table) process.stdout.write(`${table}\n`);
     }
@@ -415,6 +467,21 @@ export async function runWithNode(
   await writeFile(join(dir, 'summary.json'), `${JSON.stringify(written, null, 2)}\n`);
   await writeRunJson(dir, { runId, script, env, exitCode, error });
   return exitCode;
+}
+
+/** The default end-of-test summary on stdout; one that cannot be rendered is logged, as k6 does. */
+function printDefaultSummary(
+  mode: SummaryMode,
+  data: SummaryData,
+  report: Parameters<typeof defaultSummaryText>[2],
+): void {
+  try {
+    process.stdout.write(
+      defaultSummaryText(mode, data, report, summaryColors(process.stdout.isTTY === true)),
+    );
+  } catch (e) {
+    process.stderr.write(`starling: failed to handle the end-of-test summary: ${(e as Error).message}\n`);
+  }
 }
 
 /** The metrics with a threshold that failed at the end of the test, as k6 names them. */

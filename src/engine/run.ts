@@ -111,6 +111,8 @@ export interface RunScriptOptions {
   overrides?: Record<string, unknown>;
   /** Called after teardown; its result is handed to the script's handleSummary() when it exports one. */
   buildSummaryData?: (facts: RunFacts) => Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** false: handleSummary() is not called, as k6 skips it under `--summary-mode=disabled` (default true). */
+  handleSummary?: boolean;
   /** k6 modules by specifier (default: every module the engine implements). */
   modules?: ReadonlyMap<string, ModuleFactory>;
   /** Where log lines go (default: stderr). */
@@ -554,7 +556,7 @@ class EngineRun {
         generator: outcome.generator,
         rootGroup: structuredClone(runGroupSummary(this.state.shared).root), // as it is at the end of teardown
       });
-      if (outcome.hasHandleSummary) {
+      if (outcome.hasHandleSummary && opts.handleSummary !== false) {
         const out = await this.runPart(
           0,
           'handleSummary',

@@ -511,7 +511,10 @@ export function textSummary(data: SummaryData, options: TextSummaryOptions = {})
   return lines.join('\n');
 }
 
-/** What k6 writes to stdout when the script exports no handleSummary (summary-wrapper.js). */
+/**
+ * What k6 writes to stdout in `--summary-mode=legacy` when the script exports no handleSummary (summary-wrapper.js);
+ * compact and full: summary-compact.ts.
+ */
 export function defaultSummaryStdout(data: SummaryData, enableColors: boolean): string {
   return '\n' + textSummary(data, { enableColors }) + '\n\n';
 }

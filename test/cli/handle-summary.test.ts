@@ -16,12 +16,15 @@ import { writeSummaryOutputs } from '../../src/cli/run.ts';
 import { runStarling } from '../helpers/cli.ts';
 
 /** Runs `code` with `starling run --engine node` from the directory `cwd`; returns the output and the run dir. */
-async function runIn(cwd: string, code: string) {
+async function runIn(cwd: string, code: string, args: readonly string[] = [], env?: NodeJS.ProcessEnv) {
   await writeFile(join(cwd, 'script.js'), code);
   const root = join(cwd, 'results');
-  const r = await runStarling(['run', 'script.js', '--engine', 'node', '--results-root', root], { cwd });
-  const [runDir] = await readdir(root);
-  return { ...r, runDir: join(root, runDir!) };
+  const r = await runStarling(['run', 'script.js', '--engine', 'node', '--results-root', root, ...args], {
+    cwd,
+    env,
+  });
+  const [runDir] = existsSync(root) ? await readdir(root) : [];
+  return { ...r, runDir: runDir === undefined ? '' : join(root, runDir) };
 }
 
 describe('handleSummary() output files', () => {
@@ -84,7 +87,7 @@ describe('handleSummary() output files', () => {
 });
 
 describe('the default summary', () => {
-  test('lists checks by group, setup included, and http_req_duration{expected_response:true}', async () => {
+  test('legacy: lists checks by group, setup included, and http_req_duration{expected_response:true}', async () => {
     const server = createServer((req, res) => res.writeHead(req.url === '/ok' ? 200 : 500).end());
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
@@ -102,6 +105,7 @@ describe('the default summary', () => {
         http.get('${base}/' + (__ITER === 0 ? 'ok' : 'fail'));
       }
     `,
+      ['--summary-mode', 'legacy'],
     ).finally(() => server.close());
     assert.equal(r.code, 0, r.output);
     // k6 registers the sub-metric whenever the expected_response system tag is on: 1 of the 3 requests is in it.
@@ -135,5 +139,93 @@ describe('the default summary', () => {
       ),
       r.stdout,
     );
+  });
+
+  const GROUPED = `
+    import { check, group } from 'k6';
+    export const options = { iterations: 2, thresholds: { checks: ['rate>0.1'] } };
+    export function setup() { check(0, { 'setup ran': () => true }); }
+    export default function () {
+      group('login', () => { check(__ITER, { 'first try': (i) => i === 0 }); });
+    }
+  `;
+
+  test("compact by default (k6 1.x): thresholds, then the run's checks by name", async () => {
+    const r = await runIn(await mkdtemp(join(tmpdir(), 'starling-hs-compact-')), GROUPED);
+    assert.equal(r.code, 0, r.output);
+    assert.ok(
+      r.stdout.startsWith(
+        [
+          '',
+          '',
+          '  █ THRESHOLDS ',
+          '',
+          '    checks',
+          "    ✓ 'rate>0.1' rate=66.66%",
+          '',
+          '',
+          '  █ TOTAL RESULTS ',
+          '',
+          '    checks_total.......: 3      ',
+        ].join('\n'),
+      ),
+      r.stdout,
+    );
+    assert.ok(
+      r.stdout.includes(
+        [
+          '    checks_succeeded...: 66.66% 2 out of 3',
+          '    checks_failed......: 33.33% 1 out of 3',
+          '',
+          '    ✓ setup ran',
+          '    ✗ first try',
+          '      ↳  50% — ✓ 1 / ✗ 1',
+          '',
+          '    EXECUTION',
+        ].join('\n'),
+      ),
+      r.stdout,
+    );
+    assert.doesNotMatch(r.stdout, /GROUP: login/);
+  });
+
+  test('K6_SUMMARY_MODE=full adds the group; --summary-mode wins over it', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-full-'));
+    const full = await runIn(cwd, GROUPED, [], { ...process.env, K6_SUMMARY_MODE: 'full' });
+    assert.equal(full.code, 0, full.output);
+    assert.ok(
+      full.stdout.includes(['  █ GROUP: login ', '', '    checks_total.......: 2      '].join('\n')),
+      full.stdout,
+    );
+    const cwd2 = await mkdtemp(join(tmpdir(), 'starling-hs-full2-'));
+    const compact = await runIn(cwd2, GROUPED, ['--summary-mode', 'compact'], {
+      ...process.env,
+      K6_SUMMARY_MODE: 'full',
+    });
+    assert.equal(compact.code, 0, compact.output);
+    assert.doesNotMatch(compact.stdout, /GROUP: login/);
+  });
+
+  test('disabled: no summary, and handleSummary() is not called', async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-off-'));
+    const r = await runIn(cwd, `${GROUPED}\nexport function handleSummary() { return { 'hs.txt': 'x' }; }`, [
+      '--summary-mode',
+      'disabled',
+    ]);
+    assert.equal(r.code, 0, r.output);
+    assert.doesNotMatch(r.stdout, /TOTAL RESULTS|checks/);
+    assert.equal(existsSync(join(cwd, 'hs.txt')), false);
+    assert.ok(existsSync(join(r.runDir, 'summary.json')), 'starling still writes its own summary.json');
+  });
+
+  test("an invalid mode is refused before the run, with k6's message", async () => {
+    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-bad-'));
+    const r = await runIn(cwd, GROUPED, [], { ...process.env, K6_SUMMARY_MODE: 'brief' });
+    assert.equal(r.code, 1, r.output);
+    assert.match(
+      r.stderr,
+      /invalid summary mode: K6_SUMMARY_MODE "brief" \(compact, full, legacy or disabled\)/,
+    );
+    assert.equal(r.runDir, '', 'no run directory');
   });
 });
