@@ -188,7 +188,11 @@ const describeEdge = (a: string, b: string): string =>
   `  ${a} -> ${b}:\n${(edgeFiles.get(`${a} -> ${b}`) ?? []).map((l) => `      ${l}`).join('\n')}`;
 
 describe('src/ layout', () => {
-  test('the import scan sees the tree: files, folder edges, and every relative import resolves', () => {
+  test('the import scan sees the tree: files, folder edges, and every relative import resolves', (t) => {
+    // The folder graph, printed with the results (`node --import tsx --test test/layout.test.ts`).
+    for (const [a, bs] of [...folders].sort(([x], [y]) => x.localeCompare(y))) {
+      for (const b of [...bs].sort()) t.diagnostic(`${a} -> ${b} (${edgeFiles.get(`${a} -> ${b}`)!.length})`);
+    }
     assert.ok(graph.files.size > 100, `only ${graph.files.size} files found under ${SRC}`);
     assert.ok(folders.get('cli')?.has('engine'), 'cli -> engine not seen: the import scan is broken');
     assert.ok(folders.get('k6')?.has('xmpp'), 'k6 -> xmpp not seen: the import scan is broken');
