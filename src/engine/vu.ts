@@ -445,6 +445,12 @@ export class Vu implements VuRuntime {
     } else {
       c.iterationsInterrupted++;
     }
+    // k6 sends the VU's network I/O after every iteration whatever its value (runner.go: Dialer.IOSamples), so
+    // its summary always has data_sent and data_received; ours are counted per request and socket, so 0 here.
+    const ioTags = this.tags();
+    const ioTime = Date.now();
+    this.metrics.push('data_sent', 0, ioTags, ioTime);
+    this.metrics.push('data_received', 0, ioTags, ioTime);
     this.phase = 'iteration';
     return full;
   }

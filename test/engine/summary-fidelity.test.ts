@@ -215,3 +215,15 @@ describe('http_req_duration{expected_response:true}', () => {
     assert.equal(s.all().filter((m) => m.name.startsWith('http_req_duration{')).length, 1);
   });
 });
+
+// k6 internal/js/runner.go sends the dialer's I/O samples after every iteration (Dialer.IOSamples), whatever
+// their value: every k6 summary has data_sent and data_received, `0 B` when nothing was sent.
+test('data_sent and data_received get a sample after every iteration, 0 when the iteration used no network', async () => {
+  const { outcome, values } = await runScriptText(`
+    export const options = { vus: 1, iterations: 3 };
+    export default function () {}
+  `);
+  assert.equal(outcome.exitCode, 0);
+  assert.deepEqual(values('data_sent'), [0, 0, 0]);
+  assert.deepEqual(values('data_received'), [0, 0, 0]);
+});
