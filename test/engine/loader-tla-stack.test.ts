@@ -1,7 +1,5 @@
 /** Top-level await in the init context (k6 ≥ v0.55.0) and stack traces that point at the script's own lines. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { describe, test } from 'node:test';
@@ -9,14 +7,7 @@ import { loadScript } from '../../src/engine/loader.ts';
 import { k6Modules } from '../../src/engine/modules/index.ts';
 import { runScript } from '../../src/engine/run.ts';
 import { UnsupportedK6ApiError, type MetricSink } from '../../src/engine/runtime.ts';
-
-async function scriptFile(code: string, extra: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-loader-'));
-  for (const [name, content] of Object.entries(extra)) await writeFile(join(dir, name), content);
-  const file = join(dir, 'script.js');
-  await writeFile(file, code);
-  return file;
-}
+import { scriptFile } from '../helpers/script-file.ts';
 
 async function run(file: string) {
   const lines: string[] = [];

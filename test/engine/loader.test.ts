@@ -1,21 +1,13 @@
 /** Loading a k6 script: module resolution, the exact k6 global set, and __VU/__ITER/__ENV in each phase. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadScript, ScriptLoadError } from '../../src/engine/loader.ts';
 import { k6Modules } from '../../src/engine/modules/index.ts';
 import { runScript } from '../../src/engine/run.ts';
 import { UnsupportedK6ApiError, type MetricSink } from '../../src/engine/runtime.ts';
-
-async function scriptFile(code: string, extra: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-loader-'));
-  for (const [name, content] of Object.entries(extra)) await writeFile(join(dir, name), content);
-  const file = join(dir, 'script.js');
-  await writeFile(file, code);
-  return file;
-}
+import { scriptFile } from '../helpers/script-file.ts';
 
 async function run(code: string, env?: Record<string, string>) {
   const lines: string[] = [];
