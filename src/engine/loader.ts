@@ -358,6 +358,8 @@ export function mapStackTrace(stack: string): string {
   if (mapped.size === 0 || !stack.includes('\n')) return stack;
   const lines = stack.split('\n');
   let changed = false;
+  let lastScriptFrame = -1;
+  const engineFrames: number[] = [];
   for (let i = 0; i < lines.length; i++) {
     const line = lines[i]!;
     if (!FRAME_START.test(line)) continue;
@@ -365,9 +367,26 @@ export function mapStackTrace(stack: string): string {
     const m = FRAME.exec(line);
     const script = m === null ? undefined : mapped.get(m[2]!);
     const frame = script === undefined ? undefined : mapFrame(script, m![1], Number(m![3]), Number(m![4]));
+    if (frame !== undefined) lastScriptFrame = i;
+    else engineFrames.push(i);
     lines[i] = `\tat ${frame ?? line.replace(FRAME_START, '')}`;
   }
-  return changed ? lines.join('\n') : stack;
+  if (lastScriptFrame < 0) return changed ? lines.join('\n') : stack;
+  // As k6 prints a script's error: nothing below its outermost frame (the runtime that called it), and a function
+  // of the runtime that the script called (a k6 module's) as one `(native)` frame, not starling's files.
+  const native = (i: number): string =>
+    `\tat ${FRAME.exec(lines[i]!.replace(/^\tat /, '    at '))?.[1] ?? 'native'} (native)`;
+  const dropped = new Set<number>();
+  for (const i of engineFrames) {
+    if (i > lastScriptFrame) continue;
+    // A run of engine frames is the one k6 function the script called: its outermost frame names it.
+    if (engineFrames.includes(i + 1)) dropped.add(i);
+    else lines[i] = native(i);
+  }
+  return lines
+    .slice(0, lastScriptFrame + 1)
+    .filter((_, i) => !dropped.has(i))
+    .join('\n');
 }
 
 function mapFrame(
@@ -379,8 +398,9 @@ function mapFrame(
   const { map, names, lineStarts } = parsed(script);
   const start = lineStarts[line - 1];
   if (start === undefined) return undefined;
-  const indent = /^[ \t]*/.exec(script.code.slice(start, start + 200))![0].length;
-  const pos = originalPosition(map, line - 1 - script.lineOffset, column - 1, indent);
+  const text = script.code.slice(start, start + 400);
+  const indent = /^[ \t]*/.exec(text)![0].length;
+  const pos = originalPosition(map, line - 1 - script.lineOffset, column - 1, indent, text);
   if (pos === undefined) return undefined;
   const where = `${pos.source}:${pos.line + 1}:${pos.column + 1}`;
   if (fn === undefined) return where;
@@ -442,6 +462,7 @@ function originalPosition(
   line: number,
   column: number,
   indent: number,
+  text: string,
 ): { source: string; line: number; column: number; name?: string } | undefined {
   const segments = map.lines[line]?.filter((s) => s.length >= 4);
   if (segments === undefined || segments.length === 0) return undefined;
@@ -456,8 +477,12 @@ function originalPosition(
   return {
     source,
     line: seg[2]!,
-    // A segment at the line's start covers its indentation: it starts at the first token.
-    column: Math.max(0, seg[3]! + column - Math.max(seg[0]!, indent)),
+    // A segment at the line's start covers its indentation: it starts at the first token. esbuild writes a call
+    // of an imported function as `(0, import_k6.fail)(…)`, which V8 reports at its argument list: not a copy of
+    // the source, so the call is reported where it starts in the source.
+    column: text.startsWith('(0, ', Math.max(seg[0]!, indent))
+      ? seg[3]!
+      : Math.max(0, seg[3]! + column - Math.max(seg[0]!, indent)),
     name: seg.length >= 5 ? map.names[seg[4]!] : undefined,
   };
 }

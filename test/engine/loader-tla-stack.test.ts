@@ -122,9 +122,13 @@ describe('stack traces', () => {
     const { lines } = await run(file);
     const err = lines.find((l) => l.includes('boom at line 8'));
     assert.ok(err, lines.join('\n'));
-    const frames = err.split('\n').slice(1);
-    assert.equal(frames[0], `\tat inner (${url}:8:11)`);
-    assert.equal(frames[1], `\tat default (${url}:15:3)`);
+    // The log line's fields follow the last frame, as in k6's ERRO line.
+    const frames = err
+      .split('\n')
+      .slice(1)
+      .map((l) => l.replace(/  executor=.*$/, ''));
+    // Nothing below the script's outermost frame: the engine that called it is not the script's stack.
+    assert.deepEqual(frames, [`\tat inner (${url}:8:11)`, `\tat default (${url}:15:3)`]);
   });
 
   test('frames in an imported file name that file, and esbuild renames are undone', async () => {
@@ -135,12 +139,28 @@ describe('stack traces', () => {
     const { lines } = await run(file);
     const err = lines.find((l) => l.includes('from lib'))!;
     const dir = pathToFileURL(join(file, '..')).href;
-    const frames = err.split('\n').slice(1, 4);
+    const frames = err
+      .split('\n')
+      .slice(1)
+      .map((l) => l.replace(/  executor=.*$/, ''));
     assert.deepEqual(frames, [
       `\tat fail2 (${dir}/lib.js:2:9)`,
       `\tat fail2 (${dir}/script.js:2:20)`,
       `\tat default (${dir}/script.js:4:3)`,
     ]);
+  });
+
+  test("a k6 function the script called is one (native) frame, as in k6's stacks, not starling's files", async () => {
+    const file = await scriptFile(
+      `import { fail } from 'k6';\nexport default function () {\n  fail('stop here');\n}\n`,
+    );
+    const { lines } = await run(file);
+    const err = lines.find((l) => l.includes('stop here'))!;
+    const frames = err
+      .split('\n')
+      .slice(1)
+      .map((l) => l.replace(/  executor=.*$/, ''));
+    assert.deepEqual(frames, ['\tat fail (native)', `\tat default (${pathToFileURL(file).href}:3:3)`]);
   });
 
   test('an init exception of a plain (non-TLA) script is mapped too', async () => {
