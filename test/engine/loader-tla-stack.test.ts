@@ -126,7 +126,7 @@ describe('stack traces', () => {
     const frames = err
       .split('\n')
       .slice(1)
-      .map((l) => l.replace(/  executor=.*$/, ''));
+      .map((l) => l.replace(/ {2}executor=.*$/, ''));
     // Nothing below the script's outermost frame: the engine that called it is not the script's stack.
     assert.deepEqual(frames, [`\tat inner (${url}:8:11)`, `\tat default (${url}:15:3)`]);
   });
@@ -142,7 +142,7 @@ describe('stack traces', () => {
     const frames = err
       .split('\n')
       .slice(1)
-      .map((l) => l.replace(/  executor=.*$/, ''));
+      .map((l) => l.replace(/ {2}executor=.*$/, ''));
     assert.deepEqual(frames, [
       `\tat fail2 (${dir}/lib.js:2:9)`,
       `\tat fail2 (${dir}/script.js:2:20)`,
@@ -159,7 +159,7 @@ describe('stack traces', () => {
     const frames = err
       .split('\n')
       .slice(1)
-      .map((l) => l.replace(/  executor=.*$/, ''));
+      .map((l) => l.replace(/ {2}executor=.*$/, ''));
     assert.deepEqual(frames, ['\tat fail (native)', `\tat default (${pathToFileURL(file).href}:3:3)`]);
   });
 
