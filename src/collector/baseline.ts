@@ -28,7 +28,8 @@
  * time also allows one tick, {@link TIME_TICK_FLOOR_MS}: a p50 going from 1 ms to 2 ms is +100 % and means nothing.
  */
 import type { MetricType } from '../engine/runtime.ts';
-import { goTrimSpace, parseSubmetricTags } from '../engine/metrics.ts';
+import { goTrimSpace } from '../engine/go.ts';
+import { parseSubmetricTags } from '../engine/metrics.ts';
 import { parseMetricSelector, parseThresholdExpression, ThresholdConfigError } from '../engine/thresholds.ts';
 import { XMPP_COUNTERS, XMPP_METRICS, XMPP_RATES, XMPP_TRENDS } from '../contract/metric-names.ts';
 import {

@@ -13,7 +13,8 @@
  * that recorded nothing at all, and a value merged.json holds as null or not a number. A Counter's `count`
  * without samples is 0 (producers send no zero deltas: no stream error is a count of 0).
  */
-import { MetricDefinitionError, MetricStore, goTrimSpace, parseSubmetricTags } from '../engine/metrics.ts';
+import { goTrimSpace } from '../engine/go.ts';
+import { MetricDefinitionError, MetricStore, parseSubmetricTags } from '../engine/metrics.ts';
 import type { MetricType } from '../engine/runtime.ts';
 import {
   compareThreshold,

@@ -3,12 +3,12 @@ import assert from 'node:assert/strict';
 import {
   MetricStore,
   MetricDefinitionError,
-  parseGoFloat,
   parseSubmetricTags,
   trendStatResolver,
   validateSummaryTrendStats,
   TrendSink,
 } from '../../src/engine/metrics.ts';
+import { parseGoFloat } from '../../src/engine/go.ts';
 import { createMetricsModule } from '../../src/engine/modules/metrics.ts';
 import type { ExecutionState, MetricSink, Tags, VuPhase, VuRuntime } from '../../src/engine/runtime.ts';
 import { XMPP_COUNTERS, XMPP_TRENDS } from '../../src/contract/metric-names.ts';

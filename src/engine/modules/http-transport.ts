@@ -57,23 +57,6 @@ export interface PoolOptions {
 
 type CreateConnection = (options: Record<string, unknown>) => net.Socket;
 
-/** Node's Agent#addRequest (not in @types/node): where a ClientRequest asks the pool for a connection. */
-type AddRequest = (req: http.ClientRequest, options: unknown) => void;
-
-/** Go's GetConn stamp of the request being made: set when its ClientRequest asks the agent for a connection. */
-let askedForConnection = 0;
-
-/** Stamps, as Go's GetConn, the moment the agent is asked for a connection (past the request's preparation). */
-function stampGetConn(agent: http.Agent): void {
-  const add = (agent as unknown as { addRequest: AddRequest }).addRequest;
-  Object.assign(agent, {
-    addRequest(this: http.Agent, req: http.ClientRequest, options: unknown) {
-      askedForConnection = performance.now();
-      return add.call(this, req, options);
-    },
-  });
-}
-
 /** One VU's keep-alive connections, as k6's per-VU http.Transport. */
 export class ConnectionPool {
   readonly http: http.Agent;
@@ -94,7 +77,6 @@ export class ConnectionPool {
       return raw;
     };
     Object.assign(this.http, { createConnection: plain });
-    stampGetConn(this.http);
   }
 
   /**
@@ -120,7 +102,6 @@ export class ConnectionPool {
       return socket;
     };
     Object.assign(agent, { createConnection: secure });
-    stampGetConn(agent);
     this.#https = agent;
     return agent;
   }
@@ -254,7 +235,6 @@ export class Hop {
     const secure = url.protocol === 'https:';
     const port = url.port !== '' ? Number(url.port) : secure ? 443 : 80;
     const hostname = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
-    askedForConnection = 0;
     const req = (secure ? https : http).request({
       agent: secure ? pool.https : pool.http,
       method,
@@ -264,8 +244,9 @@ export class Hop {
       setHost: false,
     });
     // Go's GetConn comes once the request is built (Transport.getConn), not with its preparation: Node builds the
-    // ClientRequest first (~1 ms the first time, cold), then asks the agent. A retry keeps its first GetConn.
-    if (this.retried === undefined && askedForConnection !== 0) this.t.getConn = askedForConnection;
+    // ClientRequest (~1 ms the first time, cold) and asks the agent last, so now is that moment (the dial itself
+    // starts on a later tick, connectionAttempt). A retry keeps its first GetConn.
+    if (this.retried === undefined) this.t.getConn = performance.now();
     // Go writes Host, User-Agent, Content-Length, then the other fields sorted (Request.write).
     req.setHeader('Host', wireValue(this.spec.host ?? url.host));
     const userAgent = this.spec.headers.find(([k]) => k === 'User-Agent');
