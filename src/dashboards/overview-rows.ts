@@ -8,11 +8,13 @@ import { XMPP_COUNTERS, XMPP_RATES, XMPP_TRENDS } from '../contract/metric-names
 import type { RowSpec } from './grafana.ts';
 import {
   OUTCOME,
+  outcomesPerSecondPanel,
   percentilePanel,
   rate,
   ratio,
   RUN,
   selector,
+  shareStatPanel,
   windowQuantile,
   XMPP_SCOPE,
   xmppCounter,
@@ -115,31 +117,17 @@ export function mucRow(): RowSpec {
   return {
     title: 'Multi-user chat (XEP-0045)',
     panels: [
-      {
-        kind: 'timeseries',
-        title: 'Room joins per second, by outcome',
-        description:
-          `${XMPP_RATES.mucJoinSuccess}: room joins finished per second; outcome="false" is a join the room refused ` +
+      outcomesPerSecondPanel(
+        XMPP_RATES.mucJoinSuccess,
+        'Room joins per second, by outcome',
+        `${XMPP_RATES.mucJoinSuccess}: room joins finished per second; outcome="false" is a join the room refused ` +
           '(an error presence) or did not answer within the join timeout.',
-        queries: [
-          {
-            expr: `sum by (transport, ${OUTCOME}) (${rate(xmppCounter(XMPP_RATES.mucJoinSuccess))})`,
-            legend: `{{transport}} success={{${OUTCOME}}}`,
-          },
-        ],
-        unit: 'ops',
-        width: 10,
-      },
-      {
-        kind: 'stat',
-        title: 'Room join success',
-        description: `${XMPP_RATES.mucJoinSuccess}: share of room joins that got the room's self-presence, over the run so far.`,
-        queries: [{ expr: ratio(XMPP_RATES.mucJoinSuccess), legend: '{{transport}}' }],
-        unit: 'percentunit',
-        width: 4,
-        min: 0,
-        max: 1,
-      },
+      ),
+      shareStatPanel(
+        XMPP_RATES.mucJoinSuccess,
+        'Room join success',
+        `${XMPP_RATES.mucJoinSuccess}: share of room joins that got the room's self-presence, over the run so far.`,
+      ),
       {
         kind: 'timeseries',
         title: 'Room join p99, recent window',
@@ -250,32 +238,18 @@ export function smRow(): RowSpec {
   return {
     title: 'Stream management and resumption (XEP-0198)',
     panels: [
-      {
-        kind: 'timeseries',
-        title: 'Resumptions per second, by outcome',
-        description:
-          `${XMPP_RATES.smResumeSuccess}: resumptions of broken sessions finished per second; outcome="false" is one ` +
+      outcomesPerSecondPanel(
+        XMPP_RATES.smResumeSuccess,
+        'Resumptions per second, by outcome',
+        `${XMPP_RATES.smResumeSuccess}: resumptions of broken sessions finished per second; outcome="false" is one ` +
           "that did not resume (sm-resume-failed:item-not-found after the server's resumption timeout, a failed " +
           'login on the new transport, a timeout) and ended the session.',
-        queries: [
-          {
-            expr: `sum by (transport, ${OUTCOME}) (${rate(xmppCounter(XMPP_RATES.smResumeSuccess))})`,
-            legend: `{{transport}} success={{${OUTCOME}}}`,
-          },
-        ],
-        unit: 'ops',
-        width: 10,
-      },
-      {
-        kind: 'stat',
-        title: 'Resumption success',
-        description: `${XMPP_RATES.smResumeSuccess}: share of resumption attempts that got <resumed/>, over the run so far.`,
-        queries: [{ expr: ratio(XMPP_RATES.smResumeSuccess), legend: '{{transport}}' }],
-        unit: 'percentunit',
-        width: 4,
-        min: 0,
-        max: 1,
-      },
+      ),
+      shareStatPanel(
+        XMPP_RATES.smResumeSuccess,
+        'Resumption success',
+        `${XMPP_RATES.smResumeSuccess}: share of resumption attempts that got <resumed/>, over the run so far.`,
+      ),
       {
         kind: 'timeseries',
         title: 'Resumption p99, recent window',

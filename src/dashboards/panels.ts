@@ -83,6 +83,37 @@ export function ratio(metric: string): string {
   return `(sum by (transport) (${xmppCounter(metric, `${OUTCOME}="true"`)}) or 0 * ${total}) / ${total}`;
 }
 
+/** A Rate's outcomes per second, by transport and outcome (timeseries, 10 columns). */
+export function outcomesPerSecondPanel(metric: string, title: string, description: string): PanelSpec {
+  return {
+    kind: 'timeseries',
+    title,
+    description,
+    queries: [
+      {
+        expr: `sum by (transport, ${OUTCOME}) (${rate(xmppCounter(metric))})`,
+        legend: `{{transport}} success={{${OUTCOME}}}`,
+      },
+    ],
+    unit: 'ops',
+    width: 10,
+  };
+}
+
+/** A Rate's share of true samples over the run so far, per transport (stat, 4 columns, 0–100 %). */
+export function shareStatPanel(metric: string, title: string, description: string): PanelSpec {
+  return {
+    kind: 'stat',
+    title,
+    description,
+    queries: [{ expr: ratio(metric), legend: '{{transport}}' }],
+    unit: 'percentunit',
+    width: 4,
+    min: 0,
+    max: 1,
+  };
+}
+
 export function variables(which: { scenario: boolean }): Variable[] {
   const anchor = selector(COLLECTOR_METRICS.snapshots);
   const opened = selector(counterMetricName(XMPP_COUNTERS.sessionsOpened), RUN);
