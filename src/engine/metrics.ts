@@ -21,8 +21,6 @@
 import type { MetricSink, MetricType, Tags } from './runtime.ts';
 import { goTrim, goTrimSpace, parseGoFloat } from './go.ts';
 
-/** Moved to go.ts (the Go-compatibility helpers); still exported here for src/collector, thresholds and tests. */
-
 export type ValueType = 'default' | 'time' | 'data';
 
 /** k6 metrics/registry.go nameRegexString. */
