@@ -20,12 +20,15 @@ export class ServerNotInstalledError extends Error {
 export class ServerStartError extends Error {
   readonly kind: ServerKind;
   readonly logTail: string;
+  /** It could not listen on a port it was given: starting again on other ports may succeed. */
+  readonly portInUse: boolean;
 
-  constructor(kind: ServerKind, reason: string, logTail: string) {
+  constructor(kind: ServerKind, reason: string, logTail: string, portInUse = false) {
     super(`${kind} failed to start: ${reason}\n${logTail || '(it wrote no log)'}`);
     this.name = 'ServerStartError';
     this.kind = kind;
     this.logTail = logTail;
+    this.portInUse = portInUse;
   }
 }
 

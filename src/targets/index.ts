@@ -48,13 +48,13 @@ export type {
 
 const DEFAULT_START_TIMEOUT_MS = 60_000;
 
+/** Stream management resumption timeout of the throwaway servers, seconds (ejabberd's default). */
+const DEFAULT_RESUME_TIMEOUT_SEC = 300;
+
 /**
  * Starts a throwaway Prosody or ejabberd on 127.0.0.1 (free ports, its own temp dir) with
  * accounts 1..users provisioned, and resolves once it accepts logins. Call stop() when done.
  */
-/** Stream management resumption timeout of the throwaway servers, seconds (ejabberd's default). */
-const DEFAULT_RESUME_TIMEOUT_SEC = 300;
-
 export async function startLocalServer(options: LocalServerOptions): Promise<LocalServer> {
   const startedAt = new Date();
   if (!SERVER_KINDS.includes(options.kind)) {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { expandPattern, mucDomain, patternHasNumber } from './accounts.ts';
 import { forEachBounded } from './concurrency.ts';
@@ -140,16 +140,40 @@ muc_room_default_history_length = 0
 `;
 }
 
-export async function startProsody(plan: StartPlan): Promise<StartedServer> {
+/** Starts on fresh ports when Prosody could not listen on the ones it was given (taken in between). */
+const PORT_ATTEMPTS = 3;
+/** What Prosody's portmanager logs when a listener fails; Prosody keeps running without that port. */
+const PORT_IN_USE = /Failed to open server port/;
+
+/** `pickPorts` gives the c2s and HTTP ports of each attempt (tests hand it a taken port). */
+export async function startProsody(
+  plan: StartPlan,
+  pickPorts: () => Promise<number[]> = () => freePorts(2),
+): Promise<StartedServer> {
   const { prosody } = await ensureProsody(plan.install);
-  const [c2sPort, httpPort] = (await freePorts(2)) as [number, number];
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startProsodyOnce(plan, prosody, (await pickPorts()) as [number, number]);
+    } catch (err) {
+      if (!(err instanceof ServerStartError && err.portInUse) || attempt >= PORT_ATTEMPTS) throw err;
+    }
+  }
+}
+
+async function startProsodyOnce(
+  plan: StartPlan,
+  prosody: string,
+  [c2sPort, httpPort]: [number, number],
+): Promise<StartedServer> {
   const dataDir = join(plan.dir, 'data');
   const logFile = join(plan.dir, 'prosody.log');
   const outputFile = join(plan.dir, 'prosody.stdout.log');
   const configFile = join(plan.dir, 'prosody.cfg.lua');
   const accountsDir = join(dataDir, prosodyPathEncode(plan.domain), 'accounts');
   await mkdir(accountsDir, { recursive: true });
-  await mkdir(join(plan.dir, 'certs'));
+  await mkdir(join(plan.dir, 'certs'), { recursive: true });
+  // A previous attempt's logs would read as this attempt's failure.
+  await Promise.all([rm(logFile, { force: true }), rm(outputFile, { force: true })]);
   // The server's certificate names 127.0.0.1 (the URLs below) and localhost; the CA is what a run trusts.
   const tls = plan.tls ? await createLocalTls(join(plan.dir, 'tls'), plan.tls) : undefined;
   await writeFile(
@@ -205,6 +229,7 @@ export async function startProsody(plan: StartPlan): Promise<StartedServer> {
       child,
       timeoutMs: plan.startTimeoutMs,
       logTail,
+      portInUse: PORT_IN_USE,
       probe: async () =>
         (await isPortOpen(c2sPort)) &&
         (await httpRequest(boshUrl, { tls: probeTls })).status === 200 &&

@@ -41,6 +41,8 @@ export interface ReadinessCheck {
   logTail: () => string;
   /** Resolves true once the server serves what we need; may throw while it is still starting. */
   probe: () => Promise<boolean>;
+  /** A log line saying the server could not listen on one of its ports (it keeps running without it). */
+  portInUse?: RegExp;
 }
 
 const POLL_INTERVAL_MS = 100;
@@ -58,6 +60,12 @@ export async function waitForReady(check: ReadinessCheck): Promise<void> {
   for (;;) {
     const exited = exitDescription(check.child);
     if (exited) throw new ServerStartError(check.kind, exited, check.logTail());
+    if (check.portInUse) {
+      const tail = check.logTail();
+      const line = tail.split('\n').find((l) => check.portInUse?.test(l));
+      if (line !== undefined)
+        throw new ServerStartError(check.kind, `a port is taken: ${line.trim()}`, tail, true);
+    }
     try {
       if (await check.probe()) return;
     } catch (err) {
