@@ -154,5 +154,11 @@ function addresseesOf(jid: string): string[] {
 /** A full JID is received by that resource only; a bare JID by any resource of the account. */
 function addressedTo(to: string, receiver: string): boolean {
   if (to === receiver) return true;
-  return !to.includes('/') && receiver.startsWith(`${to}/`);
+  // receiver starts with `${to}/`, without building that string for every arrival
+  return (
+    receiver.length > to.length &&
+    receiver.charCodeAt(to.length) === 0x2f &&
+    receiver.startsWith(to) &&
+    !to.includes('/')
+  );
 }

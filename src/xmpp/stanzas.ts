@@ -38,9 +38,9 @@ export interface MessageOptions {
 
 /** `id` overrides `o.id` without copying `o` (a spread per message took V8's slow property paths). */
 export function message(o: MessageOptions, id: string | undefined = o.id): XmlElement {
-  const m = x('message', { xmlns: NS.client, to: o.to, type: o.type ?? 'chat', id }, x('body', {}, o.body));
-  if (o.extra) m.append(...o.extra);
-  return m;
+  const attrs = { xmlns: NS.client, to: o.to, type: o.type ?? 'chat', id };
+  const body = x('body', {}, o.body);
+  return o.extra ? x('message', attrs, body, ...o.extra) : x('message', attrs, body);
 }
 
 export function iq(

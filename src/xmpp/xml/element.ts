@@ -63,10 +63,15 @@ export class XmlElement {
 
   append(...nodes: XmlNode[]): this {
     for (const n of nodes) {
-      if (typeof n !== 'string' && !n.ns && !n.prefix && n.attrs['xmlns'] === undefined) n.ns = this.ns;
+      if (typeof n !== 'string') this.adopt(n);
       this.children.push(n);
     }
     return this;
+  }
+
+  /** A child element with no namespace of its own (no xmlns, no prefix) is in its parent's. */
+  adopt(child: XmlElement): void {
+    if (!child.ns && !child.prefix && child.attrs['xmlns'] === undefined) child.ns = this.ns;
   }
 }
 
@@ -82,7 +87,11 @@ export function x(
     const v = attrs[k];
     if (v !== undefined) clean[k] = v;
   }
-  return new XmlElement(name, clean).append(...children);
+  // The rest array is the element's own, already the right size: appended one by one into a new array, the first
+  // push alone grows a backing store of 17 slots.
+  const el = new XmlElement(name, clean, children);
+  for (const c of children) if (typeof c !== 'string') el.adopt(c);
+  return el;
 }
 
 const TEXT_SPECIAL = /[&<>\r]/g;
