@@ -15,7 +15,14 @@
 import { DEFAULT_SUMMARY_TREND_STATS, Metric, type MetricStore, type ValueType } from './metrics.ts';
 import type { MetricType, Tags } from './runtime.ts';
 import type { ThresholdResult } from './thresholds.ts';
-import { defaultSummaryStdout, humanizeValue, strWidth, type SummaryData } from './summary.ts';
+import {
+  defaultSummaryStdout,
+  humanizeValue,
+  rootCollation,
+  sortMetricNames,
+  strWidth,
+  type SummaryData,
+} from './summary.ts';
 
 // ---------------------------------------------------------------------------------------------------------------
 // The mode
@@ -394,18 +401,6 @@ class Ctx {
 /** A section break in the line list: the join turns it into an empty line (ReportBuilder.build). */
 const BREAK = '\n';
 
-const rootCollator = new Intl.Collator('und');
-
-/** k6 sortMetricsByName: by parent name, then sub-metric part, with sobek's localeCompare. */
-function sortByName(names: string[]): string[] {
-  return names.sort((a, b) => {
-    const pa = a.split('{', 1)[0] as string;
-    const pb = b.split('{', 1)[0] as string;
-    const r = rootCollator.compare(pa, pb);
-    return r !== 0 ? r : rootCollator.compare(a.substring(pa.length), b.substring(pb.length));
-  });
-}
-
 function displayName(name: string): string {
   const at = name.indexOf('{');
   return at >= 0 ? `  { ${name.substring(at + 1, name.length - 1)} }` : name;
@@ -454,7 +449,7 @@ function summaryInfo(metrics: Record<string, ReportMetric>, ctx: Ctx, o: Opts, n
     mainMax: 0,
     extraMax: [],
   };
-  for (const name of sortByName(Object.keys(metrics))) {
+  for (const name of sortMetricNames(Object.keys(metrics))) {
     const m = metrics[name] as ReportMetric;
     if (!noDots) info.maxNameWidth = Math.max(info.maxNameWidth, strWidth(ctx.indent(displayName(name))));
     if (m.type === 'trend') {
@@ -517,7 +512,7 @@ function metricLines(
   o: Opts,
   sort = true,
 ): string[] {
-  const names = sort ? sortByName(Object.keys(metrics)) : Object.keys(metrics);
+  const names = sort ? sortMetricNames(Object.keys(metrics)) : Object.keys(metrics);
   return names.map((n) => metricLine(n, metrics[n] as ReportMetric, info, f, ctx, o));
 }
 
@@ -601,7 +596,7 @@ function thresholdsBlock(
   for (const t of Object.values(thresholds)) metrics[t.metric.name] = t.metric;
   const info = summaryInfo(metrics, ctx, o);
   const out: string[] = [];
-  for (const name of sortByName(Object.keys(metrics))) {
+  for (const name of sortMetricNames(Object.keys(metrics))) {
     const parent = name.split('{', 1)[0] as string;
     const nested = name.length > parent.length && metrics[parent] !== undefined;
     const inner = nested ? ctx.deeper() : ctx;
@@ -663,7 +658,7 @@ export function compactTextSummary(report: SummaryReport, options: CompactSummar
   for (const [name, g] of Object.entries(report.groups)) {
     sections.push({ title: `GROUP: ${name}`, content: groupContent(g, f, ctx, o, noDots) });
   }
-  for (const name of Object.keys(report.scenarios).sort((a, b) => rootCollator.compare(a, b))) {
+  for (const name of Object.keys(report.scenarios).sort(rootCollation().compare)) {
     const g = report.scenarios[name] as ReportGroup;
     sections.push({ title: `SCENARIO: ${name}`, content: groupContent(g, f, ctx, o, noDots) });
   }
