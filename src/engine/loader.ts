@@ -7,7 +7,7 @@
  * whose body becomes an async function: the VU's init awaits it. Every other script stays a plain function.
  * The bundle's source map is kept so that stack traces can name the script's own files, lines and functions.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import type { SourceMapPayload } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -65,6 +65,11 @@ export interface LoadedScript {
    */
   readonly script: vm.Script;
   readonly async: boolean;
+  /**
+   * Writes V8's code cache of the script (every function compiled so far) beside its bundle in the cache, unless
+   * it was loaded from one: the next run of the same bundle then neither parses nor compiles them again.
+   */
+  saveCodeCache(): void;
 }
 
 function isK6(spec: string): boolean {
@@ -81,27 +86,26 @@ export async function loadScript(scriptPath: string, supported: ReadonlySet<stri
   const key = sha256(`${LOADER_VERSION}\0${abs}\0${[...supported].sort().join(',')}\0${sha256(source)}`);
   const cached = await readCache(key);
   const wrapped = cached ?? (await bundle(scriptPath, abs, supported, key));
-  const code = freshNames(wrapped);
+  const code = wrapped.code;
   mapped.set(abs, { code, map: wrapped.map, lineOffset: wrapped.lineOffset });
+  // Named after the bundle's own random names too: two runs that bundled the same script at once each write an
+  // entry, and a code cache must never meet a bundle with other names (V8 checks only the source's length).
+  const codeCacheFile = path.join(CACHE_DIR, `${key}.${wrapped.importFn}.v8`);
+  const cachedData = cached ? await readFile(codeCacheFile).catch(() => undefined) : undefined;
+  const script = new vm.Script(code, { filename: abs, cachedData });
+  let saved = cachedData !== undefined && !script.cachedDataRejected;
   return {
     path: abs,
     dir: path.dirname(abs),
     imports: wrapped.imports,
-    script: new vm.Script(code, { filename: abs }),
+    script,
     async: wrapped.async,
+    saveCodeCache: () => {
+      if (saved) return;
+      saved = true;
+      writeCacheFile(codeCacheFile, script.createCachedData());
+    },
   };
-}
-
-/**
- * The wrapped code with fresh names per load, so no script can know the import function's name in advance.
- * One pass: each copy of a bundle is as large as the bundle, and held until the next collection.
- */
-function freshNames(wrapped: WrappedBundle): string {
-  const names = new Map([
-    [wrapped.importFn, `__k6import_${randomBytes(8).toString('hex')}`],
-    [wrapped.exportsVar, `__k6exports_${randomBytes(8).toString('hex')}`],
-  ]);
-  return wrapped.code.replace(new RegExp([...names.keys()].join('|'), 'g'), (name) => names.get(name)!);
 }
 
 /**
@@ -151,16 +155,38 @@ async function writeCache(key: string, entry: WrappedBundle): Promise<void> {
     const tmp = path.join(CACHE_DIR, `${key}.${process.pid}.tmp`);
     await writeFile(tmp, JSON.stringify(entry), { mode: 0o600 });
     await rename(tmp, path.join(CACHE_DIR, `${key}.json`));
-    const files = (await readdir(CACHE_DIR)).filter((f) => f.endsWith('.json'));
-    if (files.length <= CACHE_ENTRIES) return;
+    const files = await readdir(CACHE_DIR);
+    const entries = files.filter((f) => f.endsWith('.json'));
+    if (entries.length <= CACHE_ENTRIES) return;
     const aged = await Promise.all(
-      files.map(async (f) => ({ f, t: (await stat(path.join(CACHE_DIR, f))).mtimeMs })),
+      entries.map(async (f) => ({ f, t: (await stat(path.join(CACHE_DIR, f))).mtimeMs })),
     );
     aged.sort((a, b) => a.t - b.t);
-    for (const { f } of aged.slice(0, aged.length - CACHE_ENTRIES))
-      await rm(path.join(CACHE_DIR, f), { force: true });
+    for (const { f } of aged.slice(0, aged.length - CACHE_ENTRIES)) {
+      const evicted = f.slice(0, -'.json'.length);
+      // The entry and its code caches.
+      for (const g of files.filter((g) => g.startsWith(`${evicted}.`)))
+        await rm(path.join(CACHE_DIR, g), { force: true });
+    }
   } catch {
     // A cache that cannot be written only costs the next run a bundling.
+  }
+}
+
+/** Writes `data` to `file` in the cache whole (a temp file renamed), or not at all. */
+function writeCacheFile(file: string, data: Buffer): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, data, { mode: 0o600 });
+    renameSync(tmp, file);
+  } catch {
+    // A code cache that cannot be written only costs the next run its compiling.
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // left for the cache's eviction
+    }
   }
 }
 

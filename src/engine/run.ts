@@ -595,6 +595,7 @@ class EngineRun {
     this.opts.softStop?.removeEventListener('abort', this.onSoftStop);
     clearTimeout(this.softStopTimer);
     for (const vu of this.vus) vu.dispose();
+    this.state.script.saveCodeCache();
   }
 
   /** Runs setup/teardown/handleSummary in a fresh VU 0 (k6's runPart); undefined when not exported. */

@@ -1,6 +1,10 @@
 /** Loading a k6 script: module resolution, the exact k6 global set, and __VU/__ITER/__ENV in each phase. */
 import assert from 'node:assert/strict';
-import { writeFile } from 'node:fs/promises';
+import { readdir, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { execFile } from 'node:child_process';
+import { pathToFileURL } from 'node:url';
+import { promisify } from 'node:util';
 import { dirname, join } from 'node:path';
 import { describe, test } from 'node:test';
 import { loadScript, ScriptLoadError } from '../../src/engine/loader.ts';
@@ -26,6 +30,7 @@ async function run(code: string, env?: Record<string, string>) {
 }
 
 const supported = new Set(k6Modules.keys());
+const execFileP = promisify(execFile);
 
 describe('module resolution', () => {
   test('a script importing k6/browser fails to load with UnsupportedK6ApiError naming the module', async () => {
@@ -82,6 +87,52 @@ describe('module resolution', () => {
     await writeFile(join(dirname(file), 'lib.js'), 'export const v = 2;\n');
     const third = await loadScript(file, supported);
     assert.equal(await evalDefault(third), 2, 'the changed import was not served from the cache');
+  });
+
+  test("V8's code cache is written once after a run and used by the next load; a corrupt one is replaced", async () => {
+    const file = await scriptFile(
+      `let n = 0;\nexport default function () { return ++n; }\nexport function other() { return 'x'; }\n`,
+    );
+    const codeCaches = async (): Promise<string[]> => {
+      const dir = join(tmpdir(), `starling-loader-cache-${process.getuid?.() ?? 'user'}`);
+      return (await readdir(dir)).filter((f) => f.endsWith('.v8')).map((f) => join(dir, f));
+    };
+    // Each load in a process of its own: within one, V8's in-memory compilation cache answers before any code cache.
+    const load = async (): Promise<{ rejected: boolean | null; value: number }> => {
+      const loader = pathToFileURL(join(import.meta.dirname, '../../src/engine/loader.ts')).href;
+      const code =
+        `const { loadScript } = await import(${JSON.stringify(loader)});\n` +
+        `const s = await loadScript(${JSON.stringify(file)}, new Set());\n` +
+        'const value = s.script.runInNewContext()(() => ({})).default();\n' +
+        's.saveCodeCache();\n' +
+        'console.log(JSON.stringify({ rejected: s.script.cachedDataRejected ?? null, value }));\n';
+      const { stdout } = await execFileP(process.execPath, [
+        '--import',
+        'tsx',
+        '--input-type=module',
+        '-e',
+        code,
+      ]);
+      return JSON.parse(stdout) as { rejected: boolean | null; value: number };
+    };
+    const before = new Set(await codeCaches());
+
+    assert.deepEqual(
+      await load(),
+      { rejected: null, value: 1 },
+      'a freshly bundled script has no code cache',
+    );
+    const written = (await codeCaches()).filter((f) => !before.has(f));
+    assert.equal(written.length, 1, 'one code cache written after the first load');
+    const [cacheFile] = written as [string];
+    const stamp = (await stat(cacheFile)).mtimeMs;
+
+    assert.deepEqual(await load(), { rejected: false, value: 1 }, 'the second load uses it');
+    assert.equal((await stat(cacheFile)).mtimeMs, stamp, 'loaded from it: nothing written again');
+
+    await writeFile(cacheFile, 'not a code cache');
+    assert.deepEqual(await load(), { rejected: true, value: 1 }, 'a rejected cache still runs the script');
+    assert.deepEqual(await load(), { rejected: false, value: 1 }, 'the corrupt cache was replaced');
   });
 
   test('relative imports are bundled, as k6 loads local files', async () => {
