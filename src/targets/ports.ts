@@ -40,6 +40,7 @@ export async function freePorts(count: number, range = ephemeralPortRange()): Pr
       const wanted = span >= MIN_SERVER_RANGE && picks < MAX_PICKS ? LOWEST_SERVER_PORT + randomInt(span) : 0;
       if (ports.includes(wanted)) continue;
       const server = createServer();
+      servers.push(server); // closed in the end whether it listened or not
       const port = await new Promise<number | undefined>((resolve, reject) => {
         server.once('error', (err: NodeJS.ErrnoException) =>
           err.code === 'EADDRINUSE' && wanted !== 0 ? resolve(undefined) : reject(err),
@@ -49,9 +50,7 @@ export async function freePorts(count: number, range = ephemeralPortRange()): Pr
           resolve(address !== null && typeof address !== 'string' ? address.port : undefined);
         });
       });
-      if (port === undefined) continue;
-      servers.push(server);
-      ports.push(port);
+      if (port !== undefined) ports.push(port);
     }
     return ports;
   } finally {
