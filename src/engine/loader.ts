@@ -8,7 +8,7 @@
  * The bundle's source map is kept so that stack traces can name the script's own files, lines and functions.
  */
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { SourceMapPayload } from 'node:module';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -177,11 +177,9 @@ async function writeCache(key: string, entry: WrappedBundle): Promise<void> {
     await mkdir(CACHE_DIR, { recursive: true, mode: 0o700 });
     await writeFile(cacheFile(key, entry.importFn, 'js'), entry.code, { mode: 0o600 });
     await writeFile(cacheFile(key, entry.importFn, 'map'), entry.map(), { mode: 0o600 });
-    // The entry last, whole (renamed), once the files it names are there.
+    // The entry last, whole, once the files it names are there.
     const { code: _code, map: _map, ...meta } = entry;
-    const tmp = path.join(CACHE_DIR, `${key}.${process.pid}.tmp`);
-    await writeFile(tmp, JSON.stringify(meta satisfies CacheEntry), { mode: 0o600 });
-    await rename(tmp, path.join(CACHE_DIR, `${key}.json`));
+    writeCacheFile(path.join(CACHE_DIR, `${key}.json`), JSON.stringify(meta satisfies CacheEntry));
     const files = await readdir(CACHE_DIR);
     const entries = files.filter((f) => f.endsWith('.json'));
     if (entries.length <= CACHE_ENTRIES) return;
@@ -191,7 +189,7 @@ async function writeCache(key: string, entry: WrappedBundle): Promise<void> {
     aged.sort((a, b) => a.t - b.t);
     for (const { f } of aged.slice(0, aged.length - CACHE_ENTRIES)) {
       const evicted = f.slice(0, -'.json'.length);
-      // The entry and its code caches.
+      // The entry, its code, map and code caches.
       for (const g of files.filter((g) => g.startsWith(`${evicted}.`)))
         await rm(path.join(CACHE_DIR, g), { force: true });
     }
@@ -201,14 +199,14 @@ async function writeCache(key: string, entry: WrappedBundle): Promise<void> {
 }
 
 /** Writes `data` to `file` in the cache whole (a temp file renamed), or not at all. */
-function writeCacheFile(file: string, data: Buffer): void {
+function writeCacheFile(file: string, data: Buffer | string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
     writeFileSync(tmp, data, { mode: 0o600 });
     renameSync(tmp, file);
   } catch {
-    // A code cache that cannot be written only costs the next run its compiling.
+    // A cache file that cannot be written only costs the next run its bundling or compiling.
     try {
       rmSync(tmp, { force: true });
     } catch {
