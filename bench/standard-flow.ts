@@ -1,7 +1,9 @@
 /**
  * The standard flow, one generator at a time, each against its own fresh Prosody: starling (scenarios/churn.ts on
  * the Node engine), Tsung 1.7, and over WebSocket the floor (bench/raw-ws-flow.ts: plain Node on `ws`, no XML
- * library). In one invocation, so the ratios come from the same set of runs; `--runs` repeats the whole set.
+ * library) and `k6-raw`, the floor's flow as a k6 script on starling's Node engine (bench/k6/raw-flow.ts), which
+ * splits starling's cost over the floor into what the engine adds (k6-raw ÷ raw) and what the XMPP client adds
+ * (starling ÷ k6-raw). In one invocation, so the ratios come from the same set of runs; `--runs` repeats the set.
  *
  * The flow: USERS users arrive at RATE per second (Poisson). Each: connect (WebSocket subprotocol xmpp, or a BOSH
  * session) → open → SASL PLAIN → stream restart → bind → initial presence → think → 10 × (a chat message with a
@@ -21,7 +23,7 @@
  *   session = (peak RSS − baseline) ÷ the most sessions the server had bound at once (its peak_online counter).
  *
  *   npm run bench -- standard-flow [--users 2000] [--rate 200] [--bosh-rate <rate>] [--runs 3]
- *     [--transport websocket|bosh|both] [--only starling,tsung,raw] [--vus 1] [--phases cpu,memory]
+ *     [--transport websocket|bosh|both] [--only starling,tsung,raw,k6-raw] [--vus 1] [--phases cpu,memory]
  *     [--think 0.2] [--memory-think auto] [--messages 10] [--body-size 56] [--json results.json]
  *
  * Needs Debian's tsung and prosody. Loopback only; leaves nothing running (Prosody, Tsung, the epmd Tsung starts).
@@ -31,7 +33,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 import { buildScenarios } from '../src/build/scenarios.ts';
 import { startLocalServer, type LocalServer } from '../src/targets/index.ts';
@@ -41,7 +43,7 @@ import { fixed as fmt, spread } from './lib/figures.ts';
 import { childrenCpuSeconds } from './lib/processes.ts';
 
 type Transport = 'websocket' | 'bosh';
-type Generator = 'starling' | 'tsung' | 'raw';
+type Generator = 'starling' | 'tsung' | 'raw' | 'k6-raw';
 type PhaseName = 'cpu' | 'memory';
 
 const args = benchArgs({
@@ -59,8 +61,8 @@ const args = benchArgs({
         raw === 'both' ? ['websocket', 'bosh'] : listOf<Transport>(name, raw, ['websocket', 'bosh']),
     }),
     only: flag.list({
-      help: 'generators to run (default: all; no raw over BOSH)',
-      of: ['starling', 'tsung', 'raw'],
+      help: 'generators to run (default: all; no raw or k6-raw over BOSH)',
+      of: ['starling', 'tsung', 'raw', 'k6-raw'],
     }),
     vus: flag.whole({ help: "starling's VUs, at most --users", default: '1' }),
     messages: flag.whole({ help: 'chat messages per user', default: '10' }),
@@ -112,7 +114,7 @@ const thinkOf = (t: Transport, phase: PhaseName): number => (phase === 'cpu' ? C
 
 /** Over BOSH there is no raw floor: starling and Tsung only. */
 function generatorsFor(t: Transport): Generator[] {
-  const all: Generator[] = t === 'websocket' ? ['starling', 'tsung', 'raw'] : ['starling', 'tsung'];
+  const all: Generator[] = t === 'websocket' ? ['starling', 'tsung', 'raw', 'k6-raw'] : ['starling', 'tsung'];
   return ONLY ? all.filter((g) => ONLY.includes(g)) : all;
 }
 
@@ -313,6 +315,8 @@ interface Context {
   work: string;
   starlingScript: string;
   rawScript: string;
+  /** bench/k6/raw-flow.ts, built as users' scenarios are. */
+  k6RawScript: string;
 }
 
 function envArgs(env: Record<string, string>): string[] {
@@ -536,17 +540,63 @@ async function runRaw(
   );
   const problems: string[] = [];
   if (m.code !== 0) problems.push(`raw exited ${m.code ?? m.signal}`);
-  const line = m.output.trim().split('\n').pop() ?? '';
-  try {
-    const s = JSON.parse(line) as { failed: number; failures: Record<string, number>; closedClean: number };
-    if (s.failed > 0) problems.push(`raw: ${s.failed} users failed ${JSON.stringify(s.failures)}`);
-  } catch {
-    problems.push(`raw: no result line (${line.slice(0, 200)})`);
-  }
+  problems.push(...floorResult('raw', m.output.trim().split('\n').pop() ?? ''));
   return { m, problems, notes: [] as string[] };
 }
 
-const RUNNERS = { starling: runStarling, tsung: runTsung, raw: runRaw };
+/** What is wrong with the floor's JSON line of counts (raw-ws-flow.ts prints it, k6/raw-flow.ts logs it). */
+function floorResult(g: Generator, line: string): string[] {
+  try {
+    const s = JSON.parse(line) as { failed: number; failures: Record<string, number> };
+    return s.failed > 0 ? [`${g}: ${s.failed} users failed ${JSON.stringify(s.failures)}`] : [];
+  } catch {
+    return [`${g}: no result line (${line.slice(0, 200)})`];
+  }
+}
+
+/** The floor's flow as a k6 script (bench/k6/raw-flow.ts) on starling's Node engine, as starling runs churn. */
+async function runK6Raw(
+  ctx: Context,
+  dir: string,
+  server: LocalServer,
+  _t: Transport,
+  think: number,
+  rate: number,
+) {
+  const m = await measure(
+    process.execPath,
+    [
+      resolve('bin/starling.js'),
+      'run',
+      ctx.k6RawScript,
+      '--engine',
+      'node',
+      // Not -q: that would hide the script's console.log, its line of counts.
+      '--no-report',
+      '--results-root',
+      join(dir, 'results'),
+      ...envArgs({
+        XMPP_URL: server.websocketUrl,
+        XMPP_DOMAIN: server.domain,
+        USERS: String(N),
+        ARRIVAL_RATE: String(rate),
+        MESSAGES: String(MESSAGES),
+        THINK_MS: String(Math.round(think * 1000)),
+        BODY_SIZE: String(BODY),
+      }),
+    ],
+    server,
+    dir,
+  );
+  const problems: string[] = [];
+  if (m.code !== 0) problems.push(`k6-raw: starling exited ${m.code ?? m.signal}`);
+  // The engine prints it as k6 does: INFO[0012] [VU 1] {"users":…}
+  const logged = /\[VU \d+\] (\{"users".*\})$/m.exec(m.output);
+  problems.push(...floorResult('k6-raw', logged?.[1] ?? m.output.trim().split('\n').pop() ?? ''));
+  return { m, problems, notes: [] as string[] };
+}
+
+const RUNNERS = { starling: runStarling, tsung: runTsung, raw: runRaw, 'k6-raw': runK6Raw };
 
 /**
  * One small starling run before any measurement: it rebuilds dist/cli if a source changed and fills the Node
@@ -582,6 +632,16 @@ async function warmUp(ctx: Context): Promise<void> {
     const r = spawnSync(process.execPath, [...argv, ...envArgs(env)], { cwd: dir, encoding: 'utf8' });
     if (r.status !== 0 && r.status !== 99 && r.status !== 120) {
       throw new Error(`starling's warm-up run exited ${r.status}:\n${(r.stdout + r.stderr).slice(-2000)}`);
+    }
+    if (generatorsFor('websocket').includes('k6-raw') && TRANSPORTS.includes('websocket')) {
+      argv[2] = ctx.k6RawScript;
+      const k = spawnSync(process.execPath, [...argv, ...envArgs({ ...env, THINK_MS: '10' })], {
+        cwd: dir,
+        encoding: 'utf8',
+      });
+      if (k.status !== 0) {
+        throw new Error(`k6-raw's warm-up run exited ${k.status}:\n${(k.stdout + k.stderr).slice(-2000)}`);
+      }
     }
   } finally {
     await server.stop();
@@ -752,14 +812,19 @@ function printTables(outcomes: Outcome[]): void {
         );
       }
     }
-    if (gens.includes('starling') && gens.length > 1) {
+    // starling against each other generator, and the engine's own share: the floor's flow on it ÷ the floor.
+    const pairs: [Generator, Generator][] = gens.includes('starling')
+      ? gens.filter((g) => g !== 'starling').map((o): [Generator, Generator] => ['starling', o])
+      : [];
+    if (gens.includes('k6-raw') && gens.includes('raw')) pairs.push(['k6-raw', 'raw']);
+    if (pairs.length > 0) {
       console.log(label('ratios (same run)') + cells(RATIOS.map((r) => r.head)));
-      const s = whole('starling');
-      for (const o of gens.filter((g) => g !== 'starling')) {
+      for (const [g, o] of pairs) {
+        const s = whole(g);
         const x = whole(o);
         const rows = runs.map((_, i) => RATIOS.map((r) => ratio(r.of(s[i]!), r.of(x[i]!))));
         for (const [i, row] of rows.entries()) {
-          console.log(label(`${i + 1}    starling ÷ ${o}`) + cells(row.map((v) => fmt(v, 2))));
+          console.log(label(`${i + 1}    ${g} ÷ ${o}`) + cells(row.map((v) => fmt(v, 2))));
         }
         if (RUNS > 1) {
           console.log(
@@ -811,7 +876,11 @@ async function main(): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     // Compiled once, as users run dist/scenarios/*.js and a built client: no compiler in any measurement.
-    const [built] = await buildScenarios([resolve('scenarios/churn.ts')], join(work, 'scenarios'));
+    const scripts = await buildScenarios(
+      [resolve('scenarios/churn.ts'), resolve('bench/k6/raw-flow.ts')],
+      join(work, 'scenarios'),
+    );
+    const builtFile = (name: string): string => resolve(scripts.find((b) => basename(b.file) === name)!.file);
     const rawScript = join(work, 'raw-ws-flow.cjs');
     await build({
       entryPoints: [resolve('bench/raw-ws-flow.ts')],
@@ -823,8 +892,14 @@ async function main(): Promise<number> {
       external: ['bufferutil', 'utf-8-validate'],
       logLevel: 'warning',
     });
-    const ctx: Context = { work, starlingScript: resolve(built!.file), rawScript };
-    if (TRANSPORTS.some((t) => generatorsFor(t).includes('starling'))) await warmUp(ctx);
+    const ctx: Context = {
+      work,
+      starlingScript: builtFile('churn.js'),
+      rawScript,
+      k6RawScript: builtFile('raw-flow.js'),
+    };
+    if (TRANSPORTS.some((t) => generatorsFor(t).some((g) => g === 'starling' || g === 'k6-raw')))
+      await warmUp(ctx);
     process.stderr.write(
       `standard flow: ${N} users, ${MESSAGES} messages of ${BODY} chars; ` +
         TRANSPORTS.map(

@@ -1,6 +1,7 @@
 /**
  * bench/standard-flow.ts's parts against a real Prosody: the counters module (bench/prosody/mod_bench_counters.lua)
- * counts what the raw floor (bench/raw-ws-flow.ts) does, and tells a clean close from a dropped connection.
+ * counts what the raw floor (bench/raw-ws-flow.ts) does, and tells a clean close from a dropped connection; the
+ * floor's k6 twin (bench/k6/raw-flow.ts) does the same flow on the Node engine.
  */
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -10,10 +11,25 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import WebSocket from 'ws';
+import { buildScenarios } from '../../src/build/scenarios.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 
 const run = promisify(execFile);
 const ROOT = resolve(import.meta.dirname, '..', '..');
+
+/** A Prosody as the bench starts one: plain passwords, and the counters module writing to `file`. */
+function countingProsody(users: number, file: string): Promise<LocalServer> {
+  return startLocalServer({
+    kind: 'prosody',
+    users,
+    prosodyAuth: 'internal_plain',
+    prosodyPlugins: {
+      dir: join(ROOT, 'bench', 'prosody'),
+      modules: ['bench_counters'],
+      options: { bench_counters_file: JSON.stringify(file) },
+    },
+  });
+}
 
 /** Logs in over WebSocket with SASL PLAIN, binds, and drops the TCP connection without closing the stream. */
 function bindAndDrop(server: LocalServer, n: number, password: string): Promise<string> {
@@ -51,16 +67,7 @@ describe('standard flow: server counters and the raw floor', () => {
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'starling-counters-'));
     const file = join(dir, 'counters.json');
-    server = await startLocalServer({
-      kind: 'prosody',
-      users: 12,
-      prosodyAuth: 'internal_plain',
-      prosodyPlugins: {
-        dir: join(ROOT, 'bench', 'prosody'),
-        modules: ['bench_counters'],
-        options: { bench_counters_file: JSON.stringify(file) },
-      },
-    });
+    server = await countingProsody(12, file);
     try {
       const floor = await run(
         process.execPath,
@@ -109,5 +116,85 @@ describe('standard flow: server counters and the raw floor', () => {
     );
     assert.equal(counters.online, 0);
     assert.ok((counters.peak_online as number) >= 1);
+  });
+});
+
+describe('standard flow: the floor as a k6 script on the Node engine (k6-raw)', () => {
+  let server: LocalServer;
+  let dir: string;
+  let script: string;
+  let counters: Record<string, unknown>;
+  let result: Record<string, unknown>;
+
+  /** Runs the built k6 floor on the Node engine; its logged line of counts, as the bench reads it. */
+  async function k6Raw(url: string, env: Record<string, string>): Promise<Record<string, unknown>> {
+    const out = await run(
+      process.execPath,
+      [
+        join(ROOT, 'bin', 'starling.js'),
+        ...['run', script, '--engine', 'node', '--no-report', '--results-root', join(dir, 'results')],
+        ...Object.entries({ XMPP_URL: url, ...env }).flatMap(([k, v]) => ['-e', `${k}=${v}`]),
+      ],
+      { cwd: ROOT },
+    );
+    const line = /\[VU 1\] (\{"users".*\})$/m.exec(out.stdout + out.stderr);
+    assert.ok(line, out.stdout + out.stderr);
+    return JSON.parse(line[1]!) as Record<string, unknown>;
+  }
+
+  before(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'starling-k6-raw-'));
+    const [built] = await buildScenarios([join(ROOT, 'bench', 'k6', 'raw-flow.ts')], join(dir, 'scenarios'));
+    script = built!.file;
+    const file = join(dir, 'counters.json');
+    server = await countingProsody(10, file);
+    try {
+      result = await k6Raw(server.websocketUrl, {
+        USERS: '10',
+        ARRIVAL_RATE: '100',
+        MESSAGES: '3',
+        THINK_MS: '50',
+        BODY_SIZE: '20',
+      });
+    } finally {
+      await server.stop();
+    }
+    counters = JSON.parse(await readFile(file, 'utf8')) as Record<string, unknown>;
+  });
+  after(() => rm(dir, { recursive: true, force: true }));
+
+  test('do the whole flow for every user, as the server counts it', () => {
+    assert.deepEqual(result, {
+      users: 10,
+      connected: 10,
+      authenticated: 10,
+      bound: 10,
+      presences: 10,
+      sent: 30,
+      received: 30,
+      closedClean: 10,
+      failed: 0,
+      failures: {},
+    });
+    assert.equal(counters.auth_success, 10);
+    assert.equal(counters.resource_bind, 10);
+    assert.equal(counters.initial_presence, 10);
+    assert.equal(counters.chat_sent, 30);
+    assert.equal(counters.chat_body_chars, 30 * 20);
+    assert.equal(counters.chat_delivered, 30);
+    assert.equal(counters.unbind_clean, 10);
+    assert.equal(counters.unbind_unclean, 0);
+  });
+
+  test('count users whose server is not there as failed, by reason', async () => {
+    const stopped = await startLocalServer({ kind: 'prosody', users: 2, prosodyAuth: 'internal_plain' });
+    const url = stopped.websocketUrl;
+    await stopped.stop();
+    const r = await k6Raw(url, { USERS: '2', ARRIVAL_RATE: '100' });
+    assert.equal(r.failed, 2);
+    assert.equal(r.connected, 0);
+    assert.deepEqual(Object.keys(r.failures as object), [
+      'ws-error:dial tcp ' + new URL(url).host + ': connect: connection refused',
+    ]);
   });
 });
