@@ -54,8 +54,16 @@ export default function (): Promise<void> {
         ws.onmessage = (e: { data: unknown }) => events.frame(String(e.data));
         ws.onerror = (e: { error?: unknown }) => events.error(`ws-error:${String(e.error ?? 'unknown')}`);
         ws.onclose = (e: { code: number }) => events.closed(e.code);
-        // k6/websockets has no terminate(): a failed user's socket gets the close handshake, its events ignored.
-        return { send: (text) => ws.send(text), close: () => ws.close(1000), drop: () => ws.close() };
+        return {
+          send: (text) => ws.send(text),
+          close: () => ws.close(1000),
+          // k6/websockets has no terminate(): a failed user's socket gets the close handshake, its events ignored.
+          // Not while CONNECTING (0): k6's close() would then block the VU for good if the handshake fails; left
+          // alone, the socket ends with its handshake timeout.
+          drop: () => {
+            if (ws.readyState !== 0) ws.close();
+          },
+        };
       },
       (stats) => {
         console.log(JSON.stringify(stats));
