@@ -82,6 +82,7 @@ export function runFloor(
 ): void {
   const OPEN = `<open xmlns='urn:ietf:params:xml:ns:xmpp-framing' to='${o.domain}' version='1.0'/>`;
   const CLOSE = `<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>`;
+  // Each WebSocket frame is a document of its own (RFC 7395 §3.3.3): stanzas name their namespace.
   const BIND = `<iq xmlns='jabber:client' type='set' id='bind'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>`;
   const PRESENCE = "<presence xmlns='jabber:client'/>";
   const stats: FloorStats = {
@@ -155,6 +156,7 @@ export function runFloor(
   }
 
   function onFrame(u: User, text: string): void {
+    // A chat message can arrive at any time after presence; everything else answers the step we are in.
     if (text.startsWith('<message')) {
       if (text.indexOf("type='chat'") > 0 || text.indexOf('type="chat"') > 0) stats.received++;
       return;
@@ -189,6 +191,8 @@ export function runFloor(
         u.socket.send(PRESENCE);
         return;
       case 'presence':
+        // The server's broadcast of our presence back to us: it has processed it, so a message to us now is
+        // delivered, not bounced (starling's userFlow waits for the same before a user can be picked).
         if (!text.startsWith('<presence')) return;
         stats.presences++;
         goOnline(u);
