@@ -498,3 +498,52 @@ describe('serialize escaping', () => {
     assert.deepEqual(tree(parseFrame(s)), el('a', '', { t: '名前 😀' }, 'é 😀'));
   });
 });
+
+describe('frames parsed one after another', () => {
+  test('a frame that failed halfway leaves nothing in the next one', () => {
+    // The first frame fails with two elements open and children collected; the next must not see any of them.
+    assert.equal(parseError('<a><b>t<c/><d x="1"').code, 'truncated');
+    assert.deepEqual(tree(parseFrame('<m><n/>text</m>')), el('m', '', {}, el('n', ''), 'text'));
+    assert.equal(parseError('<a><b><c/></a>').code, 'unbalanced');
+    assert.deepEqual(tree(parseFrame('<z/>')), el('z', ''));
+  });
+
+  test('children of nested elements stay with their parents, in document order, as arrays of their own', () => {
+    const root = parseFrame('<r>1<a>2<b>3</b>4<c/></a>5<d><e/><f>6</f></d></r>');
+    assert.deepEqual(
+      tree(root),
+      el(
+        'r',
+        '',
+        {},
+        '1',
+        el('a', '', {}, '2', el('b', '', {}, '3'), '4', el('c', '')),
+        '5',
+        el('d', '', {}, el('e', ''), el('f', '', {}, '6')),
+      ),
+    );
+    // Each element owns its children: changing one element's changes no other's, in this frame or the next.
+    const a = root.getChild('a')!;
+    a.children.push('added');
+    assert.equal(root.children.length, 4);
+    const again = parseFrame('<r><a/><a></a><a>x</a></r>');
+    const [p, q, s] = again.children as XmlElement[];
+    assert.deepEqual([p!.children, q!.children, s!.children], [[], [], ['x']]);
+    p!.children.push('y');
+    assert.deepEqual([q!.children, s!.children], [[], ['x']]);
+  });
+
+  test('two prefixed attributes with one expanded name are rejected; one resolves as before', () => {
+    assert.deepEqual(parseFrame(`<a xml:lang="en"/>`).attrs, { 'xml:lang': 'en' });
+    assert.deepEqual(parseFrame(`<a xmlns:p="P" xml:lang="en" p:x="1"/>`).attrs, {
+      'xmlns:p': 'P',
+      'xml:lang': 'en',
+      'p:x': '1',
+    });
+    const e = parseError(`<a xmlns:p="P" xmlns:q="P" p:x = "1" q:x="2"/>`);
+    assert.equal(e.code, 'duplicate-attribute');
+    assert.equal(e.offset, 37);
+    assert.match(e.message, /attribute q:x on <a> duplicates another in namespace P/);
+    assert.equal(parseError(`<a xml:lang="en" q:x="1"/>`).code, 'unbound-prefix');
+  });
+});

@@ -3,7 +3,7 @@
  * Enforces the RFC 6120 §11.1 restrictions (no comments, PIs, DTDs or custom entities) and Namespaces in XML.
  * Single pass with charCodeAt, iterative (no recursion), every loop advances the index.
  */
-import { XML_NS, XmlElement } from './element.ts';
+import { XML_NS, XmlElement, type XmlNode } from './element.ts';
 
 export type XmlParseErrorCode =
   | 'empty' // nothing but whitespace
@@ -126,6 +126,16 @@ function hasOwn(o: object, k: string): boolean {
   return Object.prototype.hasOwnProperty.call(o, k);
 }
 
+/**
+ * The children of the elements still open in the frame being parsed, in document order; each open element's
+ * start at its Frame's `kids`. An element takes its own as one exact-size array when it closes: pushing into an
+ * empty array grows it to 17 slots at the first child. Shared: parsing is synchronous and never re-entered.
+ */
+const KIDS: XmlNode[] = [];
+
+/** The elements open in the frame being parsed (shared as KIDS is). */
+const STACK: Frame[] = [];
+
 function describe(s: string, max = 40): string {
   return JSON.stringify(s.length > max ? s.slice(0, max) + '…' : s);
 }
@@ -138,6 +148,8 @@ interface Frame {
   parentDefault: string;
   /** Prefix bindings this element shadowed, flat [prefix, previous, …], restored when it closes. */
   undo: (string | undefined)[] | null;
+  /** Where this element's children start in KIDS. */
+  kids: number;
 }
 
 class FrameParser {
@@ -148,11 +160,13 @@ class FrameParser {
   private end = 0;
   /** Absolute index of the colon in the last qualified name scanned, or -1. */
   private colon = -1;
-  private readonly stack: Frame[] = [];
+  private readonly stack: Frame[] = STACK;
   /** Prefix → namespace; made at the first prefix declaration (most frames declare none). */
   private bindings: Map<string, string> | undefined;
   private defaultNs = '';
   private root: XmlElement | undefined;
+  /** KIDS in use: past it are the nodes of earlier frames, overwritten as this one's come. */
+  private kidsN = 0;
 
   constructor(s: string, limits: Readonly<ParseLimits>) {
     this.s = s;
@@ -171,6 +185,8 @@ class FrameParser {
         this.limits.maxBytes,
       );
     }
+    STACK.length = 0;
+    if (KIDS.length > 1024) KIDS.length = 0; // a large frame's nodes are not kept until the next large one
     let i = 0;
     let sawDecl = false;
     if (n > 0 && s.charCodeAt(0) === 0xfeff) i = 1; // byte order mark
@@ -280,7 +296,7 @@ class FrameParser {
       if (i + 1 >= n) throw this.eof('a tag');
       const d = s.charCodeAt(i + 1);
       if (d === 0x2f) {
-        if (text !== '') top.el.children.push(text);
+        if (text !== '') KIDS[this.kidsN++] = text;
         text = '';
         i = this.endTag(i, top);
       } else if (d === 0x21) {
@@ -289,7 +305,7 @@ class FrameParser {
       } else if (d === 0x3f) {
         throw this.pi(i);
       } else {
-        if (text !== '') top.el.children.push(text);
+        if (text !== '') KIDS[this.kidsN++] = text;
         text = '';
         i = this.startTag(i);
       }
@@ -314,7 +330,10 @@ class FrameParser {
 
     const attrs: Record<string, string> = {};
     let count = 0;
-    let prefixed: number[] | null = null; // [start, colon, end, …] of prefixed non-xmlns attributes
+    let prefixed = -1; // start of the first prefixed non-xmlns attribute (xml:lang on most stanzas)
+    let prefixedColon = -1;
+    let prefixedEnd = -1;
+    let more: number[] | null = null; // [start, colon, end, …] of the others
     let decls: string[] | null = null; // [prefix, uri, …]
     let defaultDecl: string | undefined;
     let selfClosing = false;
@@ -377,8 +396,14 @@ class FrameParser {
         if (!decls) decls = [];
         decls.push(prefix, value);
       } else {
-        if (!prefixed) prefixed = [];
-        prefixed.push(an, colon, ae);
+        if (prefixed < 0) {
+          prefixed = an;
+          prefixedColon = colon;
+          prefixedEnd = ae;
+        } else {
+          if (!more) more = [prefixed, prefixedColon, prefixedEnd];
+          more.push(an, colon, ae);
+        }
       }
     }
 
@@ -403,24 +428,20 @@ class FrameParser {
       if (p === 'xmlns') throw new XmlParseError('bad-name', `element name ${name} uses the xmlns prefix`, i);
       ns = this.resolve(p, nameStart);
     }
-    if (prefixed) this.checkPrefixedAttrs(prefixed, name);
+    if (more) this.checkPrefixedAttrs(more, name);
+    else if (prefixed >= 0) this.resolveAt(prefixed, prefixedColon);
 
     const el = new XmlElement(name, attrs, [], ns);
-    if (stack.length > 0) stack[stack.length - 1]!.el.children.push(el);
+    if (stack.length > 0) KIDS[this.kidsN++] = el;
     else this.root = el;
     if (selfClosing) this.restore(parentDefault, undo);
-    else stack.push({ el, name, start: i, parentDefault, undo });
+    else stack.push({ el, name, start: i, parentDefault, undo, kids: this.kidsN });
     return j;
   }
 
   /** Resolves attribute prefixes and rejects two attributes with the same expanded name. */
   private checkPrefixedAttrs(p: number[], elName: string): void {
     const s = this.s;
-    if (p.length === 3) {
-      // One prefixed attribute (xml:lang on most stanzas): nothing to duplicate, only its prefix to resolve.
-      this.resolve(s.slice(p[0]!, p[1]!), p[0]!);
-      return;
-    }
     const keys: string[] = [];
     for (let k = 0; k < p.length; k += 3) {
       const start = p[k]!;
@@ -436,6 +457,12 @@ class FrameParser {
       }
       keys.push(key);
     }
+  }
+
+  /** resolve() for the prefix s[start, colon), without slicing it when it is `xml` (xml:lang on most stanzas). */
+  private resolveAt(start: number, colon: number): string {
+    if (colon - start === 3 && this.s.startsWith('xml', start)) return XML_NS;
+    return this.resolve(this.s.slice(start, colon), start);
   }
 
   private resolve(prefix: string, at: number): string {
@@ -486,6 +513,9 @@ class FrameParser {
     if (j >= n || s.charCodeAt(j) !== 0x3e) throw this.unexpected(j, `'>' closing </${top.name}>`);
     this.stack.pop();
     this.restore(top.parentDefault, top.undo);
+    const kidsN = this.kidsN;
+    (top.el as { children: XmlNode[] }).children = kidsN > top.kids ? KIDS.slice(top.kids, kidsN) : [];
+    this.kidsN = top.kids;
     return j + 1;
   }
 
