@@ -33,14 +33,13 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { basename, join, resolve } from 'node:path';
-import { build } from 'esbuild';
-import { buildScenarios } from '../src/build/scenarios.ts';
+import { join, resolve } from 'node:path';
 import { startLocalServer, type LocalServer } from '../src/targets/index.ts';
 import { processGroupMembers, processGroupUsage } from '../src/targets/processes.ts';
 import { benchArgs, BenchArgError, flag, listOf, positive } from './lib/args.ts';
 import { fixed as fmt, spread } from './lib/figures.ts';
 import { childrenCpuSeconds } from './lib/processes.ts';
+import { buildFlowScripts, envArgs, floorProblems } from './lib/flow-scripts.ts';
 
 type Transport = 'websocket' | 'bosh';
 type Generator = 'starling' | 'tsung' | 'raw' | 'k6-raw';
@@ -319,10 +318,6 @@ interface Context {
   k6RawScript: string;
 }
 
-function envArgs(env: Record<string, string>): string[] {
-  return Object.entries(env).flatMap(([k, v]) => ['-e', `${k}=${v}`]);
-}
-
 async function runStarling(
   ctx: Context,
   dir: string,
@@ -540,18 +535,8 @@ async function runRaw(
   );
   const problems: string[] = [];
   if (m.code !== 0) problems.push(`raw exited ${m.code ?? m.signal}`);
-  problems.push(...floorResult('raw', m.output.trim().split('\n').pop() ?? ''));
+  problems.push(...floorProblems('raw', m.output));
   return { m, problems, notes: [] as string[] };
-}
-
-/** What is wrong with the floor's JSON line of counts (raw-ws-flow.ts prints it, k6/raw-flow.ts logs it). */
-function floorResult(g: Generator, line: string): string[] {
-  try {
-    const s = JSON.parse(line) as { failed: number; failures: Record<string, number> };
-    return s.failed > 0 ? [`${g}: ${s.failed} users failed ${JSON.stringify(s.failures)}`] : [];
-  } catch {
-    return [`${g}: no result line (${line.slice(0, 200)})`];
-  }
 }
 
 /** The floor's flow as a k6 script (bench/k6/raw-flow.ts) on starling's Node engine, as starling runs churn. */
@@ -590,9 +575,7 @@ async function runK6Raw(
   );
   const problems: string[] = [];
   if (m.code !== 0) problems.push(`k6-raw: starling exited ${m.code ?? m.signal}`);
-  // The engine prints it as k6 does: INFO[0012] [VU 1] {"users":…}
-  const logged = /\[VU \d+\] (\{"users".*\})$/m.exec(m.output);
-  problems.push(...floorResult('k6-raw', logged?.[1] ?? m.output.trim().split('\n').pop() ?? ''));
+  problems.push(...floorProblems('k6-raw', m.output));
   return { m, problems, notes: [] as string[] };
 }
 
@@ -864,27 +847,12 @@ async function main(): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     // Compiled once, as users run dist/scenarios/*.js and a built client: no compiler in any measurement.
-    const scripts = await buildScenarios(
-      [resolve('scenarios/churn.ts'), resolve('bench/k6/raw-flow.ts')],
-      join(work, 'scenarios'),
-    );
-    const builtFile = (name: string): string => resolve(scripts.find((b) => basename(b.file) === name)!.file);
-    const rawScript = join(work, 'raw-ws-flow.cjs');
-    await build({
-      entryPoints: [resolve('bench/raw-ws-flow.ts')],
-      bundle: true,
-      platform: 'node',
-      format: 'cjs',
-      target: 'node20',
-      outfile: rawScript,
-      external: ['bufferutil', 'utf-8-validate'],
-      logLevel: 'warning',
-    });
+    const scripts = await buildFlowScripts(work);
     const ctx: Context = {
       work,
-      starlingScript: builtFile('churn.js'),
-      rawScript,
-      k6RawScript: builtFile('raw-flow.js'),
+      starlingScript: scripts.starling,
+      rawScript: scripts.raw,
+      k6RawScript: scripts.k6Raw,
     };
     if (TRANSPORTS.some((t) => generatorsFor(t).some((g) => g === 'starling' || g === 'k6-raw')))
       await warmUp(ctx);

@@ -8,6 +8,8 @@ export const BENCHES = {
   'collector-memory': "the collector's RSS over a long stream of runs (bounded memory, RSS slope per run)",
   'core-session-cost':
     'CPU per session of the XMPP core on ws, without the k6 layer, against a local Prosody',
+  instructions:
+    'instructions per session of the standard flow under callgrind: starling, k6-raw and the floor, repeatable',
   faults: 'the fault suite at size: chat against failing servers, one row per fault and transport',
   'raw-ws-flow':
     'the floor of standard-flow: the flow in plain Node on ws (standard-flow builds and runs it)',
