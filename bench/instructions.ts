@@ -20,11 +20,19 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import type { LocalServer } from '../src/targets/index.ts';
 import { benchArgs, BenchArgError, flag } from './lib/args.ts';
 import { fixed } from './lib/figures.ts';
-import { buildFlowScripts, envArgs, floorProblems, type FlowScripts } from './lib/flow-scripts.ts';
+import {
+  buildFlowScripts,
+  floorProblems,
+  k6RawArgv,
+  rawArgv,
+  starlingArgv,
+  type FlowScripts,
+  type FlowSettings,
+} from './lib/flow-scripts.ts';
 import { withLocalServer } from './lib/processes.ts';
 
 type Generator = 'starling' | 'k6-raw' | 'raw';
@@ -57,50 +65,20 @@ interface Count {
   turbofan: number;
 }
 
-/** The flow's settings for `users` users, as each generator takes them. */
+/** node's arguments for generator `g` running the flow for `users` users against `server`. */
 function argvOf(g: Generator, s: FlowScripts, server: LocalServer, users: number, results: string): string[] {
-  const flow = {
-    USERS: String(users),
-    ARRIVAL_RATE: String(args.rate),
-    MESSAGES: String(args.messages),
-    BODY_SIZE: String(args['body-size']),
+  const flow: FlowSettings = {
+    url: server.websocketUrl,
+    domain: server.domain,
+    users,
+    rate: args.rate,
+    messages: args.messages,
+    thinkMs: THINK_MS,
+    bodySize: args['body-size'],
   };
-  const at = { XMPP_URL: server.websocketUrl, XMPP_DOMAIN: server.domain };
-  const run = (script: string, quiet: string[], env: Record<string, string>): string[] => [
-    resolve('bin/starling.js'),
-    'run',
-    script,
-    '--engine',
-    'node',
-    ...quiet,
-    '--no-report',
-    '--results-root',
-    results,
-    ...envArgs(env),
-  ];
-  if (g === 'starling') {
-    const env = { ...at, ...flow, XMPP_MECHANISMS: 'PLAIN', THINK: `${THINK_MS}ms`, VUS: '1' };
-    return run(s.starling, ['-q'], env);
-  }
-  // Not -q for k6-raw: that would hide its line of counts (console.log).
-  if (g === 'k6-raw') return run(s.k6Raw, [], { ...at, ...flow, THINK_MS: String(THINK_MS) });
-  return [
-    s.raw,
-    '--url',
-    server.websocketUrl,
-    '--domain',
-    server.domain,
-    '--users',
-    flow.USERS,
-    '--rate',
-    flow.ARRIVAL_RATE,
-    '--messages',
-    flow.MESSAGES,
-    '--think',
-    String(THINK_MS),
-    '--body-size',
-    flow.BODY_SIZE,
-  ];
+  if (g === 'starling') return starlingArgv(s.starling, flow, 1, results);
+  if (g === 'k6-raw') return k6RawArgv(s.k6Raw, flow, results);
+  return rawArgv(s.raw, flow);
 }
 
 /** Runs `argv` under node, or under callgrind writing `cgOut`; resolves with its exit code and output. */

@@ -39,7 +39,14 @@ import { processGroupMembers, processGroupUsage } from '../src/targets/processes
 import { benchArgs, BenchArgError, flag, listOf, positive } from './lib/args.ts';
 import { fixed as fmt, spread } from './lib/figures.ts';
 import { childrenCpuSeconds } from './lib/processes.ts';
-import { buildFlowScripts, envArgs, floorProblems } from './lib/flow-scripts.ts';
+import {
+  buildFlowScripts,
+  floorProblems,
+  k6RawArgv,
+  rawArgv,
+  starlingArgv,
+  type FlowSettings,
+} from './lib/flow-scripts.ts';
 
 type Transport = 'websocket' | 'bosh';
 type Generator = 'starling' | 'tsung' | 'raw' | 'k6-raw';
@@ -318,6 +325,19 @@ interface Context {
   k6RawScript: string;
 }
 
+/** The flow as this invocation runs it against `server` over `t`. */
+function flowOf(server: LocalServer, t: Transport, think: number, rate: number): FlowSettings {
+  return {
+    url: t === 'bosh' ? server.boshUrl : server.websocketUrl,
+    domain: server.domain,
+    users: N,
+    rate,
+    messages: MESSAGES,
+    thinkMs: Math.round(think * 1000),
+    bodySize: BODY,
+  };
+}
+
 async function runStarling(
   ctx: Context,
   dir: string,
@@ -329,30 +349,7 @@ async function runStarling(
   const results = join(dir, 'results');
   const m = await measure(
     process.execPath,
-    [
-      resolve('bin/starling.js'),
-      'run',
-      ctx.starlingScript,
-      '--engine',
-      'node',
-      '-q',
-      // The page is written after the last session closed, as Tsung's tsung_stats is run after Tsung: its cost is
-      // measured on its own below, not spread over the sessions.
-      '--no-report',
-      '--results-root',
-      results,
-      ...envArgs({
-        XMPP_URL: t === 'bosh' ? server.boshUrl : server.websocketUrl,
-        XMPP_DOMAIN: server.domain,
-        XMPP_MECHANISMS: 'PLAIN',
-        USERS: String(N),
-        ARRIVAL_RATE: String(rate),
-        MESSAGES: String(MESSAGES),
-        THINK: `${Math.round(think * 1000)}ms`,
-        BODY_SIZE: String(BODY),
-        VUS: String(VUS),
-      }),
-    ],
+    starlingArgv(ctx.starlingScript, flowOf(server, t, think, rate), VUS, results),
     server,
     dir,
   );
@@ -503,81 +500,26 @@ async function runTsung(
   return { m, problems, notes };
 }
 
-async function runRaw(
-  ctx: Context,
-  dir: string,
-  server: LocalServer,
-  _t: Transport,
-  think: number,
-  rate: number,
-) {
-  const m = await measure(
-    process.execPath,
-    [
-      ctx.rawScript,
-      '--url',
-      server.websocketUrl,
-      '--domain',
-      server.domain,
-      '--users',
-      String(N),
-      '--rate',
-      String(rate),
-      '--messages',
-      String(MESSAGES),
-      '--think',
-      String(Math.round(think * 1000)),
-      '--body-size',
-      String(BODY),
-    ],
-    server,
-    dir,
-  );
-  const problems: string[] = [];
-  if (m.code !== 0) problems.push(`raw exited ${m.code ?? m.signal}`);
-  problems.push(...floorProblems('raw', m.output));
-  return { m, problems, notes: [] as string[] };
+/**
+ * A floor generator: raw (bench/raw-ws-flow.ts on Node) or k6-raw (bench/k6/raw-flow.ts on starling's Node engine,
+ * as starling runs churn). Its exit and its line of counts say whether it did the whole flow.
+ */
+function floorRunner(
+  g: 'raw' | 'k6-raw',
+  argv: (ctx: Context, dir: string, flow: FlowSettings) => string[],
+): (...a: Parameters<typeof runStarling>) => Promise<{ m: Measured; problems: string[]; notes: string[] }> {
+  return async (ctx, dir, server, t, think, rate) => {
+    const m = await measure(process.execPath, argv(ctx, dir, flowOf(server, t, think, rate)), server, dir);
+    const problems = m.code !== 0 ? [`${g} exited ${m.code ?? m.signal}`] : [];
+    problems.push(...floorProblems(g, m.output));
+    return { m, problems, notes: [] as string[] };
+  };
 }
 
-/** The floor's flow as a k6 script (bench/k6/raw-flow.ts) on starling's Node engine, as starling runs churn. */
-async function runK6Raw(
-  ctx: Context,
-  dir: string,
-  server: LocalServer,
-  _t: Transport,
-  think: number,
-  rate: number,
-) {
-  const m = await measure(
-    process.execPath,
-    [
-      resolve('bin/starling.js'),
-      'run',
-      ctx.k6RawScript,
-      '--engine',
-      'node',
-      // Not -q: that would hide the script's console.log, its line of counts.
-      '--no-report',
-      '--results-root',
-      join(dir, 'results'),
-      ...envArgs({
-        XMPP_URL: server.websocketUrl,
-        XMPP_DOMAIN: server.domain,
-        USERS: String(N),
-        ARRIVAL_RATE: String(rate),
-        MESSAGES: String(MESSAGES),
-        THINK_MS: String(Math.round(think * 1000)),
-        BODY_SIZE: String(BODY),
-      }),
-    ],
-    server,
-    dir,
-  );
-  const problems: string[] = [];
-  if (m.code !== 0) problems.push(`k6-raw: starling exited ${m.code ?? m.signal}`);
-  problems.push(...floorProblems('k6-raw', m.output));
-  return { m, problems, notes: [] as string[] };
-}
+const runRaw = floorRunner('raw', (ctx, _dir, flow) => rawArgv(ctx.rawScript, flow));
+const runK6Raw = floorRunner('k6-raw', (ctx, dir, flow) =>
+  k6RawArgv(ctx.k6RawScript, flow, join(dir, 'results')),
+);
 
 const RUNNERS = { starling: runStarling, tsung: runTsung, raw: runRaw, 'k6-raw': runK6Raw };
 
@@ -590,29 +532,26 @@ async function warmUp(ctx: Context): Promise<void> {
   await mkdir(dir);
   const server = await startServer(join(dir, 'counters.json'));
   try {
-    const env = {
-      XMPP_URL: server.websocketUrl,
-      XMPP_DOMAIN: server.domain,
-      XMPP_MECHANISMS: 'PLAIN',
-      USERS: '2',
-      ARRIVAL_RATE: '50',
-      MESSAGES: '1',
-      THINK: '10ms',
-      BODY_SIZE: String(BODY),
-      VUS: '1',
+    const flow: FlowSettings = {
+      url: server.websocketUrl,
+      domain: server.domain,
+      users: 2,
+      rate: 50,
+      messages: 1,
+      thinkMs: 10,
+      bodySize: BODY,
     };
+    const results = join(dir, 'results');
     // Exits 99 (a threshold) or 120 (saturated) are no failure here: the run only has to have started.
-    const warm = (who: string, script: string, extra: Record<string, string>, ok: number[]): void => {
-      const argv = [resolve('bin/starling.js'), 'run', script, '--engine', 'node', '-q'];
-      argv.push('--results-root', join(dir, 'results'), ...envArgs({ ...env, ...extra }));
+    const warm = (who: string, argv: string[], ok: number[]): void => {
       const r = spawnSync(process.execPath, argv, { cwd: dir, encoding: 'utf8' });
       if (!ok.includes(r.status ?? -1)) {
         throw new Error(`${who}'s warm-up run exited ${r.status}:\n${(r.stdout + r.stderr).slice(-2000)}`);
       }
     };
-    warm('starling', ctx.starlingScript, {}, [0, 99, 120]);
+    warm('starling', starlingArgv(ctx.starlingScript, flow, 1, results), [0, 99, 120]);
     if (TRANSPORTS.includes('websocket') && generatorsFor('websocket').includes('k6-raw')) {
-      warm('k6-raw', ctx.k6RawScript, { THINK_MS: '10' }, [0]);
+      warm('k6-raw', k6RawArgv(ctx.k6RawScript, flow, results), [0]);
     }
   } finally {
     await server.stop();

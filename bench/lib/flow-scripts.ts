@@ -55,3 +55,81 @@ export function floorProblems(generator: string, output: string): string[] {
     return [`${generator}: no result line (${line.slice(0, 200)})`];
   }
 }
+
+/** The standard flow's settings, as every generator takes them. */
+export interface FlowSettings {
+  /** The WebSocket (or, for starling, BOSH) endpoint. */
+  url: string;
+  domain: string;
+  users: number;
+  /** Arrivals per second. */
+  rate: number;
+  messages: number;
+  thinkMs: number;
+  bodySize: number;
+}
+
+/** `starling run <script> --engine node` with the flow as `-e` pairs, results under `results`, no report page. */
+function starlingRun(
+  script: string,
+  flags: string[],
+  results: string,
+  env: Record<string, string>,
+): string[] {
+  return [
+    resolve('bin/starling.js'),
+    'run',
+    script,
+    '--engine',
+    'node',
+    ...flags,
+    // The page is written after the last session closed, as Tsung's tsung_stats is run after Tsung: the benches
+    // measure its cost on their own, not spread over the sessions.
+    '--no-report',
+    '--results-root',
+    results,
+    ...envArgs(env),
+  ];
+}
+
+const flowEnv = (f: FlowSettings): Record<string, string> => ({
+  XMPP_URL: f.url,
+  XMPP_DOMAIN: f.domain,
+  USERS: String(f.users),
+  ARRIVAL_RATE: String(f.rate),
+  MESSAGES: String(f.messages),
+  BODY_SIZE: String(f.bodySize),
+});
+
+/** node's arguments for starling's standard flow (scenarios/churn.ts built), on `vus` VUs. */
+export function starlingArgv(script: string, f: FlowSettings, vus: number, results: string): string[] {
+  const env = { ...flowEnv(f), XMPP_MECHANISMS: 'PLAIN', THINK: `${f.thinkMs}ms`, VUS: String(vus) };
+  return starlingRun(script, ['-q'], results, env);
+}
+
+/** node's arguments for k6-raw (bench/k6/raw-flow.ts built) on the Node engine. */
+export function k6RawArgv(script: string, f: FlowSettings, results: string): string[] {
+  // Not -q: that would hide the script's console.log, its line of counts.
+  return starlingRun(script, [], results, { ...flowEnv(f), THINK_MS: String(f.thinkMs) });
+}
+
+/** node's arguments for the floor (bench/raw-ws-flow.ts bundled). */
+export function rawArgv(script: string, f: FlowSettings): string[] {
+  return [
+    script,
+    '--url',
+    f.url,
+    '--domain',
+    f.domain,
+    '--users',
+    String(f.users),
+    '--rate',
+    String(f.rate),
+    '--messages',
+    String(f.messages),
+    '--think',
+    String(f.thinkMs),
+    '--body-size',
+    String(f.bodySize),
+  ];
+}
