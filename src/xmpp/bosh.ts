@@ -596,7 +596,7 @@ function adoptNamespaces(el: XmlElement): XmlElement {
   };
   fix(el);
   if (el.prefix) {
-    if (el.attrs[`xmlns:${el.prefix}`] === undefined) el.attrs[`xmlns:${el.prefix}`] = el.ns;
-  } else if (el.attrs['xmlns'] === undefined) el.attrs['xmlns'] = el.ns;
+    if (el.attr(`xmlns:${el.prefix}`) === undefined) el.setAttr(`xmlns:${el.prefix}`, el.ns);
+  } else if (el.attr('xmlns') === undefined) el.setAttr('xmlns', el.ns);
   return el;
 }

@@ -546,4 +546,38 @@ describe('frames parsed one after another', () => {
     assert.match(e.message, /attribute q:x on <a> duplicates another in namespace P/);
     assert.equal(parseError(`<a xml:lang="en" q:x="1"/>`).code, 'unbound-prefix');
   });
+
+  test('attributes are kept as a list in document order; each element owns its own', () => {
+    const root = parseFrame(`<r b="2" a="1"><c z="26" y="25"/><d/></r>`);
+    assert.deepEqual(root.attrList, ['b', '2', 'a', '1']);
+    const [c, d] = root.children as XmlElement[];
+    assert.deepEqual([c!.attrList, d!.attrList], [['z', '26', 'y', '25'], []]);
+    assert.deepEqual([c!.attr('y'), c!.attr('b'), d!.attr('z')], ['25', undefined, undefined]);
+    // `attrs` is a copy for reading: writing to it changes nothing; setAttr replaces in place or appends.
+    c!.attrs['z'] = 'changed';
+    assert.equal(c!.attr('z'), '26');
+    c!.setAttr('z', '0');
+    c!.setAttr('x', '24');
+    assert.deepEqual(c!.attrList, ['z', '0', 'y', '25', 'x', '24']);
+    assert.equal(serialize(c!), `<c z='0' y='25' x='24'/>`);
+    assert.deepEqual(parseFrame(`<r b="2" a="1"/>`).attrList, ['b', '2', 'a', '1']);
+  });
+
+  test('a duplicate attribute is found among many, before and past the set of names', () => {
+    const attrs = (n: number): string => Array.from({ length: n }, (_, i) => ` a${i}="${i}"`).join('');
+    const limits = { ...DEFAULT_PARSE_LIMITS, maxAttributes: 100 };
+    assert.equal(parseFrame(`<e${attrs(40)}/>`, limits).attrList.length, 80);
+    for (const [count, dupOf] of [
+      [3, 0],
+      [16, 15],
+      [17, 0],
+      [40, 39],
+    ] as const) {
+      const input = `<e${attrs(count)} a${dupOf}="again"/>`;
+      const e = parseError(input, limits);
+      assert.equal(e.code, 'duplicate-attribute', input);
+      assert.equal(e.offset, input.indexOf(` a${dupOf}="again"`) + 1);
+      assert.match(e.message, new RegExp(`duplicate attribute a${dupOf} on <e>`));
+    }
+  });
 });

@@ -6,21 +6,45 @@ export const XML_NS = 'http://www.w3.org/XML/1998/namespace';
 export class XmlElement {
   /** Qualified name as written, e.g. `message` or `stream:features`. */
   readonly name: string;
-  /** Attributes as written, namespace declarations (`xmlns`, `xmlns:p`) and `xml:lang` included. */
-  readonly attrs: Record<string, string>;
+  /**
+   * Attributes as written, flat `[name, value, name, value, …]` in document order, namespace declarations
+   * (`xmlns`, `xmlns:p`) and `xml:lang` included. An array, not an object: a parsed attribute's name would be
+   * interned to become a property key, and every element's object would take its own shape (megamorphic access
+   * on every read and write, issue 13).
+   */
+  readonly attrList: string[];
   readonly children: XmlNode[];
   /** Resolved namespace URI ('' when none is in scope). Set by the parser, or derived from `xmlns` for built elements. */
   ns: string;
   /** The name without its prefix; kept, as every stanza's is read several times while it is dispatched. */
   readonly localName: string;
 
-  constructor(name: string, attrs: Record<string, string> = {}, children: XmlNode[] = [], ns?: string) {
+  /** `attrList` is the element's own from here on (not copied). */
+  constructor(name: string, attrList: string[] = [], children: XmlNode[] = [], ns?: string) {
     this.name = name;
-    this.attrs = attrs;
+    this.attrList = attrList;
     this.children = children;
     const colon = name.indexOf(':');
     this.localName = colon < 0 ? name : name.slice(colon + 1);
-    this.ns = ns ?? (colon > 0 ? (attrs[`xmlns:${name.slice(0, colon)}`] ?? '') : (attrs['xmlns'] ?? ''));
+    this.ns = ns ?? this.attr(colon > 0 ? `xmlns:${name.slice(0, colon)}` : 'xmlns') ?? '';
+  }
+
+  /** The attributes as a new object (name → value), for reading; change them with `setAttr`. */
+  get attrs(): Record<string, string> {
+    const o: Record<string, string> = {};
+    const a = this.attrList;
+    for (let i = 0; i < a.length; i += 2) {
+      // An attribute named __proto__ is data like any other, not the object's prototype.
+      if (a[i] === '__proto__') {
+        Object.defineProperty(o, '__proto__', {
+          value: a[i + 1],
+          enumerable: true,
+          writable: true,
+          configurable: true,
+        });
+      } else o[a[i]!] = a[i + 1]!;
+    }
+    return o;
   }
 
   get prefix(): string {
@@ -34,7 +58,21 @@ export class XmlElement {
   }
 
   attr(name: string): string | undefined {
-    return this.attrs[name];
+    const a = this.attrList;
+    for (let i = 0; i < a.length; i += 2) if (a[i] === name) return a[i + 1];
+    return undefined;
+  }
+
+  /** Sets an attribute: replaces its value where it is, or appends it. */
+  setAttr(name: string, value: string): void {
+    const a = this.attrList;
+    for (let i = 0; i < a.length; i += 2) {
+      if (a[i] === name) {
+        a[i + 1] = value;
+        return;
+      }
+    }
+    a.push(name, value);
   }
 
   get elements(): XmlElement[] {
@@ -71,9 +109,12 @@ export class XmlElement {
 
   /** A child element with no namespace of its own (no xmlns, no prefix) is in its parent's. */
   adopt(child: XmlElement): void {
-    if (!child.ns && !child.prefix && child.attrs['xmlns'] === undefined) child.ns = this.ns;
+    if (!child.ns && !child.prefix && child.attr('xmlns') === undefined) child.ns = this.ns;
   }
 }
+
+/** x()'s attributes before they are sliced into the element's own exact-size list (x() is never re-entered). */
+const SCRATCH: string[] = [];
 
 /** Builder: `x('message', { to, type: 'chat' }, x('body', {}, 'hi'))`. Undefined attributes are dropped. */
 export function x(
@@ -81,15 +122,18 @@ export function x(
   attrs: Record<string, string | undefined> = {},
   ...children: XmlNode[]
 ): XmlElement {
-  const clean: Record<string, string> = {};
+  let n = 0;
   // for…in, not Object.keys: no array per element (attribute objects are plain literals, nothing inherited).
   for (const k in attrs) {
     const v = attrs[k];
-    if (v !== undefined) clean[k] = v;
+    if (v !== undefined) {
+      SCRATCH[n++] = k;
+      SCRATCH[n++] = v;
+    }
   }
   // The rest array is the element's own, already the right size: appended one by one into a new array, the first
-  // push alone grows a backing store of 17 slots.
-  const el = new XmlElement(name, clean, children);
+  // push alone grows a backing store of 17 slots. The attribute list is sliced to size for the same reason.
+  const el = new XmlElement(name, n === 0 ? [] : SCRATCH.slice(0, n), children);
   for (const c of children) if (typeof c !== 'string') el.adopt(c);
   return el;
 }
@@ -129,8 +173,8 @@ const ATTR_ESCAPES: Record<string, string> = {
 /** Serializes one element as a standalone document fragment (no XML declaration), attributes in `'`. */
 export function serialize(el: XmlElement): string {
   let s = '<' + el.name;
-  const attrs = el.attrs;
-  for (const k in attrs) s += ` ${k}='${escapeAttr(attrs[k]!)}'`;
+  const a = el.attrList;
+  for (let i = 0; i < a.length; i += 2) s += ' ' + a[i] + "='" + escapeAttr(a[i + 1]!) + "'";
   if (el.children.length === 0) return s + '/>';
   s += '>';
   for (const c of el.children) s += typeof c === 'string' ? escapeText(c) : serialize(c);

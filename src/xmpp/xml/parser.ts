@@ -122,8 +122,23 @@ function isXmlChar(cp: number): boolean {
   );
 }
 
-function hasOwn(o: object, k: string): boolean {
-  return Object.prototype.hasOwnProperty.call(o, k);
+/**
+ * The attributes of the start tag being parsed, flat [name, value, …], sliced into the element's own list at its
+ * '>' (shared as KIDS is).
+ */
+const ATTRS: string[] = [];
+
+/** The attribute names at even indexes of ATTRS below `n`. */
+function attrNames(n: number): Set<string> {
+  const names = new Set<string>();
+  for (let k = 0; k < n; k += 2) names.add(ATTRS[k]!);
+  return names;
+}
+
+/** Whether `name` is among the attribute names at even indexes of ATTRS below `n`. */
+function seenAttr(name: string, n: number): boolean {
+  for (let k = 0; k < n; k += 2) if (ATTRS[k] === name) return true;
+  return false;
 }
 
 /**
@@ -328,8 +343,8 @@ class FrameParser {
     const elColon = this.colon;
     const name = s.slice(nameStart, nameEnd);
 
-    const attrs: Record<string, string> = {};
     let count = 0;
+    let names: Set<string> | null = null;
     let prefixed = -1; // start of the first prefixed non-xmlns attribute (xml:lang on most stanzas)
     let prefixedColon = -1;
     let prefixedEnd = -1;
@@ -375,14 +390,15 @@ class FrameParser {
       if (q !== 0x22 && q !== 0x27) throw this.unexpected(j, `quoted value for attribute ${aname}`);
       const value = this.attrValue(j + 1, q);
       j = this.end;
-      if (hasOwn(attrs, aname)) {
+      // A scan of the names so far (no object, no interned keys); past a few, a set, so that limits far above
+      // the default cost no quadratic time.
+      if (count > 16) names ??= attrNames(2 * count - 2);
+      if (names === null ? seenAttr(aname, 2 * count - 2) : names.has(aname)) {
         throw new XmlParseError('duplicate-attribute', `duplicate attribute ${aname} on <${name}>`, an);
       }
-      if (aname === '__proto__') {
-        Object.defineProperty(attrs, aname, { value, enumerable: true, writable: true, configurable: true });
-      } else {
-        attrs[aname] = value;
-      }
+      names?.add(aname);
+      ATTRS[2 * count - 2] = aname;
+      ATTRS[2 * count - 1] = value;
       if (colon < 0) {
         if (aname === 'xmlns') {
           if (value === XML_NS || value === XMLNS_NS) {
@@ -431,7 +447,7 @@ class FrameParser {
     if (more) this.checkPrefixedAttrs(more, name);
     else if (prefixed >= 0) this.resolveAt(prefixed, prefixedColon);
 
-    const el = new XmlElement(name, attrs, [], ns);
+    const el = new XmlElement(name, count === 0 ? [] : ATTRS.slice(0, 2 * count), [], ns);
     if (stack.length > 0) KIDS[this.kidsN++] = el;
     else this.root = el;
     if (selfClosing) this.restore(parentDefault, undo);
