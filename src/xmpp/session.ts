@@ -32,7 +32,7 @@ import {
   iq,
   iqErrorReply,
   iqResultReply,
-  message,
+  messageFrame,
   parseRoster,
   parseStanzaError,
   pingPayload,
@@ -377,6 +377,15 @@ export class XmppSession {
    * counted). Throws while the session cannot carry it: closing, closed, detached or resuming.
    */
   send(stanza: XmlElement | string): void {
+    this.checkSendable();
+    if (typeof stanza === 'string') return this.write(stanza);
+    const kind = stanza.localName;
+    if (kind === 'message' || kind === 'presence' || kind === 'iq') this.sendStanza(kind, serialize(stanza));
+    else this.write(serialize(stanza));
+  }
+
+  /** Throws while the session cannot carry a stanza: closing, closed, detached or resuming. */
+  private checkSendable(): void {
     const st = this.state;
     if (
       st === 'closing' ||
@@ -387,12 +396,12 @@ export class XmppSession {
     ) {
       throw new XmppError('closed', undefined, `cannot send: session is ${this.state}`);
     }
-    if (typeof stanza === 'string') return this.write(stanza);
-    const kind = stanza.localName;
-    if (kind === 'message' || kind === 'presence' || kind === 'iq') {
-      this.writeStanza(serialize(stanza));
-      this.o.onStanza?.('out', kind);
-    } else this.write(serialize(stanza));
+  }
+
+  /** A stanza's frame: written, counted by stream management, and reported to onStanza. */
+  private sendStanza(kind: StanzaKind, frame: string): void {
+    this.writeStanza(frame);
+    this.o.onStanza?.('out', kind);
   }
 
   /** Asks the server for an ack of what it received (XEP-0198 `<r/>`); one request at a time. */
@@ -456,8 +465,9 @@ export class XmppSession {
   }
 
   sendMessage(o: Omit<MessageOptions, 'id'> & { id?: string }): string {
+    this.checkSendable();
     const id = o.id ?? this.newId();
-    this.send(message(o, id));
+    this.sendStanza('message', messageFrame(o, id));
     return id;
   }
 

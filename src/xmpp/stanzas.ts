@@ -1,6 +1,6 @@
 /** Builders and readers for the stanzas a load test sends: presence, chat message, IQ (bind, session, ping, roster). */
 import { NS } from './namespaces.ts';
-import { serialize, x, type XmlElement } from './xml/element.ts';
+import { escapeAttr, escapeText, serialize, x, type XmlElement } from './xml/element.ts';
 
 export type StanzaKind = 'message' | 'presence' | 'iq';
 
@@ -41,6 +41,20 @@ export function message(o: MessageOptions, id: string | undefined = o.id): XmlEl
   const attrs = { xmlns: NS.client, to: o.to, type: o.type ?? 'chat', id };
   const body = x('body', {}, o.body);
   return o.extra ? x('message', attrs, body, ...o.extra) : x('message', attrs, body);
+}
+
+/**
+ * `serialize(message(o, id))`, written without building the elements: a chat flow's commonest frame (issue 13:
+ * three elements, their attribute lists and a recursive serialize per message).
+ */
+export function messageFrame(o: MessageOptions, id: string | undefined = o.id): string {
+  let s = "<message xmlns='" + NS.client + "'";
+  if (o.to !== undefined) s += " to='" + escapeAttr(o.to) + "'";
+  s += " type='" + escapeAttr(o.type ?? 'chat') + "'";
+  if (id !== undefined) s += " id='" + escapeAttr(id) + "'";
+  s += '><body>' + escapeText(o.body) + '</body>';
+  if (o.extra !== undefined) for (const e of o.extra) s += serialize(e);
+  return s + '</message>';
 }
 
 export function iq(
