@@ -51,7 +51,15 @@ export function delay(ms: number): Promise<void> {
 export { stopping } from './stopping.ts';
 export { pendingDeliveries } from './delivery.ts';
 
-const sleepers = new Set<() => void>();
+/** A pause in progress: its place in `sleepers`, so that waking it early or on time costs no hashing. */
+interface Sleeper {
+  resolve: () => void;
+  timer: number;
+  slot: number;
+}
+
+/** The pauses in progress, each at its `slot` (removed by swapping the last one in). */
+const sleepers: Sleeper[] = [];
 let watcher: number | undefined;
 
 /**
@@ -61,21 +69,30 @@ let watcher: number | undefined;
 function pause(ms: number): Promise<void> {
   if (stopping() || ms <= 0) return Promise.resolve();
   return new Promise((resolve) => {
-    const wake = (): void => {
-      clearTimeout(timer);
-      sleepers.delete(wake);
-      if (sleepers.size === 0 && watcher !== undefined) {
-        clearInterval(watcher);
-        watcher = undefined;
-      }
-      resolve();
-    };
-    const timer = setTimeout(wake, ms);
-    sleepers.add(wake);
+    const s: Sleeper = { resolve, timer: 0, slot: sleepers.length };
+    s.timer = setTimeout(() => wake(s, false), ms);
+    sleepers.push(s);
     watcher ??= setInterval(() => {
-      if (stopping()) for (const w of [...sleepers]) w();
+      if (stopping()) for (const w of sleepers.slice()) wake(w, true);
     }, 250);
   });
+}
+
+/** Ends a pause: on time (its timer fired) or early (the run is stopping). */
+function wake(s: Sleeper, early: boolean): void {
+  if (s.slot < 0) return;
+  if (early) clearTimeout(s.timer);
+  const last = sleepers.pop()!;
+  if (last !== s) {
+    sleepers[s.slot] = last;
+    last.slot = s.slot;
+  }
+  s.slot = -1;
+  if (sleepers.length === 0 && watcher !== undefined) {
+    clearInterval(watcher);
+    watcher = undefined;
+  }
+  s.resolve();
 }
 
 /**
