@@ -32,15 +32,23 @@ export class DeliveryLedger {
   /** In send order (a Map keeps insertion order), so the window sweep stops at the first young one. */
   private readonly pending = new Map<string, Expectation>();
   /**
-   * The keys pending per addressee as sent (full or bare JID). A session asks what is on its way to it every
-   * 50 ms while it leaves and once when it ends: scanning every pending stanza each time cost O(sessions²) at
-   * load (6 million entries scanned for 2,000 sessions of the bench's flow).
+   * The keys pending per addressee as sent (full or bare JID): one key as itself (nearly always: a stanza is on
+   * its way for milliseconds), a set once there are more. A session asks what is on its way to it every 50 ms
+   * while it leaves and once when it ends: scanning every pending stanza each time cost O(sessions²) at load
+   * (6 million entries scanned for 2,000 sessions of the bench's flow).
    */
-  private readonly byTo = new Map<string, Set<string>>();
-  /** The keys last settled as delivered (a ring of RECENT), to tell a redelivery from a stanza nobody expected. */
-  private readonly delivered = new Set<string>();
-  /** Grows to RECENT as keys come (allocated whole, it cost every VU 0.5 MB and ~2.5 ms before its first session). */
+  private readonly byTo = new Map<string, string | Set<string>>();
+  /**
+   * The keys last settled as delivered (a ring of RECENT), to tell a redelivery from a stanza nobody expected.
+   * Grows to RECENT as keys come (allocated whole, it cost every VU 0.5 MB and ~2.5 ms before its first session).
+   */
   private readonly deliveredRing: string[] = [];
+  /**
+   * The ring's keys as a set, made at the first arrival of a key that is not pending (a redelivery, with stream
+   * management) and kept from then on. Until then nothing asks, and a set of tens of thousands of keys cost every
+   * delivery a hash insert in a table that does not fit a cache (issue 13).
+   */
+  private delivered: Set<string> | undefined;
   private deliveredAt = 0;
   private readonly o: LedgerOptions;
 
@@ -60,7 +68,8 @@ export class DeliveryLedger {
   expect(key: string, kind: TimedKind, to: string, tags?: Record<string, string>): void {
     this.pending.set(key, { kind, to, sentAt: this.o.now(), tags });
     const keys = this.byTo.get(to);
-    if (keys === undefined) this.byTo.set(to, new Set([key]));
+    if (keys === undefined) this.byTo.set(to, key);
+    else if (typeof keys === 'string') this.byTo.set(to, new Set([keys, key]));
     else keys.add(key);
   }
 
@@ -87,19 +96,24 @@ export class DeliveryLedger {
 
   /** `key` was settled as delivered lately (among the last RECENT): another arrival of it is a redelivery. */
   wasDelivered(key: string): boolean {
+    this.delivered ??= new Set(this.deliveredRing);
     return this.delivered.has(key);
   }
 
   private rememberDelivered(key: string): void {
-    if (this.deliveredRing.length < RECENT) {
-      this.deliveredRing.push(key);
-      this.delivered.add(key);
+    const ring = this.deliveredRing;
+    if (ring.length < RECENT) {
+      ring.push(key);
+      this.delivered?.add(key);
       return;
     }
-    this.delivered.delete(this.deliveredRing[this.deliveredAt]!);
-    this.deliveredRing[this.deliveredAt] = key;
+    const oldest = ring[this.deliveredAt]!;
+    ring[this.deliveredAt] = key;
     this.deliveredAt = (this.deliveredAt + 1) % RECENT;
-    this.delivered.add(key);
+    if (this.delivered !== undefined) {
+      this.delivered.delete(oldest);
+      this.delivered.add(key);
+    }
   }
 
   /**
@@ -112,18 +126,18 @@ export class DeliveryLedger {
       const keys = this.byTo.get(to);
       if (keys === undefined) continue;
       this.byTo.delete(to);
-      for (const key of keys) {
-        const e = this.pending.get(key)!;
-        this.pending.delete(key);
-        this.o.settled(e.kind, true, e.tags);
-      }
+      if (typeof keys === 'string') this.lost(keys);
+      else for (const key of keys) this.lost(key);
     }
   }
 
   /** How many pending stanzas the session bound to `jid` would receive (to it, or to its bare JID). */
   pendingTo(jid: string): number {
     let n = 0;
-    for (const to of addresseesOf(jid)) n += this.byTo.get(to)?.size ?? 0;
+    for (const to of addresseesOf(jid)) {
+      const keys = this.byTo.get(to);
+      if (keys !== undefined) n += typeof keys === 'string' ? 1 : keys.size;
+    }
     return n;
   }
 
@@ -140,8 +154,19 @@ export class DeliveryLedger {
   private remove(key: string, e: Expectation): void {
     this.pending.delete(key);
     const keys = this.byTo.get(e.to)!;
-    keys.delete(key);
-    if (keys.size === 0) this.byTo.delete(e.to);
+    if (typeof keys === 'string') this.byTo.delete(e.to);
+    else {
+      keys.delete(key);
+      // Back to one key as itself, as expect() keeps a lone key.
+      if (keys.size === 1) this.byTo.set(e.to, keys.values().next().value!);
+    }
+  }
+
+  /** A pending key (already out of byTo) that can no longer arrive. */
+  private lost(key: string): void {
+    const e = this.pending.get(key)!;
+    this.pending.delete(key);
+    this.o.settled(e.kind, true, e.tags);
   }
 }
 

@@ -52,6 +52,47 @@ describe('DeliveryLedger', () => {
     assert.equal(l.wasDelivered('next'), true);
   });
 
+  test('keys delivered before anyone asked are remembered all the same, past the ring’s wrap', () => {
+    const { l } = ledger();
+    // Nothing asks wasDelivered until the ring has wrapped once: the answers are those of a ledger asked all along.
+    for (let i = 0; i <= 65_536; i++) {
+      l.expect(`k${i}`, 'message', 'bob@localhost/r1');
+      l.received(`k${i}`, 'bob@localhost/r1');
+    }
+    assert.deepEqual(
+      ['k0', 'k1', 'k65536', 'never'].map((k) => l.wasDelivered(k)),
+      [false, true, true, false],
+    );
+    l.expect('after', 'message', 'bob@localhost/r1');
+    l.received('after', 'bob@localhost/r1');
+    assert.deepEqual(
+      ['k1', 'k2', 'after'].map((k) => l.wasDelivered(k)),
+      [false, true, true],
+    );
+  });
+
+  test('several stanzas on their way to one addressee: each settles once, in any order', () => {
+    const { l, settled } = ledger(60_000);
+    for (const k of ['a', 'b', 'c']) l.expect(k, 'message', 'bob@localhost/r1');
+    assert.equal(l.pendingTo('bob@localhost/r1'), 3);
+    assert.equal(l.received('b', 'bob@localhost/r1'), true);
+    assert.equal(l.received('b', 'bob@localhost/r1'), false, 'once');
+    assert.equal(l.pendingTo('bob@localhost/r1'), 2);
+    assert.equal(l.received('a', 'bob@localhost/r1'), true);
+    assert.equal(l.pendingTo('bob@localhost/r1'), 1);
+    l.expect('d', 'presence', 'bob@localhost/r1');
+    assert.equal(l.pendingTo('bob@localhost/r1'), 2);
+    l.recipientEnded('bob@localhost/r1');
+    assert.equal(l.pendingTo('bob@localhost/r1'), 0);
+    assert.equal(l.size, 0);
+    assert.deepEqual(settled, [
+      ['message', 'delivered', undefined],
+      ['message', 'delivered', undefined],
+      ['message', 'lost', undefined],
+      ['presence', 'lost', undefined],
+    ]);
+  });
+
   test('received after the window, it is lost (its latency is the caller’s to record)', () => {
     const { l, clock, settled } = ledger();
     l.expect('k', 'presence', 'bob@localhost/r1');
