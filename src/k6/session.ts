@@ -9,6 +9,7 @@ import { stopping } from './stopping.ts';
 import type { ScramCache } from '../xmpp/sasl/scram.ts';
 import { creationTimeout } from '../xmpp/bosh.ts';
 import { XmppSession, type SessionEnd, type SessionTimeouts } from '../xmpp/session.ts';
+import type { StanzaKind } from '../xmpp/stanzas.ts';
 import type { XmlElement } from '../xmpp/xml/element.ts';
 import { addresseeEnded, noteArrival } from './delivery.ts';
 import { k6Clock } from './clock.ts';
@@ -233,12 +234,8 @@ function openSession(o: XmppConnectOptions, url: string, transport: TransportNam
     transport === 'bosh'
       ? boshTransport(url, o.domain, { createTimeoutMs: creationTimeout(o.timeouts), ...o.bosh }, tags)
       : webSocketTransport(url, tags);
-  // One tag set per stanza kind for the session's life, not a new object per stanza.
-  const kindTags = {
-    message: { ...tags, kind: 'message' },
-    presence: { ...tags, kind: 'presence' },
-    iq: { ...tags, kind: 'iq' },
-  };
+  // One tag set per stanza kind for the session's life (frozen, see stanzaKindTags), not a new object per stanza.
+  const kindTags = tags === undefined ? KIND_TAGS : stanzaKindTags(tags);
   const session = new XmppSession({
     domain: o.domain,
     credentials: { username: o.username, password: o.password },
@@ -257,6 +254,22 @@ function openSession(o: XmppConnectOptions, url: string, transport: TransportNam
   session.onPresence((el) => noteArrival(el, 'presence', session, tags));
   return session;
 }
+
+/**
+ * The tags of each stanza sample, by kind. Frozen: the metric module merges a frozen tag set with the VU's tags
+ * once, not at every stanza (and without tags of its own, every session shares one set).
+ */
+function stanzaKindTags(
+  tags: Record<string, string> | undefined,
+): Record<StanzaKind, Record<string, string>> {
+  return {
+    message: Object.freeze({ ...tags, kind: 'message' }),
+    presence: Object.freeze({ ...tags, kind: 'presence' }),
+    iq: Object.freeze({ ...tags, kind: 'iq' }),
+  };
+}
+
+const KIND_TAGS = stanzaKindTags(undefined);
 
 /** Opens the transport and logs in; `ready` resolves with the bound JID or rejects with an XmppError. */
 export function connectXmpp(o: XmppConnectOptions): XmppConnection {

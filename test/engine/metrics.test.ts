@@ -269,6 +269,36 @@ describe('sub-metrics', () => {
     assert.deepEqual(sink.tagKeys(), ['kind', 'scenario']);
     assert.equal(sink.tagBreakdown('missing'), undefined);
   });
+
+  test('counter per-tag breakdown is the same for frozen tag sets (kept cells), cap included', () => {
+    const store = new MetricStore({ builtins: false, tagValueCap: 2 });
+    const sent = XMPP_COUNTERS.stanzasSent;
+    store.define(sent, 'counter');
+    const tagSet = (kind: string) => Object.freeze({ kind, scenario: 's' });
+    const [message, presence, iq] = [tagSet('message'), tagSet('presence'), tagSet('iq')];
+    for (const [tags, n] of [
+      [message, 2],
+      [presence, 1],
+      [message, 3],
+      [iq, 4],
+      [iq, 5],
+      [presence, 6],
+    ] as const)
+      store.push(sent, n, tags);
+    const sink = store.get(sent)?.sink;
+    assert.ok(sink?.type === 'counter');
+    const kind = sink.tagBreakdown('kind');
+    assert.deepEqual(
+      [...(kind?.values ?? [])],
+      [
+        ['message', 5],
+        ['presence', 7],
+      ],
+    );
+    assert.equal(kind?.other, 9);
+    assert.deepEqual([...(sink.tagBreakdown('scenario')?.values ?? [])], [['s', 21]]);
+    assert.equal(sink.value, 21);
+  });
 });
 
 test('snapshot: cheap current values of observed metrics', () => {
@@ -459,6 +489,53 @@ describe('k6/metrics module', () => {
     });
     assert.throws(() => c.add(1, { bad: null }), /invalid value for metric tag 'bad'/);
     assert.equal(store.get('cnt')?.values(1000)['count'], 3.5);
+  });
+
+  test('a frozen tag object is merged with the VU tags once, and again when the VU tags change', () => {
+    const store = new MetricStore({ builtins: false, tagValueCap: 10 });
+    const rt = fakeRuntime(store);
+    const vuTags = [Object.freeze({ scenario: 'a', group: '' }), Object.freeze({ scenario: 'b', group: '' })];
+    let current = vuTags[0]!;
+    (rt as { tags: () => Record<string, string> }).tags = () => current;
+    const mod = createMetricsModule({ warn: () => undefined })(rt);
+    const c = new (mod['Counter'] as Ctor)('cnt');
+    rt.phase = 'iteration';
+    const kind = Object.freeze({ kind: 'message' });
+    c.add(1, kind);
+    c.add(2, kind);
+    const [first, second] = rt.pushed.map((p) => p.tags!);
+    assert.deepEqual(first, { scenario: 'a', group: '', kind: 'message' });
+    assert.equal(second, first, 'the same merge, kept');
+    assert.ok(Object.isFrozen(first));
+    current = vuTags[1]!;
+    c.add(4, kind);
+    assert.deepEqual(rt.pushed.at(-1)!.tags, { scenario: 'b', group: '', kind: 'message' });
+    // A tag object that is not frozen may change between samples: each sample reads it as it is then.
+    const open: Record<string, string> = { kind: 'iq' };
+    c.add(8, open);
+    open['kind'] = 'presence';
+    c.add(16, open);
+    assert.deepEqual(
+      rt.pushed.slice(-2).map((p) => p.tags!['kind']),
+      ['iq', 'presence'],
+    );
+    const sink = store.get('cnt')!.sink;
+    assert.ok(sink.type === 'counter');
+    assert.deepEqual(
+      [...sink.tagBreakdown('kind')!.values],
+      [
+        ['message', 7],
+        ['iq', 8],
+        ['presence', 16],
+      ],
+    );
+    assert.deepEqual(
+      [...sink.tagBreakdown('scenario')!.values],
+      [
+        ['a', 3],
+        ['b', 28],
+      ],
+    );
   });
 
   test("errors and objects belong to the VU's own context when it has a realm", async () => {

@@ -123,6 +123,17 @@ function addSample(
   // The VU's tags as they are (a frozen object the VU keeps) unless the call adds its own.
   let tags: Tags = rt.tags();
   if (custom !== undefined && custom !== null) {
+    // A frozen tag object cannot change: its merge with these VU tags is made (and checked) once, and kept frozen
+    // for the sinks to recognise (CounterSink). Scenarios freeze the tag sets they add to every stanza.
+    const frozen = typeof custom === 'object' && Object.isFrozen(custom);
+    if (frozen) {
+      const kept = MERGED.get(custom);
+      if (kept !== undefined && kept.vuTags === tags) {
+        rt.metrics.push(name, value, kept.merged);
+        return true;
+      }
+    }
+    const vuTags = tags;
     const obj = Object(custom) as Record<string, unknown>;
     let merged: Tags | undefined;
     // Own enumerable keys in Object.keys order, without its array (one sample per stanza comes through here).
@@ -140,10 +151,14 @@ function addSample(
       merged[key] = typeof tv === 'string' ? tv : String(tv);
     }
     if (merged !== undefined) tags = merged;
+    if (frozen) MERGED.set(custom, { vuTags, merged: Object.freeze(tags) });
   }
   rt.metrics.push(name, value, tags); // no time: the sink takes it when an output needs one
   return true;
 }
+
+/** Frozen custom tag objects → their merge with the VU tags they were last merged with (see addSample). */
+const MERGED = new WeakMap<object, { vuTags: Tags; merged: Tags }>();
 
 /** A sample k6 refuses: thrown with the `throw` option, otherwise a warning and `false`. */
 function refuse(rt: VuRuntime, warn: (m: string) => void, message: string): boolean {
