@@ -1,6 +1,7 @@
 /** Builders and readers for the stanzas a load test sends: presence, chat message, IQ (bind, session, ping, roster). */
 import { NS } from './namespaces.ts';
 import { escapeAttr, escapeText, serialize, x, type XmlElement } from './xml/element.ts';
+import { parseFrame } from './xml/parser.ts';
 
 export type StanzaKind = 'message' | 'presence' | 'iq';
 
@@ -34,13 +35,20 @@ export interface MessageOptions {
   type?: 'chat' | 'normal' | 'headline' | 'groupchat';
   /** Extra child elements (e.g. a timestamp payload for delivery latency). */
   extra?: XmlElement[];
+  /**
+   * One more child element, already serialized and written as it is (not checked, not escaped), after `extra`:
+   * the timing element of every timed message, which would otherwise be built and serialized per message.
+   */
+  extraXml?: string;
 }
 
 /** `id` overrides `o.id` without copying `o` (a spread per message took V8's slow property paths). */
 export function message(o: MessageOptions, id: string | undefined = o.id): XmlElement {
   const attrs = { xmlns: NS.client, to: o.to, type: o.type ?? 'chat', id };
   const body = x('body', {}, o.body);
-  return o.extra ? x('message', attrs, body, ...o.extra) : x('message', attrs, body);
+  const el = o.extra ? x('message', attrs, body, ...o.extra) : x('message', attrs, body);
+  if (o.extraXml !== undefined) el.append(parseFrame(o.extraXml));
+  return el;
 }
 
 /**
@@ -54,6 +62,7 @@ export function messageFrame(o: MessageOptions, id: string | undefined = o.id): 
   if (id !== undefined) s += " id='" + escapeAttr(id) + "'";
   s += '><body>' + escapeText(o.body) + '</body>';
   if (o.extra !== undefined) for (const e of o.extra) s += serialize(e);
+  if (o.extraXml !== undefined) s += o.extraXml;
   return s + '</message>';
 }
 

@@ -27,3 +27,16 @@ test('messageFrame writes what serializing the built message writes, escapes inc
       "<t xmlns='urn:x-starling:timing:0' ms='1733' k='1.a'/></message>",
   );
 });
+
+test('extraXml is written as it is after the extra elements, as if it were one of them', () => {
+  const timing = x('t', { xmlns: 'urn:x-starling:timing:0', ms: '1733', k: '1.a' });
+  const o: MessageOptions = { to: 'bob@example.com', body: 'hi', extra: [x('active', { xmlns: 'c' })] };
+  const asText = { ...o, extraXml: serialize(timing) };
+  const asElement = { ...o, extra: [...o.extra!, timing] };
+  assert.equal(messageFrame(asText, 'm5'), messageFrame(asElement, 'm5'));
+  assert.equal(serialize(message(asText, 'm5')), serialize(message(asElement, 'm5')));
+  assert.equal(
+    parseFrame(messageFrame(asText, 'm5')).getChild('t', 'urn:x-starling:timing:0')?.attr('k'),
+    '1.a',
+  );
+});
