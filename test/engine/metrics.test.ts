@@ -246,58 +246,40 @@ describe('sub-metrics', () => {
     );
   });
 
-  test('counter per-tag breakdown, capped per tag key', () => {
-    const store = new MetricStore({ builtins: false, tagValueCap: 2 });
-    const sent = XMPP_COUNTERS.stanzasSent;
-    store.define(sent, 'counter');
-    store.push(sent, 2, { kind: 'message', scenario: 's' });
-    store.push(sent, 1, { kind: 'presence', scenario: 's' });
-    store.push(sent, 3, { kind: 'message', scenario: 's' });
-    store.push(sent, 4, { kind: 'iq', scenario: 's' });
-    const sink = store.get(sent)?.sink;
-    assert.ok(sink?.type === 'counter');
-    const kind = sink.tagBreakdown('kind');
-    assert.deepEqual(
-      [...(kind?.values ?? [])],
-      [
-        ['message', 5],
-        ['presence', 1],
-      ],
-    );
-    assert.equal(kind?.other, 4);
-    assert.deepEqual([...(sink.tagBreakdown('scenario')?.values ?? [])], [['s', 10]]);
-    assert.deepEqual(sink.tagKeys(), ['kind', 'scenario']);
-    assert.equal(sink.tagBreakdown('missing'), undefined);
-  });
-
-  test('counter per-tag breakdown is the same for frozen tag sets (kept cells), cap included', () => {
-    const store = new MetricStore({ builtins: false, tagValueCap: 2 });
-    const sent = XMPP_COUNTERS.stanzasSent;
-    store.define(sent, 'counter');
-    const tagSet = (kind: string) => Object.freeze({ kind, scenario: 's' });
-    const [message, presence, iq] = [tagSet('message'), tagSet('presence'), tagSet('iq')];
-    for (const [tags, n] of [
-      [message, 2],
-      [presence, 1],
-      [message, 3],
-      [iq, 4],
-      [iq, 5],
-      [presence, 6],
-    ] as const)
-      store.push(sent, n, tags);
-    const sink = store.get(sent)?.sink;
-    assert.ok(sink?.type === 'counter');
-    const kind = sink.tagBreakdown('kind');
-    assert.deepEqual(
-      [...(kind?.values ?? [])],
-      [
-        ['message', 5],
-        ['presence', 7],
-      ],
-    );
-    assert.equal(kind?.other, 9);
-    assert.deepEqual([...(sink.tagBreakdown('scenario')?.values ?? [])], [['s', 21]]);
-    assert.equal(sink.value, 21);
+  test('counter per-tag breakdown, capped per tag key; the same for frozen tag sets (kept cells)', () => {
+    for (const frozen of [false, true]) {
+      const store = new MetricStore({ builtins: false, tagValueCap: 2 });
+      const sent = XMPP_COUNTERS.stanzasSent;
+      store.define(sent, 'counter');
+      const tagSet = (kind: string) =>
+        frozen ? Object.freeze({ kind, scenario: 's' }) : { kind, scenario: 's' };
+      const [message, presence, iq] = [tagSet('message'), tagSet('presence'), tagSet('iq')];
+      for (const [tags, n] of [
+        [message, 2],
+        [presence, 1],
+        [message, 3],
+        [iq, 4],
+        [iq, 5],
+        [presence, 6],
+      ] as const)
+        store.push(sent, n, tags);
+      const sink = store.get(sent)?.sink;
+      assert.ok(sink?.type === 'counter');
+      const kind = sink.tagBreakdown('kind');
+      assert.deepEqual(
+        [...(kind?.values ?? [])],
+        [
+          ['message', 5],
+          ['presence', 7],
+        ],
+        `frozen: ${frozen}`,
+      );
+      assert.equal(kind?.other, 9);
+      assert.deepEqual([...(sink.tagBreakdown('scenario')?.values ?? [])], [['s', 21]]);
+      assert.equal(sink.value, 21);
+      assert.deepEqual(sink.tagKeys(), ['kind', 'scenario']);
+      assert.equal(sink.tagBreakdown('missing'), undefined);
+    }
   });
 });
 
