@@ -112,33 +112,37 @@ export class CounterSink {
     this.samples++;
     if (tags === undefined || !this.breakdown) return;
     if (!Object.isFrozen(tags)) {
-      for (const cell of this.cells(tags)) cell.sum += value;
+      for (const key in tags) {
+        const v = tags[key];
+        if (v !== undefined) this.cell(key, v).sum += value;
+      }
       return;
     }
     let cells = this.cellsOfFrozen.get(tags);
-    if (cells === undefined) this.cellsOfFrozen.set(tags, (cells = this.cells(tags)));
+    if (cells === undefined) {
+      cells = [];
+      for (const key in tags) {
+        const v = tags[key];
+        if (v !== undefined) cells.push(this.cell(key, v));
+      }
+      this.cellsOfFrozen.set(tags, cells);
+    }
     for (const cell of cells) cell.sum += value;
   }
 
-  /** The cell of each tag of `tags`: its value's, or once the key has tagValueCap values, the key's `other`. */
-  private cells(tags: Tags): Cell[] {
-    const out: Cell[] = [];
-    for (const key in tags) {
-      const v = tags[key];
-      if (v === undefined) continue;
-      let entry = this.byTag.get(key);
-      if (entry === undefined) {
-        entry = { values: new Map(), other: { sum: 0 } };
-        this.byTag.set(key, entry);
-      }
-      let cell = entry.values.get(v);
-      if (cell === undefined) {
-        if (entry.values.size < this.tagValueCap) entry.values.set(v, (cell = { sum: 0 }));
-        else cell = entry.other;
-      }
-      out.push(cell);
+  /** The cell of one tag: its value's, or once the key has tagValueCap values, the key's `other`. */
+  private cell(key: string, v: string): Cell {
+    let entry = this.byTag.get(key);
+    if (entry === undefined) {
+      entry = { values: new Map(), other: { sum: 0 } };
+      this.byTag.set(key, entry);
     }
-    return out;
+    let cell = entry.values.get(v);
+    if (cell === undefined) {
+      if (entry.values.size < this.tagValueCap) entry.values.set(v, (cell = { sum: 0 }));
+      else cell = entry.other;
+    }
+    return cell;
   }
 
   isEmpty(): boolean {
