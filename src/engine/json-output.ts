@@ -35,7 +35,7 @@ export function attachJsonOutput(store: MetricStore, path: string): JsonOutput {
     out.write(
       `${JSON.stringify({
         type: 'Point',
-        data: { time: new Date(time).toISOString(), value, tags: tags ?? {} },
+        data: { time: new Date(time ?? Date.now()).toISOString(), value, tags: tags ?? {} },
         metric: metric.name,
       })}\n`,
     );

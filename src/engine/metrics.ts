@@ -111,15 +111,16 @@ export class CounterSink {
     this.value += value;
     this.samples++;
     if (tags === undefined || !this.breakdown) return;
-    if (!Object.isFrozen(tags)) {
-      for (const key in tags) {
-        const v = tags[key];
-        if (v !== undefined) this.cell(key, v).sum += value;
-      }
-      return;
-    }
+    // Looked up before asking Object.isFrozen (a call into C++): tags found here were frozen, and stay so.
     let cells = this.cellsOfFrozen.get(tags);
     if (cells === undefined) {
+      if (!Object.isFrozen(tags)) {
+        for (const key in tags) {
+          const v = tags[key];
+          if (v !== undefined) this.cell(key, v).sum += value;
+        }
+        return;
+      }
       cells = [];
       for (const key in tags) {
         const v = tags[key];
@@ -429,7 +430,13 @@ export type MetricSnapshot =
   | { type: 'trend'; contains: ValueType; count: number; avg: number; min: number; max: number };
 
 /** A sample as it enters the store: the metric, its value, the sample's tags and its time (epoch ms). */
-export type SampleObserver = (metric: Metric, value: number, tags: Tags | undefined, time: number) => void;
+/** `time` is the sample's own (ms since the epoch) when it has one; otherwise it is now, which the observer reads if it needs it. */
+export type SampleObserver = (
+  metric: Metric,
+  value: number,
+  tags: Tags | undefined,
+  time: number | undefined,
+) => void;
 
 export interface MetricStoreOptions {
   /** Register k6's built-in metrics up front (default true), as k6's registry always has them. */
@@ -551,7 +558,7 @@ export class MetricStore implements MetricSink {
       this.droppedSamples++;
       return;
     }
-    for (const fn of this.observers) fn(m, value, tags, time ?? Date.now());
+    for (const fn of this.observers) fn(m, value, tags, time);
     m.observed = true;
     addToSink(m.sink, value, tags);
     for (const sm of m.submetrics) {

@@ -125,14 +125,13 @@ function addSample(
   if (custom !== undefined && custom !== null) {
     // A frozen tag object cannot change: its merge with these VU tags is made (and checked) once, and kept frozen
     // for the sinks to recognise (CounterSink). Scenarios freeze the tag sets they add to every stanza.
-    const frozen = typeof custom === 'object' && Object.isFrozen(custom);
-    if (frozen) {
-      const kept = MERGED.get(custom);
-      if (kept !== undefined && kept.vuTags === tags) {
-        rt.metrics.push(name, value, kept.merged);
-        return true;
-      }
+    // Looked up before asking Object.isFrozen (a call into C++): an object kept here was frozen, and stays so.
+    const kept = typeof custom === 'object' ? MERGED.get(custom) : undefined;
+    if (kept !== undefined && kept.vuTags === tags) {
+      rt.metrics.push(name, value, kept.merged);
+      return true;
     }
+    const frozen = kept !== undefined || (typeof custom === 'object' && Object.isFrozen(custom));
     const vuTags = tags;
     const obj = Object(custom) as Record<string, unknown>;
     let merged: Tags | undefined;
