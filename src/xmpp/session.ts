@@ -228,7 +228,17 @@ export class XmppSession {
   private receivedClose = false;
   private initiator: SessionEnd['initiator'] | undefined;
   private sasl: SaslMechanism | undefined;
+  /**
+   * The timed phase (see time()): its deadline on the clock, what it waits for and its length, for the error. One
+   * timer serves consecutive phases; undefined when no phase is timed, the timer possibly still pending.
+   */
+  private timedPhase: SessionPhase | 'handshake' | undefined;
+  private timedWhat = '';
+  private timedMs = 0;
+  private deadline = 0;
   private phaseTimer: TimerHandle | undefined;
+  /** When phaseTimer fires, on the clock. */
+  private phaseTimerAt = 0;
   private readonly iqs = new Map<string, PendingIq>();
   private readonly messageHandlers: Handler[] = [];
   private readonly presenceHandlers: Handler[] = [];
@@ -632,7 +642,7 @@ export class XmppSession {
   }
 
   private onFeatures(f: StreamFeatures): void {
-    this.disarm();
+    this.endPhase(); // the next phase (auth or bind) follows at once
     if (!this.authenticated) {
       this.offeredMechanisms = f.mechanisms;
       void this.beginAuth();
@@ -704,7 +714,7 @@ export class XmppSession {
           const data = el.text().trim();
           await sasl.success(data === '' || data === '=' ? null : data);
           if (this.state !== 'authenticating') return;
-          this.disarm();
+          this.endPhase(); // openStream() times the restart next
           this.authenticated = true;
           this.timings.authenticated = this.o.clock.now();
           this.openStream(); // RFC 6120 §6.4.6: stream restart after SASL success
@@ -974,7 +984,6 @@ export class XmppSession {
     }
     if (this.state === 'closing' && this.sentClose) {
       // Our <close/> was answered: the stream is closed, so we start the WebSocket closing handshake.
-      this.disarm();
       this.closeTransport();
       return;
     }
@@ -1030,13 +1039,9 @@ export class XmppSession {
   }
 
   private closeTransport(): void {
-    this.disarm();
     this.transport.close(1000);
     // Never hang on a peer that ignores the WebSocket close: declare the transport closed ourselves.
-    this.phaseTimer = this.o.clock.setTimeout(
-      () => this.transportClosed(undefined, 'closing handshake timed out'),
-      this.timeouts.close,
-    );
+    this.time('handshake', '', this.timeouts.close);
   }
 
   private rejectResume(err: XmppError): void {
@@ -1060,24 +1065,64 @@ export class XmppSession {
   }
 
   private arm(phase: SessionPhase, what: string): void {
-    this.disarm();
-    const ms = this.timeouts[phase];
-    this.phaseTimer = this.o.clock.setTimeout(() => {
-      this.phaseTimer = undefined;
-      const err = new XmppError('timeout', phase, `timeout:${phase}: no ${what} within ${ms} ms`);
-      if (phase === 'close' || this.state === 'closing') {
-        this.failure ??= err;
-        this.closeTransport();
-      } else {
-        this.fail(err, false);
-        // A transport still connecting has no closing handshake to wait for: the session ends now, so its
-        // failure counts when it happened even though the host's socket lingers (k6 cannot abort a handshake).
-        if (phase === 'connect') this.finish(undefined, err.reason);
-      }
-    }, ms);
+    this.time(phase, what, this.timeouts[phase]);
   }
 
+  /**
+   * Times `phase`: it fails (onDeadline) unless it ends within `ms`. One timer serves the phases that follow each
+   * other (a login times five, a close two): a later deadline moves no timer, the timer sleeps the rest when it
+   * fires early; only an earlier one replaces it. A set and a clear fewer per phase, in the engine and in Node.
+   */
+  private time(phase: SessionPhase | 'handshake', what: string, ms: number): void {
+    const now = this.o.clock.now();
+    this.timedPhase = phase;
+    this.timedWhat = what;
+    this.timedMs = ms;
+    this.deadline = now + ms;
+    if (this.phaseTimer !== undefined) {
+      if (this.phaseTimerAt <= this.deadline) return;
+      this.o.clock.clearTimeout(this.phaseTimer);
+    }
+    this.startPhaseTimer(ms, now);
+  }
+
+  private startPhaseTimer(ms: number, now: number): void {
+    this.phaseTimerAt = now + ms;
+    this.phaseTimer = this.o.clock.setTimeout(this.onPhaseTimer, ms);
+  }
+
+  private readonly onPhaseTimer = (): void => {
+    this.phaseTimer = undefined;
+    const phase = this.timedPhase;
+    if (phase === undefined) return; // the phase ended and none followed
+    const now = this.o.clock.now();
+    if (now < this.deadline) return this.startPhaseTimer(this.deadline - now, now);
+    this.timedPhase = undefined;
+    if (phase === 'handshake') return this.transportClosed(undefined, 'closing handshake timed out');
+    const err = new XmppError(
+      'timeout',
+      phase,
+      `timeout:${phase}: no ${this.timedWhat} within ${this.timedMs} ms`,
+    );
+    if (phase === 'close' || this.state === 'closing') {
+      this.failure ??= err;
+      this.closeTransport();
+    } else {
+      this.fail(err, false);
+      // A transport still connecting has no closing handshake to wait for: the session ends now, so its
+      // failure counts when it happened even though the host's socket lingers (k6 cannot abort a handshake).
+      if (phase === 'connect') this.finish(undefined, err.reason);
+    }
+  };
+
+  /** The timed phase is over and the next follows at once: its timer stays pending for it (see time()). */
+  private endPhase(): void {
+    this.timedPhase = undefined;
+  }
+
+  /** No phase is timed any more, and no timer is left pending. */
   private disarm(): void {
+    this.timedPhase = undefined;
     if (this.phaseTimer !== undefined) this.o.clock.clearTimeout(this.phaseTimer);
     this.phaseTimer = undefined;
   }

@@ -3,18 +3,45 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { nodeClock } from '../../src/node/clock.ts';
 import { nodeCrypto } from '../../src/node/crypto.ts';
+import type { Clock } from '../../src/xmpp/clock.ts';
 import type { XmppError } from '../../src/xmpp/errors.ts';
 import { XmppSession, type SessionTimeouts } from '../../src/xmpp/session.ts';
 import { FEATURES_BIND, FEATURES_SASL, SERVER_OPEN } from '../helpers/fake-server.ts';
 
-function memorySession(o: { timeouts?: Partial<SessionTimeouts>; send?: (frame: string) => void } = {}) {
+/** Node's clock, counting the timers set and cleared and those pending. */
+function countingClock() {
+  const pending = new Set<unknown>();
+  const counts = { set: 0, cleared: 0, pending };
+  const clock: Clock = {
+    now: () => nodeClock.now(),
+    setTimeout: (fn, ms) => {
+      counts.set++;
+      const h = nodeClock.setTimeout(() => {
+        pending.delete(h);
+        fn();
+      }, ms);
+      pending.add(h);
+      return h;
+    },
+    clearTimeout: (h) => {
+      counts.cleared++;
+      pending.delete(h);
+      nodeClock.clearTimeout(h);
+    },
+  };
+  return { clock, counts };
+}
+
+function memorySession(
+  o: { timeouts?: Partial<SessionTimeouts>; send?: (frame: string) => void; clock?: Clock } = {},
+) {
   const sent: string[] = [];
   const closes: number[] = [];
   const session = new XmppSession({
     domain: 'localhost',
     credentials: { username: 'alice', password: 'pw' },
     mechanisms: ['PLAIN'],
-    clock: nodeClock,
+    clock: o.clock ?? nodeClock,
     crypto: nodeCrypto,
     timeouts: { close: 50, ...o.timeouts },
     transport: {
@@ -156,5 +183,53 @@ describe('XmppSession', () => {
     assert.deepEqual(closes, [1000], 'the host is told to give the socket up');
     session.transportOpened('xmpp'); // a handshake that completes late changes nothing
     assert.equal(session.state, 'closed');
+  });
+
+  test('one timer serves the five phases of a login and one the two of a close; none is left pending between', async () => {
+    const { clock, counts } = countingClock();
+    const m = await readySession({ clock });
+    assert.deepEqual(
+      [counts.set, counts.cleared, counts.pending.size],
+      [1, 1, 0],
+      'login: set once, cleared at ready',
+    );
+    const closed = m.session.close();
+    m.session.transportFrame("<close xmlns='urn:ietf:params:xml:ns:xmpp-framing'/>");
+    assert.deepEqual(m.closes, [1000]);
+    m.session.transportClosed(1000);
+    assert.equal((await closed).clean, true);
+    assert.deepEqual(
+      [counts.set, counts.cleared, counts.pending.size],
+      [2, 2, 0],
+      'close: set once, cleared at the end',
+    );
+  });
+
+  test('each phase is timed from its own start: a long one after a short one, a short one after a long one', async () => {
+    // open 80 ms (answered at once), then auth 300 ms: the pending 80 ms timer must not end the auth phase early.
+    const a = memorySession({ timeouts: { open: 80, auth: 300 } });
+    const aFailed = a.session.start().then(assert.fail, (e: unknown) => e as XmppError);
+    a.session.transportOpened('xmpp');
+    a.session.transportFrame(SERVER_OPEN);
+    a.session.transportFrame(FEATURES_SASL);
+    await waitFor(() => a.sent.some((f) => f.startsWith('<auth')));
+    const authAt = Date.now();
+    assert.equal((await aFailed).reason, 'timeout:auth');
+    const waited = Date.now() - authAt;
+    assert.ok(
+      waited >= 290 && waited < 1000,
+      `auth timed out ${waited} ms after <auth/>, not at the open deadline`,
+    );
+    assert.match(a.session.failure!.message, /no the SASL outcome within 300 ms/);
+    // connect 5 s (opened at once), then open 40 ms: the shorter deadline replaces the pending timer.
+    const b = memorySession({ timeouts: { connect: 5000, open: 40 } });
+    const t0 = Date.now();
+    const bFailed = b.session.start().then(assert.fail, (e: unknown) => e as XmppError);
+    b.session.transportOpened('xmpp');
+    assert.equal((await bFailed).reason, 'timeout:open');
+    assert.ok(
+      Date.now() - t0 < 1000,
+      `open timed out after ${Date.now() - t0} ms, not at the connect deadline`,
+    );
   });
 });
