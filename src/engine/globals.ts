@@ -29,6 +29,9 @@ export interface GlobalsHost {
   readonly phase: VuPhase;
   readonly realm: VuRealm;
   beginOp(kind: 'timer' | 'socket' | 'http' | 'other'): () => void;
+  /** beginOp without a closure: returns the epoch to end the op with, once. */
+  opStarted(): number;
+  opEnded(epoch: number): void;
   /** Runs a script callback; an exception fails the running iteration. */
   invoke(fn: (...a: unknown[]) => unknown, thisArg: unknown, args: unknown[]): void;
   log: Logger;
@@ -134,9 +137,31 @@ function makeConsole(host: GlobalsHost): Record<string, unknown> {
 const MAX_DELAY = 2 ** 31 - 1;
 
 /** setTimeout/setInterval of one VU (k6 tc55/timers): ids from 1, each pending timer is an op. */
+/** A pending setTimeout/setInterval: one object per timer, no closure (a VU sets one or two per think). */
+class PendingTimer {
+  handle: NodeJS.Timeout | undefined;
+  constructor(
+    readonly timers: Timers,
+    readonly id: number,
+    readonly cb: (...a: unknown[]) => unknown,
+    readonly args: unknown[],
+    readonly repeat: boolean,
+    readonly name: string,
+    /** The op's epoch (GlobalsHost.opStarted). */
+    readonly epoch: number,
+  ) {}
+}
+
+/** What Node calls for every timer, with the timer as its argument. */
+function firePending(t: PendingTimer): void {
+  t.timers.fire(t);
+}
+
+const NO_ARGS: unknown[] = [];
+
 export class Timers {
   private nextId = 0;
-  private readonly active = new Map<number, { handle: NodeJS.Timeout; end: () => void; name: string }>();
+  private readonly active = new Map<number, PendingTimer>();
 
   constructor(private readonly host: GlobalsHost) {}
 
@@ -148,26 +173,36 @@ export class Timers {
     if (!(ms > 0)) ms = 0;
     ms = Math.min(ms, MAX_DELAY);
     const id = ++this.nextId;
-    const end = this.host.beginOp('timer');
-    const fire = () => {
-      if (!this.active.has(id)) return;
-      if (!repeat) {
-        this.active.delete(id);
-        end();
-      }
-      this.host.invoke(cb as (...a: unknown[]) => unknown, this.host.realm.global, args);
-    };
-    const handle = repeat ? setInterval(fire, ms) : setTimeout(fire, ms);
-    this.active.set(id, { handle, end, name });
+    const t = new PendingTimer(
+      this,
+      id,
+      cb as (...a: unknown[]) => unknown,
+      args,
+      repeat,
+      name,
+      this.host.opStarted(),
+    );
+    t.handle = repeat ? setInterval(firePending, ms, t) : setTimeout(firePending, ms, t);
+    this.active.set(id, t);
     return id;
+  }
+
+  /** A timer is due: a timeout ends its op before its callback runs, an interval stays until cleared. */
+  fire(t: PendingTimer): void {
+    if (!this.active.has(t.id)) return;
+    if (!t.repeat) {
+      this.active.delete(t.id);
+      this.host.opEnded(t.epoch);
+    }
+    this.host.invoke(t.cb, this.host.realm.global, t.args);
   }
 
   clear(id: unknown): void {
     const t = this.active.get(Number(id));
     if (t === undefined) return;
-    this.active.delete(Number(id));
+    this.active.delete(t.id);
     clearTimeout(t.handle);
-    t.end();
+    this.host.opEnded(t.epoch);
   }
 
   /** On interruption: k6 drops pending timers and warns about each one. */
@@ -183,10 +218,19 @@ export class Timers {
   }
 
   install(target: Record<string, unknown>): void {
-    target.setTimeout = (cb: unknown, delay?: unknown, ...args: unknown[]) =>
-      this.schedule('setTimeout', false, cb, delay, args);
-    target.setInterval = (cb: unknown, delay?: unknown, ...args: unknown[]) =>
-      this.schedule('setInterval', true, cb, delay, args);
+    // Extra arguments are rare: no array is made for a call without them.
+    const argsFrom = (a: IArguments): unknown[] =>
+      a.length > 2 ? Array.prototype.slice.call(a, 2) : NO_ARGS;
+    // eslint-disable-next-line @typescript-eslint/no-this-alias -- function expressions (for `arguments`) have their own this
+    const timers = this;
+    target.setTimeout = function setTimeout(cb: unknown, delay?: unknown): number {
+      // eslint-disable-next-line prefer-rest-params
+      return timers.schedule('setTimeout', false, cb, delay, argsFrom(arguments));
+    };
+    target.setInterval = function setInterval(cb: unknown, delay?: unknown): number {
+      // eslint-disable-next-line prefer-rest-params
+      return timers.schedule('setInterval', true, cb, delay, argsFrom(arguments));
+    };
     target.clearTimeout = (id: unknown) => this.clear(id);
     target.clearInterval = (id: unknown) => this.clear(id);
   }

@@ -266,6 +266,8 @@ export class Vu implements VuRuntime {
         },
         realm,
         beginOp: (k) => this.beginOp(k),
+        opStarted: () => this.opStarted(),
+        opEnded: (epoch) => this.opEnded(epoch),
         invoke: (fn, thisArg, args) => this.invoke(fn, thisArg, args),
         log: (level, msg) => state.consoleLog(level, msg, id),
         readFile: (p) => state.readFile(p),
@@ -311,16 +313,25 @@ export class Vu implements VuRuntime {
   }
 
   beginOp(_kind: 'timer' | 'socket' | 'http' | 'other'): () => void {
-    const epoch = this.epoch;
-    this.ops++;
+    const epoch = this.opStarted();
     let ended = false;
     return () => {
       if (ended) return;
       ended = true;
-      if (epoch !== this.epoch) return; // from a phase that was cut short
-      this.ops--;
-      if (this.ops === 0) this.scheduleIdleCheck();
+      this.opEnded(epoch);
     };
+  }
+
+  /** beginOp without its closure, for timers (one or two per think): returns the epoch to give opEnded, once. */
+  opStarted(): number {
+    this.ops++;
+    return this.epoch;
+  }
+
+  opEnded(epoch: number): void {
+    if (epoch !== this.epoch) return; // from a phase that was cut short
+    this.ops--;
+    if (this.ops === 0) this.scheduleIdleCheck();
   }
 
   reportError(err: unknown): void {

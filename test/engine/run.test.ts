@@ -48,6 +48,38 @@ describe('setup data', () => {
   });
 });
 
+describe('timers', () => {
+  test('extra arguments reach the callback, intervals repeat until cleared, a cleared timeout never fires', async () => {
+    const t0 = Date.now();
+    const { outcome, msgs } = await run(`
+      export default function () {
+        setTimeout((a, b) => console.log('timeout ' + a + ' ' + b), 10, 'x', 2);
+        setTimeout(function () { console.log('no args ' + arguments.length); }, 5);
+        const never = setTimeout(() => console.log('cleared timeout fired'), 30);
+        clearTimeout(never);
+        clearTimeout(never); // twice: nothing happens
+        let n = 0;
+        const every = setInterval((tag) => {
+          console.log('tick ' + ++n + ' ' + tag);
+          if (n === 3) clearInterval(every);
+        }, 15, 't');
+        console.log('ids ' + typeof never + ' ' + (every > never));
+      }
+    `);
+    assert.equal(outcome.exitCode, 0);
+    assert.deepEqual(msgs, [
+      'ids number true',
+      'no args 0',
+      'timeout x 2',
+      'tick 1 t',
+      'tick 2 t',
+      'tick 3 t',
+    ]);
+    // The iteration ended when the interval was cleared: nothing left pending (the cleared timeout included).
+    assert.ok(Date.now() - t0 < 5000, `took ${Date.now() - t0} ms`);
+  });
+});
+
 describe('exit codes', () => {
   test('an exception in init code exits 107 with the error', async () => {
     const { outcome, lines } = await run(`throw new Error('broken init');\nexport default function () {}`);
