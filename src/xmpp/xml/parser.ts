@@ -150,6 +150,39 @@ const KIDS: XmlNode[] = [];
 
 /** The elements open in the frame being parsed (shared as KIDS is). */
 const STACK: Frame[] = [];
+/** STACK's Frame objects, reused by depth: a frame's elements then make no Frame each. */
+const FRAMES: Frame[] = [];
+
+/**
+ * The element and attribute names and the values most stanzas carry, by length: returned instead of a slice of the
+ * frame, so they cost no copy and later comparisons (attr('from'), name === 'message') hit on identity.
+ */
+const COMMON: string[][] = [];
+for (const w of [
+  'to',
+  'id',
+  'iq',
+  'en',
+  'from',
+  'type',
+  'body',
+  'chat',
+  'xmlns',
+  'result',
+  'message',
+  'presence',
+  'xml:lang',
+  'jabber:client',
+  'urn:ietf:params:xml:ns:xmpp-framing',
+])
+  (COMMON[w.length] ??= []).push(w);
+
+/** s[start, end): one of COMMON when it is one, else a slice. */
+function common(s: string, start: number, end: number): string {
+  const words = COMMON[end - start];
+  if (words !== undefined) for (const w of words) if (s.startsWith(w, start)) return w;
+  return s.slice(start, end);
+}
 
 function describe(s: string, max = 40): string {
   return JSON.stringify(s.length > max ? s.slice(0, max) + '…' : s);
@@ -341,7 +374,7 @@ class FrameParser {
     const nameEnd = this.qname(nameStart);
     if (nameEnd === nameStart) throw this.unexpected(nameStart, 'element name');
     const elColon = this.colon;
-    const name = s.slice(nameStart, nameEnd);
+    const name = common(s, nameStart, nameEnd);
 
     let count = 0;
     let names: Set<string> | null = null;
@@ -382,7 +415,7 @@ class FrameParser {
           an,
         );
       }
-      const aname = s.slice(an, ae);
+      const aname = common(s, an, ae);
       j = this.skipS(ae);
       if (j >= n || s.charCodeAt(j) !== 0x3d) throw this.unexpected(j, `'=' after attribute ${aname}`);
       j = this.skipS(j + 1);
@@ -451,7 +484,20 @@ class FrameParser {
     if (stack.length > 0) KIDS[this.kidsN++] = el;
     else this.root = el;
     if (selfClosing) this.restore(parentDefault, undo);
-    else stack.push({ el, name, start: i, parentDefault, undo, kids: this.kidsN });
+    else {
+      const depth = stack.length;
+      let f = FRAMES[depth];
+      if (f === undefined) FRAMES[depth] = f = { el, name, start: i, parentDefault, undo, kids: this.kidsN };
+      else {
+        f.el = el;
+        f.name = name;
+        f.start = i;
+        f.parentDefault = parentDefault;
+        f.undo = undo;
+        f.kids = this.kidsN;
+      }
+      stack.push(f);
+    }
     return j;
   }
 
@@ -586,7 +632,7 @@ class FrameParser {
       const c = s.charCodeAt(i);
       if (c === q) {
         this.end = i + 1;
-        return v + s.slice(runStart, i);
+        return v === '' ? common(s, runStart, i) : v + s.slice(runStart, i);
       }
       if (c > 0x3c && c < 0xd800) {
         i++;
