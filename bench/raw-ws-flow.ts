@@ -14,6 +14,7 @@ import WebSocket from 'ws';
 // Bundled in by esbuild with the rest: the built script needs nothing but node and ws.
 import { benchArgs, BenchArgError, flag } from './lib/args.ts';
 import { runFloor } from './lib/floor-flow.ts';
+import { leanSocket } from './lib/lean-ws.ts';
 
 const args = benchArgs({
   name: 'raw-ws-flow',
@@ -26,6 +27,11 @@ const args = benchArgs({
     think: flag.whole({ help: 'think time, milliseconds', min: 0, default: '200' }),
     'body-size': flag.whole({ help: 'characters per message body', default: '56' }),
     timeout: flag.whole({ help: 'milliseconds a user waits for each answer', default: '15000' }),
+    client: flag.oneOf({
+      help: "the WebSocket client: ws (the floor), or lean (bench/lib/lean-ws.ts: no library; sizes ws's own cost)",
+      of: ['ws', 'lean'],
+      default: 'ws',
+    }),
   },
   check: (v) => {
     if (!v.url) throw new BenchArgError('--url', 'is required: --url ws://…/xmpp-websocket');
@@ -45,6 +51,7 @@ runFloor(
     base64: (s) => Buffer.from(s).toString('base64'),
   },
   (_n, events) => {
+    if (args.client === 'lean') return leanSocket(URL, 'xmpp', events);
     const ws = new WebSocket(URL, 'xmpp', { perMessageDeflate: false, skipUTF8Validation: true });
     ws.on('open', events.opened);
     ws.on('message', (data) => events.frame(String(data)));

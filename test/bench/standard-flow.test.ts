@@ -119,6 +119,42 @@ describe('standard flow: server counters and the raw floor', () => {
   });
 });
 
+describe('standard flow: the floor on the lean client (raw-ws-flow --client lean)', () => {
+  test('do the whole flow and close cleanly for every user, as the server counts it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'starling-counters-'));
+    const file = join(dir, 'counters.json');
+    const server = await countingProsody(10, file);
+    try {
+      const floor = await run(
+        process.execPath,
+        [
+          '--import',
+          'tsx',
+          join(ROOT, 'bench', 'raw-ws-flow.ts'),
+          ...['--url', server.websocketUrl, '--users', '10', '--rate', '100', '--messages', '3'],
+          ...['--think', '50', '--body-size', '20', '--client', 'lean'],
+        ],
+        { cwd: ROOT },
+      );
+      const result = JSON.parse(floor.stdout) as Record<string, number>;
+      assert.deepEqual(
+        [result.connected, result.bound, result.sent, result.received, result.closedClean, result.failed],
+        [10, 10, 30, 30, 10, 0],
+        floor.stdout,
+      );
+    } finally {
+      await server.stop();
+    }
+    const counters = JSON.parse(await readFile(file, 'utf8')) as Record<string, number>;
+    await rm(dir, { recursive: true, force: true });
+    assert.deepEqual(
+      [counters.auth_success, counters.resource_bind, counters.initial_presence, counters.chat_delivered],
+      [10, 10, 10, 30],
+    );
+    assert.deepEqual([counters.unbind_clean, counters.unbind_unclean], [10, 0]);
+  });
+});
+
 describe('standard flow: the floor as a k6 script on the Node engine (k6-raw)', () => {
   let server: LocalServer;
   let dir: string;
