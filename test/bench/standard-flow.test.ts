@@ -59,6 +59,22 @@ function bindAndDrop(server: LocalServer, n: number, password: string): Promise<
   });
 }
 
+/** The floor (bench/raw-ws-flow.ts) for 10 users, 3 messages each, against `server`; its output and line of counts. */
+async function runFloorFlow(server: LocalServer, extra: string[] = []) {
+  const floor = await run(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      join(ROOT, 'bench', 'raw-ws-flow.ts'),
+      ...['--url', server.websocketUrl, '--users', '10', '--rate', '100', '--messages', '3'],
+      ...['--think', '50', '--body-size', '20', ...extra],
+    ],
+    { cwd: ROOT },
+  );
+  return { floor, result: JSON.parse(floor.stdout) as Record<string, number> };
+}
+
 describe('standard flow: server counters and the raw floor', () => {
   let server: LocalServer;
   let dir: string;
@@ -69,18 +85,7 @@ describe('standard flow: server counters and the raw floor', () => {
     const file = join(dir, 'counters.json');
     server = await countingProsody(12, file);
     try {
-      const floor = await run(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(ROOT, 'bench', 'raw-ws-flow.ts'),
-          ...['--url', server.websocketUrl, '--users', '10', '--rate', '100', '--messages', '3'],
-          ...['--think', '50', '--body-size', '20'],
-        ],
-        { cwd: ROOT },
-      );
-      const result = JSON.parse(floor.stdout) as Record<string, number>;
+      const { floor, result } = await runFloorFlow(server);
       assert.equal(result.failed, 0, floor.stdout);
       assert.equal(await bindAndDrop(server, 11, 'pass11'), 'bound');
       assert.equal(await bindAndDrop(server, 12, 'wrong'), 'failure');
@@ -125,18 +130,7 @@ describe('standard flow: the floor on the lean client (raw-ws-flow --client lean
     const file = join(dir, 'counters.json');
     const server = await countingProsody(10, file);
     try {
-      const floor = await run(
-        process.execPath,
-        [
-          '--import',
-          'tsx',
-          join(ROOT, 'bench', 'raw-ws-flow.ts'),
-          ...['--url', server.websocketUrl, '--users', '10', '--rate', '100', '--messages', '3'],
-          ...['--think', '50', '--body-size', '20', '--client', 'lean'],
-        ],
-        { cwd: ROOT },
-      );
-      const result = JSON.parse(floor.stdout) as Record<string, number>;
+      const { floor, result } = await runFloorFlow(server, ['--client', 'lean']);
       assert.deepEqual(
         [result.connected, result.bound, result.sent, result.received, result.closedClean, result.failed],
         [10, 10, 30, 30, 10, 0],
