@@ -107,16 +107,16 @@ function stopSweeperWhenIdle(): void {
   sweeper = undefined;
 }
 
-/** Calls `send` with a timing element, expecting the stanza at `to`; an unsent stanza is withdrawn, not counted. */
-function sendExpected(
+/** Expects a `kind` stanza at `to` and calls `send` with its key; an unsent stanza is withdrawn, not counted. */
+function sendKeyed<R>(
   kind: TimedKind,
   to: string,
-  send: (timing: XmlElement) => void,
+  send: (key: string) => R,
   tags?: Record<string, string>,
-): void {
+): R {
   const key = expect(kind, to, tags);
   try {
-    send(x('t', { xmlns: TIMING_NS, ms: String(Date.now()), k: key }));
+    return send(key);
   } catch (e) {
     ledger.withdraw(key);
     stopSweeperWhenIdle();
@@ -126,20 +126,15 @@ function sendExpected(
 
 /** Sends a chat message stamped with the send time; the peer's session records xmpp_message_delivery. */
 export function sendTimedMessage(session: XmppSession, to: string, body: string): string {
-  const key = expect('message', to);
-  try {
-    // Written as text, not built: the standard flow's commonest send. The clock and the key need no escaping
-    // (digits; a VU number, '.' and base-36 digits).
-    return session.sendMessage({
+  // The timing element written as text, not built: the standard flow's commonest send. The clock and the key need
+  // no escaping (digits; a VU number, '.' and base-36 digits).
+  return sendKeyed('message', to, (key) =>
+    session.sendMessage({
       to,
       body,
       extraXml: "<t xmlns='" + TIMING_NS + "' ms='" + Date.now() + "' k='" + key + "'/>",
-    });
-  } catch (e) {
-    ledger.withdraw(key);
-    stopSweeperWhenIdle();
-    throw e;
-  }
+    }),
+  );
 }
 
 /**
@@ -147,7 +142,8 @@ export function sendTimedMessage(session: XmppSession, to: string, body: string)
  * xmpp_presence_loss. Broadcast presence (no `to`) has no one addressee to expect it: it is not timed.
  */
 export function sendTimedPresence(session: XmppSession, to: string, status?: string): void {
-  sendExpected('presence', to, (t) => {
+  sendKeyed('presence', to, (key) => {
+    const t = x('t', { xmlns: TIMING_NS, ms: String(Date.now()), k: key });
     const p = x('presence', { xmlns: 'jabber:client', to }, t);
     if (status !== undefined) p.append(x('status', {}, status));
     session.send(p);
