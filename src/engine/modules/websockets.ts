@@ -6,7 +6,6 @@
 import { goError, goTypeName } from '../go.ts';
 import { defineBuiltins } from '../metrics.ts';
 import { types } from 'node:util';
-import type WebSocket from 'ws';
 import { maskUrlPasswords } from '../../xmpp/redact.ts';
 import { DEFAULT_ENGINE_LIMITS, wsMessageTooBig } from '../limits.ts';
 import { UnsupportedK6ApiError, type ModuleFactory, type Tags, type VuRuntime } from '../runtime.ts';
@@ -17,6 +16,7 @@ import {
   WS_MESSAGE_TOO_BIG,
   type Handshake,
 } from './ws-client.ts';
+import type { WireSocket } from './ws-wire.ts';
 
 /** k6's built-in WebSocket metrics (metrics/builtin.go); data_* are k6's wire byte counters. */
 export const WS_METRICS = {
@@ -49,10 +49,6 @@ const PING_EVENT = 4;
 const PONG_EVENT = 5;
 
 type Listener = (event: object) => unknown;
-
-/** ws send options: every frame leaves as a Buffer, text or binary as the script's data was. */
-const TEXT_FRAME = { binary: false };
-const BINARY_FRAME = { binary: true };
 
 /** What a listener dispatch returns when no listener threw. */
 const NO_THROW: unique symbol = Symbol('no-throw');
@@ -218,14 +214,14 @@ class K6WebSocket {
   readonly #endOp: () => void;
   readonly #startedAt: number;
   readonly #startedEpoch: number;
-  #ws: WebSocket | null = null;
+  #ws: WireSocket | null = null;
   #hs: Handshake | null = null;
   #readyState: ReadyState = CONNECTING;
   /** The handshake succeeded (k6 then runs its session loop, which records ws_session_duration). */
   #connected = false;
   /** A dial failure's text (gorilla's wording), once known. */
   #failure: string | null = null;
-  /** After `open`, `ws` reported a protocol or stream error: gorilla surfaces those as plain read errors. */
+  /** After `open`, the peer broke the protocol: gorilla surfaces that as a plain read error. */
   #readFailed = false;
   #binaryType: 'blob' | 'arraybuffer' = 'blob';
   #protocol = '';
@@ -240,7 +236,7 @@ class K6WebSocket {
   #hung = false;
   readonly #maxMessageBytes: number;
   #bufferedAmount = 0;
-  /** Payload sizes of the frames handed to `ws`, oldest first: its write callbacks arrive in that order. */
+  /** Payload sizes of the frames handed to the socket, oldest first: its write callbacks arrive in that order. */
   readonly #writes: number[] = [];
   #pingCounter = 0;
   readonly #pings = new Map<string, number>();
@@ -275,11 +271,11 @@ class K6WebSocket {
       this.#ws = ws;
       this.#hs = hs;
       ws.on('open', () => this.#opened());
-      ws.on('message', (data, isBinary) => this.#received(data as Buffer, isBinary));
+      ws.on('message', (data: Buffer, isBinary: boolean) => this.#received(data, isBinary));
       ws.on('ping', () => this.#pinged());
-      ws.on('pong', (data) => this.#ponged(data));
-      ws.on('error', (err) => this.#wsError(err));
-      ws.on('close', (code, reason) => this.#wsClosed(code, reason));
+      ws.on('pong', (data: Buffer) => this.#ponged(data));
+      ws.on('error', (err: Error & { code?: string }) => this.#wsError(err));
+      ws.on('close', (code: number, reason: Buffer) => this.#wsClosed(code, reason));
     } catch (err) {
       // Refused before any I/O (gorilla: duplicate header, userinfo; Node: invalid header value): still an event.
       this.#failure = err instanceof Error ? err.message : String(err);
@@ -378,12 +374,10 @@ class K6WebSocket {
     let frame: Buffer;
     let size: number;
     if (typeof data === 'string') {
-      // Encoded once here: given the string, ws measures it and encodes it again.
-      frame = Buffer.from(data);
-      size = frame.length;
+      size = Buffer.byteLength(data);
       this.#bufferedAmount += size;
       this.#writes.push(size);
-      this.#ws!.send(frame, TEXT_FRAME, this.#written);
+      this.#ws!.send(data, false, this.#written); // encoded straight into the frame
       return;
     } else if (types.isAnyArrayBuffer(data)) {
       frame = Buffer.from(data);
@@ -396,14 +390,14 @@ class K6WebSocket {
     }
     this.#bufferedAmount += size;
     this.#writes.push(size);
-    this.#ws!.send(frame, BINARY_FRAME, this.#written);
+    this.#ws!.send(frame, true, this.#written);
   }
 
   ping(): void {
     if (this.#readyState !== OPEN) throw goError(this.#vu.Error, 'InvalidStateError');
     const id = String(this.#pingCounter++);
     this.#writes.push(0);
-    this.#ws!.ping(id, undefined, this.#written);
+    this.#ws!.ping(id, this.#written);
     this.#pings.set(id, performance.now());
   }
 
@@ -463,7 +457,7 @@ class K6WebSocket {
   }
 
   /** One callback for every frame this socket writes (no allocation per message): k6 counts after the write. */
-  readonly #written = (err?: Error): void => {
+  readonly #written = (err?: Error | null): void => {
     const size = this.#writes.shift() ?? 0;
     if (err) return;
     this.#bufferedAmount -= size;
@@ -624,7 +618,7 @@ class K6WebSocket {
   }
 
   /**
-   * A message outgrew the engine's limit (k6 has none): `ws` stopped reading before buffering it and sent close
+   * A message outgrew the engine's limit (k6 has none): the socket stopped reading before buffering it and sent close
    * 1009; the script sees an error naming the limit and a close with 1009 at once, as for any failed session.
    */
   #messageTooBig(): void {
