@@ -28,7 +28,7 @@ const args = benchArgs({
     'body-size': flag.whole({ help: 'characters per message body', default: '56' }),
     timeout: flag.whole({ help: 'milliseconds a user waits for each answer', default: '15000' }),
     client: flag.oneOf({
-      help: "the WebSocket client: ws (the floor), or lean (bench/lib/lean-ws.ts: no library; sizes ws's own cost)",
+      help: "the WebSocket client: ws (the floor), or lean (the Node engine's own, ws-wire.ts; sizes ws's cost)",
       of: ['ws', 'lean'],
       default: 'ws',
     }),

@@ -3,7 +3,10 @@
  * the Node engine), Tsung 1.7, and over WebSocket the floor (bench/raw-ws-flow.ts: plain Node on `ws`, no XML
  * library) and `k6-raw`, the floor's flow as a k6 script on starling's Node engine (bench/k6/raw-flow.ts), which
  * splits starling's cost over the floor into what the engine adds (k6-raw ÷ raw) and what the XMPP client adds
- * (starling ÷ k6-raw). In one invocation, so the ratios come from the same set of runs; `--runs` repeats the set.
+ * (starling ÷ k6-raw), and `raw-lean`, the floor on a WebSocket client with no library (bench/lib/lean-ws.ts), the
+ * floor of what the engine's own hand-written client could reach: starling ÷ raw-lean is the XMPP client and the
+ * engine without the credit for leaving `ws`. In one invocation, so the ratios come from the same set of runs;
+ * `--runs` repeats the set.
  *
  * The flow: USERS users arrive at RATE per second (Poisson). Each: connect (WebSocket subprotocol xmpp, or a BOSH
  * session) → open → SASL PLAIN → stream restart → bind → initial presence → think → 10 × (a chat message with a
@@ -23,7 +26,7 @@
  *   session = (peak RSS − baseline) ÷ the most sessions the server had bound at once (its peak_online counter).
  *
  *   npm run bench -- standard-flow [--users 2000] [--rate 200] [--bosh-rate <rate>] [--runs 3]
- *     [--transport websocket|bosh|both] [--only starling,tsung,raw,k6-raw] [--vus 1] [--phases cpu,memory]
+ *     [--transport websocket|bosh|both] [--only starling,tsung,raw,k6-raw,raw-lean] [--vus 1] [--phases cpu,memory]
  *     [--think 0.2] [--memory-think auto] [--messages 10] [--body-size 56] [--json results.json]
  *
  * Needs Debian's tsung and prosody. Loopback only; leaves nothing running (Prosody, Tsung, the epmd Tsung starts).
@@ -49,7 +52,7 @@ import {
 } from './lib/flow-scripts.ts';
 
 type Transport = 'websocket' | 'bosh';
-type Generator = 'starling' | 'tsung' | 'raw' | 'k6-raw';
+type Generator = 'starling' | 'tsung' | 'raw' | 'k6-raw' | 'raw-lean';
 type PhaseName = 'cpu' | 'memory';
 
 const args = benchArgs({
@@ -67,8 +70,8 @@ const args = benchArgs({
         raw === 'both' ? ['websocket', 'bosh'] : listOf<Transport>(name, raw, ['websocket', 'bosh']),
     }),
     only: flag.list({
-      help: 'generators to run (default: all; no raw or k6-raw over BOSH)',
-      of: ['starling', 'tsung', 'raw', 'k6-raw'],
+      help: 'generators to run (default: all; no raw, k6-raw or raw-lean over BOSH)',
+      of: ['starling', 'tsung', 'raw', 'k6-raw', 'raw-lean'],
     }),
     vus: flag.whole({ help: "starling's VUs, at most --users", default: '1' }),
     messages: flag.whole({ help: 'chat messages per user', default: '10' }),
@@ -120,7 +123,8 @@ const thinkOf = (t: Transport, phase: PhaseName): number => (phase === 'cpu' ? C
 
 /** Over BOSH there is no raw floor: starling and Tsung only. */
 function generatorsFor(t: Transport): Generator[] {
-  const all: Generator[] = t === 'websocket' ? ['starling', 'tsung', 'raw', 'k6-raw'] : ['starling', 'tsung'];
+  const all: Generator[] =
+    t === 'websocket' ? ['starling', 'tsung', 'raw', 'k6-raw', 'raw-lean'] : ['starling', 'tsung'];
   return ONLY ? all.filter((g) => ONLY.includes(g)) : all;
 }
 
@@ -505,7 +509,7 @@ async function runTsung(
  * as starling runs churn). Its exit and its line of counts say whether it did the whole flow.
  */
 function floorRunner(
-  g: 'raw' | 'k6-raw',
+  g: 'raw' | 'k6-raw' | 'raw-lean',
   argv: (ctx: Context, dir: string, flow: FlowSettings) => string[],
 ): (...a: Parameters<typeof runStarling>) => Promise<{ m: Measured; problems: string[]; notes: string[] }> {
   return async (ctx, dir, server, t, think, rate) => {
@@ -521,7 +525,19 @@ const runK6Raw = floorRunner('k6-raw', (ctx, dir, flow) =>
   k6RawArgv(ctx.k6RawScript, flow, join(dir, 'results')),
 );
 
-const RUNNERS = { starling: runStarling, tsung: runTsung, raw: runRaw, 'k6-raw': runK6Raw };
+const runRawLean = floorRunner('raw-lean', (ctx, _dir, flow) => [
+  ...rawArgv(ctx.rawScript, flow),
+  '--client',
+  'lean',
+]);
+
+const RUNNERS = {
+  starling: runStarling,
+  tsung: runTsung,
+  raw: runRaw,
+  'k6-raw': runK6Raw,
+  'raw-lean': runRawLean,
+};
 
 /**
  * One small starling run before any measurement: it rebuilds dist/cli if a source changed and fills the Node
@@ -727,6 +743,7 @@ function printTables(outcomes: Outcome[]): void {
       ? gens.filter((g) => g !== 'starling').map((o): [Generator, Generator] => ['starling', o])
       : [];
     if (gens.includes('k6-raw') && gens.includes('raw')) pairs.push(['k6-raw', 'raw']);
+    if (gens.includes('raw-lean') && gens.includes('raw')) pairs.push(['raw-lean', 'raw']);
     if (pairs.length > 0) {
       console.log(label('ratios (same run)') + cells(RATIOS.map((r) => r.head)));
       for (const [g, o] of pairs) {
