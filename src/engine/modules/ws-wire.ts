@@ -322,6 +322,7 @@ export class WireSocket extends EventEmitter {
   #failHandshake(err: Error): void {
     if (this.#state !== CONNECTING) return;
     this.#state = CLOSING;
+    this.#reading = false; // bytes after a refused response are not frames
     this.#emitError(err);
     this.#socket.destroy();
   }
