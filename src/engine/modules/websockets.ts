@@ -16,7 +16,7 @@ import {
   WS_MESSAGE_TOO_BIG,
   type Handshake,
 } from './ws-client.ts';
-import type { WireSocket } from './ws-wire.ts';
+import { CLOSED, CLOSING, CONNECTING, OPEN, type WireSocket } from './ws-wire.ts';
 
 /** k6's built-in WebSocket metrics (metrics/builtin.go); data_* are k6's wire byte counters. */
 export const WS_METRICS = {
@@ -33,10 +33,6 @@ export const WS_METRICS = {
 /** gorilla's `HandshakeTimeout` in k6 ("TODO configurable"). */
 const HANDSHAKE_TIMEOUT_MS = 60_000;
 
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
 type ReadyState = typeof CONNECTING | typeof OPEN | typeof CLOSING | typeof CLOSED;
 
 /** Event types, indexed as the listener slots are. */

@@ -60,10 +60,11 @@ export class WireError extends Error {
 /** `ws`'s code for a message over the limit (it also sends close 1009). */
 export const WS_MESSAGE_TOO_BIG = 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH';
 
-const CONNECTING = 0;
-const OPEN = 1;
-const CLOSING = 2;
-const CLOSED = 3;
+/** The WebSocket readyState values (the same for the k6 socket and the connection under it). */
+export const CONNECTING = 0;
+export const OPEN = 1;
+export const CLOSING = 2;
+export const CLOSED = 3;
 
 const CONTINUATION = 0x0;
 const TEXT = 0x1;
