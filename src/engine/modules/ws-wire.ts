@@ -50,8 +50,6 @@ export class WireError extends Error {
   constructor(
     message: string,
     readonly code: string,
-    /** The close code the connection is failed with. */
-    readonly statusCode = 1002,
   ) {
     super(message);
   }
@@ -84,6 +82,9 @@ const MAX_RESPONSE_HEAD = 16 * 1024;
 const CLOSE_TIMEOUT_MS = 30_000;
 const EMPTY = Buffer.alloc(0);
 const NOOP = (): void => undefined;
+/** `ws`'s error for close() or terminate() before the handshake completed. */
+const CLOSED_EARLY = (): WireError =>
+  new WireError('WebSocket was closed before the connection was established', 'ECLOSED');
 
 /** Called once a frame was written (or could not be). */
 export type WriteDone = (err?: Error | null) => void;
@@ -275,9 +276,7 @@ export class WireSocket extends EventEmitter {
   close(code?: number, reason = ''): void {
     if (this.#state === CLOSED) return;
     if (this.#state === CONNECTING) {
-      this.#failHandshake(
-        new WireError('WebSocket was closed before the connection was established', 'ECLOSED'),
-      );
+      this.#failHandshake(CLOSED_EARLY());
       return;
     }
     if (this.#state === CLOSING) {
@@ -303,9 +302,7 @@ export class WireSocket extends EventEmitter {
   terminate(): void {
     if (this.#state === CLOSED) return;
     if (this.#state === CONNECTING) {
-      this.#failHandshake(
-        new WireError('WebSocket was closed before the connection was established', 'ECLOSED'),
-      );
+      this.#failHandshake(CLOSED_EARLY());
       return;
     }
     this.#state = CLOSING;
@@ -606,7 +603,7 @@ export class WireSocket extends EventEmitter {
     this.#chunks = [];
     this.#fragments = [];
     this.close(statusCode);
-    this.#emitError(new WireError(message, code, statusCode));
+    this.#emitError(new WireError(message, code));
     return false;
   }
 }
