@@ -367,26 +367,16 @@ class K6WebSocket {
 
   send(data: unknown): void {
     if (this.#readyState !== OPEN) throw goError(this.#vu.Error, 'InvalidStateError');
-    let frame: Buffer;
-    let size: number;
-    if (typeof data === 'string') {
-      size = Buffer.byteLength(data);
-      this.#bufferedAmount += size;
-      this.#writes.push(size);
-      this.#ws!.send(data, false, this.#written); // encoded straight into the frame
-      return;
-    } else if (types.isAnyArrayBuffer(data)) {
-      frame = Buffer.from(data);
-      size = frame.length;
-    } else if (ArrayBuffer.isView(data)) {
-      frame = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
-      size = frame.length;
-    } else {
-      throw goError(this.#vu.Error, `unsupported send type ${goTypeName(data)}`);
-    }
+    let payload: string | Buffer;
+    if (typeof data === 'string')
+      payload = data; // measured and encoded straight into the frame
+    else if (types.isAnyArrayBuffer(data)) payload = Buffer.from(data);
+    else if (ArrayBuffer.isView(data)) payload = Buffer.from(data.buffer, data.byteOffset, data.byteLength);
+    else throw goError(this.#vu.Error, `unsupported send type ${goTypeName(data)}`);
+    // The write callback runs after send returns, so the size is queued before it can be taken.
+    const size = this.#ws!.send(payload, typeof payload !== 'string', this.#written);
     this.#bufferedAmount += size;
     this.#writes.push(size);
-    this.#ws!.send(frame, true, this.#written);
   }
 
   ping(): void {

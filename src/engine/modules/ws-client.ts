@@ -13,7 +13,7 @@ import {
   peerCertificateOf,
   tlsVerifyFailure,
 } from './tls.ts';
-import { Handshake, WireSocket } from './ws-wire.ts';
+import { HANDSHAKE_TIMED_OUT, Handshake, WireSocket } from './ws-wire.ts';
 
 export { Handshake, WS_MESSAGE_TOO_BIG } from './ws-wire.ts';
 
@@ -126,7 +126,7 @@ export function dialErrorText(err: NodeNetError, hs: Handshake, url: string): st
         ? `read tcp ${socketPair(hs.socket)}: read: connection reset by peer`
         : err.message;
   }
-  if (err.message === 'Opening handshake has timed out') {
+  if (err.code === HANDSHAKE_TIMED_OUT) {
     return hs.socket?.remoteAddress
       ? `read tcp ${socketPair(hs.socket)}: i/o timeout`
       : `dial tcp ${hostPort(undefined, undefined, url)}: i/o timeout`;

@@ -85,6 +85,10 @@ const NOOP = (): void => undefined;
 /** `ws`'s error for close() or terminate() before the handshake completed. */
 const CLOSED_EARLY = (): WireError =>
   new WireError('WebSocket was closed before the connection was established', 'ECLOSED');
+/** Node's error for a connection that ended before its response (what `ws` reported through http). */
+const HUNG_UP = (): WireError => new WireError('socket hang up', 'ECONNRESET');
+/** The code of the error for a handshake past its deadline (ws-client.ts words it as gorilla does). */
+export const HANDSHAKE_TIMED_OUT = 'ETIMEDOUT_HANDSHAKE';
 
 /** Called once a frame was written (or could not be). */
 export type WriteDone = (err?: Error | null) => void;
@@ -159,9 +163,11 @@ function negotiateDeflate(values: readonly string[]): boolean | 'invalid' {
   return false;
 }
 
-/** A masked client frame: FIN, RSV1 when compressed, the opcode, the length, the key, the masked payload. */
-function clientFrame(opcode: number, payload: Buffer | string, compressed = false): Buffer {
-  const n = typeof payload === 'string' ? Buffer.byteLength(payload) : payload.length;
+/**
+ * A masked client frame: FIN, RSV1 when compressed, the opcode, the length, the key, the masked payload of `n`
+ * bytes (a string's UTF-8 length, measured once by the caller).
+ */
+function clientFrame(opcode: number, payload: Buffer | string, n: number, compressed = false): Buffer {
   const head = n < 126 ? 2 : n < 65536 ? 4 : 10;
   const at = head + 4;
   const out = Buffer.allocUnsafe(at + n);
@@ -245,23 +251,28 @@ export class WireSocket extends EventEmitter {
     socket.on('close', this.#onClose);
     socket.write(head);
     this.#handshakeTimer = setTimeout(
-      () => this.#failHandshake(new WireError('Opening handshake has timed out', 'ETIMEDOUT_HANDSHAKE')),
+      () => this.#failHandshake(new WireError('Opening handshake has timed out', HANDSHAKE_TIMED_OUT)),
       o.handshakeTimeoutMs,
     );
   }
 
-  /** Sends one data message; `cb` runs once it was written (with an error when the socket is not open). */
-  send(data: Buffer | string, binary: boolean, cb: WriteDone): void {
+  /**
+   * Sends one data message and returns its size in bytes (before compression); `cb` runs once it was written, never
+   * before this returns (with an error when the socket is not open).
+   */
+  send(data: Buffer | string, binary: boolean, cb: WriteDone): number {
+    const n = typeof data === 'string' ? Buffer.byteLength(data) : data.length;
     if (this.#state !== OPEN) {
       this.#notOpen(cb);
-      return;
+      return n;
     }
     const opcode = binary ? BINARY : TEXT;
     if (this.#deflate) {
       let packed = deflateRawSync(data, { level: 1, finishFlush: zlib.Z_SYNC_FLUSH });
       if (packed.length >= 4 && packed.subarray(-4).equals(DEFLATE_TAIL)) packed = packed.subarray(0, -4);
-      this.#socket.write(clientFrame(opcode, packed, true), cb);
-    } else this.#socket.write(clientFrame(opcode, data), cb);
+      this.#socket.write(clientFrame(opcode, packed, packed.length, true), cb);
+    } else this.#socket.write(clientFrame(opcode, data, n), cb);
+    return n;
   }
 
   ping(data: string, cb: WriteDone): void {
@@ -269,7 +280,7 @@ export class WireSocket extends EventEmitter {
       this.#notOpen(cb);
       return;
     }
-    this.#socket.write(clientFrame(PING, data), cb);
+    this.#socket.write(clientFrame(PING, data, Buffer.byteLength(data)), cb);
   }
 
   /** Starts the close handshake (a no-op once it started); the socket ends when both close frames have passed. */
@@ -290,7 +301,7 @@ export class WireSocket extends EventEmitter {
       payload.writeUInt16BE(code, 0);
       payload.write(reason, 2);
     }
-    this.#socket.write(clientFrame(CLOSE, payload), (err) => {
+    this.#socket.write(clientFrame(CLOSE, payload, payload.length), (err) => {
       if (err) return;
       this.#closeFrameSent = true;
       if (this.#closeFrameReceived || this.#readFailed) this.#socket.end();
@@ -343,8 +354,7 @@ export class WireSocket extends EventEmitter {
   readonly #onEnd = (): void => {
     this.#hs.peerEnded = true;
     if (this.#state === CONNECTING) {
-      const err = new WireError('socket hang up', 'ECONNRESET');
-      this.#failHandshake(err);
+      this.#failHandshake(HUNG_UP());
       return;
     }
     this.#state = CLOSING;
@@ -364,7 +374,7 @@ export class WireSocket extends EventEmitter {
     if (this.#handshakeTimer !== null) clearTimeout(this.#handshakeTimer);
     if (this.#closeTimer !== null) clearTimeout(this.#closeTimer);
     this.#handshakeTimer = this.#closeTimer = null;
-    if (this.#state === CONNECTING) this.#emitError(new WireError('socket hang up', 'ECONNRESET'));
+    if (this.#state === CONNECTING) this.#emitError(HUNG_UP());
     this.#state = CLOSED;
     this.#chunks = [];
     this.#fragments = [];
@@ -527,7 +537,7 @@ export class WireSocket extends EventEmitter {
   #frame(b0: number, payload: Buffer): void {
     const opcode = b0 & 0x0f;
     if (opcode === PING) {
-      if (this.#state === OPEN) this.#socket.write(clientFrame(PONG, payload), NOOP);
+      if (this.#state === OPEN) this.#socket.write(clientFrame(PONG, payload, payload.length), NOOP);
       this.emit('ping', payload);
       return;
     }
