@@ -314,6 +314,37 @@ describe('ws-wire: frames', () => {
     );
   });
 
+  test("a fragment read whole survives another connection's read (the read buffer is shared)", async () => {
+    let a!: Socket;
+    let b!: Socket;
+    const da = await dial((s, head) => {
+      a = s;
+      s.write(switching(head));
+    });
+    const db = await dial((s, head) => {
+      b = s;
+      s.write(switching(head));
+    });
+    await until(() => da.seen.includes('open') && db.seen.includes('open'));
+    // One read: the first fragment whole and a ping (whose event says the read happened).
+    a.write(Buffer.concat([frame(0x01, 'AAAA'), frame(0x89, 'x')]));
+    await until(() => da.seen.includes('ping x'));
+    // The other connection's read lands on the same bytes of the shared buffer.
+    b.write(frame(0x81, 'BBBBBBBB'));
+    await until(() => db.seen.includes('text BBBBBBBB'));
+    a.write(frame(0x80, 'aa'));
+    await until(() => da.seen.length === 3);
+    assert.deepEqual(da.seen, ['open', 'ping x', 'text AAAAaa']);
+    for (const [d, s] of [
+      [da, a],
+      [db, b],
+    ] as const) {
+      d.ws.close(1000);
+      s.write(frame(0x88, closePayload(1000)));
+      await d.closed;
+    }
+  });
+
   test('sent frames at 0, 125, 126, 65535, 65536 and 70000 bytes come back whole from a ws server', async () => {
     const wss = new WebSocketServer({ port: 0, host: '127.0.0.1' });
     await once(wss, 'listening');

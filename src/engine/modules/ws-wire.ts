@@ -78,6 +78,12 @@ const DEFLATE_OFFER = 'permessage-deflate; server_no_context_takeover; client_no
 const DEFLATE_TAIL = Buffer.from([0x00, 0x00, 0xff, 0xff]);
 /** Node's default `maxHeaderSize`, which `ws` (through http) applied to the handshake response. */
 const MAX_RESPONSE_HEAD = 16 * 1024;
+/**
+ * Every plain-TCP connection reads into this one buffer (net's `onread`): Node then allocates no 64 KiB buffer per
+ * read and skips the Readable stream's work per chunk. Safe in one thread: a read is handled to its end before the
+ * next one is made, and whatever must outlive it (a partial frame or head, a fragment) is copied (#onRead, #frame).
+ */
+const READ_BUFFER = Buffer.allocUnsafe(64 * 1024); // over Buffer.poolSize: its own ArrayBuffer
 /** `ws`'s wait for the peer's close frame and FIN after our close frame, before dropping the socket. */
 const CLOSE_TIMEOUT_MS = 30_000;
 const EMPTY = Buffer.alloc(0);
@@ -117,10 +123,40 @@ function isValidCloseCode(code: number): boolean {
 const HTTP_TOKEN = /^[\^_`a-zA-Z\-0-9!#$%&'*+.|~]+$/;
 const INVALID_HEADER_CHAR = /[^\t\x20-\x7e\x80-\xff]/;
 
+/** Where a ws:// or wss:// URL points, and what its request line and Host header say. */
+interface Target {
+  secure: boolean;
+  /** The name or address to connect to (an IPv6 address without its brackets). */
+  host: string;
+  port: number;
+  /** Path and query of the request line. */
+  path: string;
+  hostHeader: string;
+}
+
+let lastUrl = '';
+let lastTarget: Target | undefined;
+
+/** The URL's target; the last one is kept, as a test's sessions mostly dial one URL (a URL parse per session). */
+function targetOf(url: string): Target {
+  if (url === lastUrl && lastTarget !== undefined) return lastTarget;
+  const u = new URL(url);
+  const secure = u.protocol === 'wss:';
+  lastTarget = {
+    secure,
+    host: u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname,
+    port: Number(u.port) || (secure ? 443 : 80),
+    path: `${u.pathname || '/'}${u.search}`,
+    hostHeader: u.host,
+  };
+  lastUrl = url;
+  return lastTarget;
+}
+
 /** The request head, with Node's http checks of caller headers (its error texts, thrown before any I/O). */
-function requestHead(u: URL, key: string, o: WireOptions): string {
+function requestHead(path: string, hostHeader: string, key: string, o: WireOptions): string {
   let own = '';
-  let host = u.host;
+  let host = hostHeader;
   for (const name of Object.keys(o.headers)) {
     const value = o.headers[name]!;
     if (!HTTP_TOKEN.test(name)) throw new TypeError(`Header name must be a valid HTTP token ["${name}"]`);
@@ -130,7 +166,7 @@ function requestHead(u: URL, key: string, o: WireOptions): string {
     else own += `${name}: ${value}\r\n`;
   }
   return (
-    `GET ${u.pathname || '/'}${u.search} HTTP/1.1\r\nHost: ${host}\r\nSec-WebSocket-Version: 13\r\n` +
+    `GET ${path} HTTP/1.1\r\nHost: ${host}\r\nSec-WebSocket-Version: 13\r\n` +
     `Sec-WebSocket-Key: ${key}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n` +
     (o.compression ? `Sec-WebSocket-Extensions: ${DEFLATE_OFFER}\r\n` : '') +
     `${own}\r\n`
@@ -200,7 +236,10 @@ function clientFrame(opcode: number, payload: Buffer | string, n: number, compre
   return out;
 }
 
-/** One WebSocket client connection (the events and methods of `ws`'s client that the engine uses). */
+/**
+ * One WebSocket client connection (the events and methods of `ws`'s client that the engine uses). A message, ping
+ * or pong payload may be a view of the shared read buffer: a listener copies what it keeps past the event.
+ */
 export class WireSocket extends EventEmitter {
   readonly #socket: Socket;
   readonly #hs: Handshake;
@@ -231,21 +270,19 @@ export class WireSocket extends EventEmitter {
 
   constructor(url: string, hs: Handshake, o: WireOptions) {
     super();
-    const u = new URL(url);
-    const secure = u.protocol === 'wss:';
-    const host = u.hostname.startsWith('[') ? u.hostname.slice(1, -1) : u.hostname;
-    const port = Number(u.port) || (secure ? 443 : 80);
+    const { secure, host, port, path, hostHeader } = targetOf(url);
     this.#hs = hs;
     this.#maxPayload = o.maxPayload;
     this.#key = random.toString('base64', takeRandom(16), randomAt);
-    const head = requestHead(u, this.#key, o); // throws for a header Node's http would refuse, before any I/O
+    // Throws for a header Node's http would refuse, before any I/O.
+    const head = requestHead(path, hostHeader, this.#key, o);
     const socket = secure
       ? tlsConnect({ ...o.tls, host, port, servername: isIP(host) ? '' : host })
-      : netConnect({ host, port });
+      : netConnect({ host, port, onread: { buffer: READ_BUFFER, callback: this.#onRead } });
     this.#socket = socket;
     hs.requestSocket = socket;
     socket.once('connect', () => (hs.socket = socket));
-    socket.on('data', this.#onData);
+    if (secure) socket.on('data', this.#onData); // TLS has no onread: its chunks are the socket's own
     socket.on('end', this.#onEnd);
     socket.on('error', this.#onError);
     socket.on('close', this.#onClose);
@@ -351,6 +388,16 @@ export class WireSocket extends EventEmitter {
     this.#readFrames();
   };
 
+  /** A read into READ_BUFFER: handled in place, and what is left of it (a partial frame or head) copied. */
+  readonly #onRead = (n: number): boolean => {
+    this.#onData(READ_BUFFER.subarray(0, n));
+    if (this.#chunkBytes > 0) {
+      const rest = this.#joined();
+      if (rest.buffer === READ_BUFFER.buffer) this.#chunks = [Buffer.from(rest)];
+    }
+    return true; // false would stop reading
+  };
+
   readonly #onEnd = (): void => {
     this.#hs.peerEnded = true;
     if (this.#state === CONNECTING) {
@@ -358,7 +405,8 @@ export class WireSocket extends EventEmitter {
       return;
     }
     this.#state = CLOSING;
-    this.#socket.end();
+    // Not twice: end() on a socket already ended (after both close frames) builds an error nobody reads.
+    if (!this.#socket.writableEnded && !this.#socket.destroyed) this.#socket.end();
   };
 
   readonly #onError = (err: Error): void => {
@@ -377,6 +425,7 @@ export class WireSocket extends EventEmitter {
     if (this.#state === CONNECTING) this.#emitError(HUNG_UP());
     this.#state = CLOSED;
     this.#chunks = [];
+    this.#chunkBytes = 0;
     this.#fragments = [];
     this.emit('close', this.#closeCode, this.#closeReason);
   };
@@ -559,7 +608,7 @@ export class WireSocket extends EventEmitter {
         return;
       }
     }
-    this.#fragments.push(payload);
+    this.#fragments.push(Buffer.from(payload)); // a copy: the payload may be a view of READ_BUFFER
     this.#messageBytes += payload.length;
     if (!fin) return;
     let data =
@@ -611,6 +660,7 @@ export class WireSocket extends EventEmitter {
     this.#reading = false;
     this.#readFailed = true;
     this.#chunks = [];
+    this.#chunkBytes = 0;
     this.#fragments = [];
     this.close(statusCode);
     this.#emitError(new WireError(message, code));
