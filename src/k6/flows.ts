@@ -22,6 +22,10 @@ let loginFailureLogged = false;
 
 /** A logged-in account of this VU. `session` and `jid` change when the server moves it and it follows. */
 export class OpenSession {
+  /** bareJid's last answer and the JID it was cut from: a user picked as a peer is asked for it per message. */
+  private bare = '';
+  private bareOf = '';
+
   constructor(
     readonly connection: XmppConnection,
     /** Index within this VU (0-based). */
@@ -39,8 +43,12 @@ export class OpenSession {
   /** The JID without its resource: what messages to the user (any of its resources) are addressed to. */
   get bareJid(): string {
     const jid = this.connection.jid;
-    const slash = jid.indexOf('/');
-    return slash < 0 ? jid : jid.slice(0, slash);
+    if (jid !== this.bareOf) {
+      const slash = jid.indexOf('/');
+      this.bare = slash < 0 ? jid : jid.slice(0, slash);
+      this.bareOf = jid;
+    }
+    return this.bare;
   }
 }
 

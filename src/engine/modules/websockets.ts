@@ -80,14 +80,21 @@ interface WsParams {
   compression: boolean;
 }
 
+/** performance.timeOrigin is fixed for the process: read once, not through its getter on every event. */
+const TIME_ORIGIN = performance.timeOrigin;
+
 function nowMs(): number {
-  return performance.timeOrigin + performance.now();
+  return TIME_ORIGIN + performance.now();
 }
+
+/** The last URL parseUrl accepted: a test's sessions mostly dial one URL, checked once rather than per session. */
+let lastGoodUrl = '';
 
 /** websockets.go parseURL, with Go's url.Parse leniency: the scheme and fragment checks are what bite. */
 function parseUrl(E: ErrorConstructor, value: unknown): string {
   if (value === undefined || value === null) throw goError(E, 'WebSocket requires a url');
   const url = String(value);
+  if (url === lastGoodUrl) return url;
   const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(url)?.[1]?.toLowerCase() ?? '';
   const invalid = (): Error =>
     goError(
@@ -114,6 +121,7 @@ function parseUrl(E: ErrorConstructor, value: unknown): string {
     }
     throw goError(E, `WebSocket requires no url fragment, but got "${fragment}"`);
   }
+  lastGoodUrl = url;
   return url;
 }
 
