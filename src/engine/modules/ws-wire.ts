@@ -6,7 +6,7 @@
  * interface the engine used (events open/message/ping/pong/error/close; send, ping, close, terminate) with `ws`'s
  * close and error semantics, and checks the opening handshake as gorilla (k6's dialer) does.
  */
-import { createHash, randomFillSync } from 'node:crypto';
+import { hash, randomFillSync } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { connect as netConnect, isIP, type Socket } from 'node:net';
 import { connect as tlsConnect, type ConnectionOptions } from 'node:tls';
@@ -484,9 +484,7 @@ export class WireSocket extends EventEmitter {
     const hs = this.#hs;
     hs.status = Number(status[1]);
     hs.extensions = headers.get('sec-websocket-extensions') ?? [];
-    const accept = createHash('sha1')
-      .update(this.#key + GUID)
-      .digest('base64');
+    const accept = hash('sha1', this.#key + GUID, 'base64'); // one-shot: no Hash object per handshake
     if (
       hs.status !== 101 ||
       !listsToken(headers.get('upgrade'), 'websocket') ||
