@@ -388,13 +388,16 @@ export class WireSocket extends EventEmitter {
     this.#readFrames();
   };
 
-  /** A read into READ_BUFFER: handled in place, and what is left of it (a partial frame or head) copied. */
+  /**
+   * A read into READ_BUFFER: handled in place, and what is left of it (a partial frame or head) copied. Only the
+   * newest chunk can be a view of the buffer (older ones were copied when their read ended), so a large message
+   * arriving in many reads is copied once per read, not joined again at each.
+   */
   readonly #onRead = (n: number): boolean => {
     this.#onData(READ_BUFFER.subarray(0, n));
-    if (this.#chunkBytes > 0) {
-      const rest = this.#joined();
-      if (rest.buffer === READ_BUFFER.buffer) this.#chunks = [Buffer.from(rest)];
-    }
+    const chunks = this.#chunks;
+    const last = chunks.length - 1;
+    if (last >= 0 && chunks[last]!.buffer === READ_BUFFER.buffer) chunks[last] = Buffer.from(chunks[last]!);
     return true; // false would stop reading
   };
 
