@@ -81,9 +81,14 @@ const MAX_RESPONSE_HEAD = 16 * 1024;
 /**
  * Every plain-TCP connection reads into this one buffer (net's `onread`): Node then allocates no 64 KiB buffer per
  * read and skips the Readable stream's work per chunk. Safe in one thread: a read is handled to its end before the
- * next one is made, and whatever must outlive it (a partial frame or head, a fragment) is copied (#onRead, #frame).
+ * next one is made, and whatever must outlive it (a partial frame or head, a fragment) is copied (owned).
  */
 const READ_BUFFER = Buffer.allocUnsafe(64 * 1024); // over Buffer.poolSize: its own ArrayBuffer
+
+/** `b` itself, or a copy when it views READ_BUFFER (for bytes kept past the read that brought them). */
+function owned(b: Buffer): Buffer {
+  return b.buffer === READ_BUFFER.buffer ? Buffer.from(b) : b;
+}
 /** `ws`'s wait for the peer's close frame and FIN after our close frame, before dropping the socket. */
 const CLOSE_TIMEOUT_MS = 30_000;
 const EMPTY = Buffer.alloc(0);
@@ -397,7 +402,7 @@ export class WireSocket extends EventEmitter {
     this.#onData(READ_BUFFER.subarray(0, n));
     const chunks = this.#chunks;
     const last = chunks.length - 1;
-    if (last >= 0 && chunks[last]!.buffer === READ_BUFFER.buffer) chunks[last] = Buffer.from(chunks[last]!);
+    if (last >= 0) chunks[last] = owned(chunks[last]!);
     return true; // false would stop reading
   };
 
@@ -609,7 +614,8 @@ export class WireSocket extends EventEmitter {
         return;
       }
     }
-    this.#fragments.push(Buffer.from(payload)); // a copy: the payload may be a view of READ_BUFFER
+    // A fragment waiting for the next ones outlives this read; the last is joined or inflated before it returns.
+    this.#fragments.push(fin ? payload : owned(payload));
     this.#messageBytes += payload.length;
     if (!fin) return;
     let data =
