@@ -325,23 +325,28 @@ describe('ws-wire: frames', () => {
       b = s;
       s.write(switching(head));
     });
-    await until(() => da.seen.includes('open') && db.seen.includes('open'));
-    // One read: the first fragment whole and a ping (whose event says the read happened).
-    a.write(Buffer.concat([frame(0x01, 'AAAA'), frame(0x89, 'x')]));
-    await until(() => da.seen.includes('ping x'));
-    // The other connection's read lands on the same bytes of the shared buffer.
-    b.write(frame(0x81, 'BBBBBBBB'));
-    await until(() => db.seen.includes('text BBBBBBBB'));
-    a.write(frame(0x80, 'aa'));
-    await until(() => da.seen.length === 3);
-    assert.deepEqual(da.seen, ['open', 'ping x', 'text AAAAaa']);
-    for (const [d, s] of [
-      [da, a],
-      [db, b],
-    ] as const) {
-      d.ws.close(1000);
-      s.write(frame(0x88, closePayload(1000)));
-      await d.closed;
+    try {
+      await until(() => da.seen.includes('open') && db.seen.includes('open'));
+      // One read: the first fragment whole and a ping (whose event says the read happened).
+      a.write(Buffer.concat([frame(0x01, 'AAAA'), frame(0x89, 'x')]));
+      await until(() => da.seen.includes('ping x'));
+      // The other connection's read lands on the same bytes of the shared buffer.
+      b.write(frame(0x81, 'BBBBBBBB'));
+      await until(() => db.seen.includes('text BBBBBBBB'));
+      a.write(frame(0x80, 'aa'));
+      await until(() => da.seen.length === 3);
+      assert.deepEqual(da.seen, ['open', 'ping x', 'text AAAAaa']);
+      for (const [d, s] of [
+        [da, a],
+        [db, b],
+      ] as const) {
+        d.ws.close(1000);
+        s.write(frame(0x88, closePayload(1000)));
+        await d.closed;
+      }
+    } finally {
+      // A failed assertion must not leave the sockets open (the server's close would wait for them).
+      for (const s of [a, b]) s.destroy();
     }
   });
 
