@@ -1,7 +1,6 @@
 #!/usr/bin/env node
 // The CLI runs as plain JavaScript built into dist/cli/ (src/build/cli.js; `npm ci` and `npm run build` build it).
-import { pathToFileURL } from 'node:url';
-import { buildCli, CLI_MAIN, staleReason } from '../src/build/cli.js';
+import { buildCli, loadCli, staleReason } from '../src/build/cli.js';
 
 // STARLING_FROM_SOURCE=1 runs the TypeScript through tsx instead (stack traces in src/, no build).
 const fromSource = process.env.STARLING_FROM_SOURCE === '1';
@@ -21,7 +20,11 @@ if (stale !== undefined) {
 if (fromSource || stale !== undefined) {
   const { register } = await import('tsx/esm/api');
   register();
-  await import('../src/cli/main.ts');
+  const { main } = await import('../src/cli/main.ts');
+  await main();
 } else {
-  await import(pathToFileURL(CLI_MAIN).href);
+  // The bundle's own import() fails once its code comes from V8's cache (src/build/import-external.ts): it
+  // imports through this module's.
+  const command = process.argv.slice(2).find((a) => !a.startsWith('-')) ?? 'none';
+  await loadCli(command).main((specifier) => import(specifier));
 }

@@ -7,7 +7,9 @@ import { readFileSync, statSync } from 'node:fs';
 import { mkdir, readdir, rename, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type * as Esbuild from 'esbuild';
 import type { BuildOptions, Metafile, Plugin } from 'esbuild';
+import { importExternal } from './import-external.ts';
 
 export const SCENARIO_DIR = 'scenarios';
 export const SCENARIO_OUT_DIR = 'dist/scenarios';
@@ -85,7 +87,7 @@ export async function buildScenarios(
   outDir: string = SCENARIO_OUT_DIR,
 ): Promise<BuiltScenario[]> {
   const entryPoints = entries ?? (await listScenarios());
-  const { build } = await import('esbuild');
+  const { build } = await importExternal<typeof Esbuild>('esbuild');
   const builtAt = Date.now();
   const result = await build({ ...K6_BUILD, entryPoints, outdir: outDir, metafile: true, write: false });
   const meta = result.metafile!;

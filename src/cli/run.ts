@@ -4,7 +4,9 @@
  */
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
+import type * as ChildProcess from 'node:child_process';
 import type { Argv, CommandModule } from 'yargs';
+import { importExternal } from '../build/import-external.ts';
 import { MetricStore } from '../engine/metrics.ts';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../contract/snapshot.ts';
 import type { Collector } from '../collector/server.ts';
@@ -303,7 +305,7 @@ async function runWithK6(
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   args.push(script);
   // Loaded here: node:child_process (and the dgram it pulls in) is not needed by Node-engine runs.
-  const { spawn } = await import('node:child_process');
+  const { spawn } = await importExternal<typeof ChildProcess>('node:child_process');
   const exitCode = await new Promise<number>((resolve) => {
     const child = spawn('k6', args, { stdio: 'inherit' });
     child.on('close', (code) => resolve(code ?? EXIT.externalAbort));

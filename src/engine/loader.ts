@@ -15,7 +15,9 @@ import path from 'node:path';
 import { createHash, randomBytes } from 'node:crypto';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
+import type * as Esbuild from 'esbuild';
 import type { BuildOptions, Plugin } from 'esbuild';
+import { importExternal } from '../build/import-external.ts';
 import { UnsupportedK6ApiError } from './runtime.ts';
 
 /** k6 modules that exist in k6 (built in or experimental) but may be missing here. */
@@ -221,7 +223,7 @@ async function bundle(
   supported: ReadonlySet<string>,
   key: string,
 ): Promise<WrappedBundle> {
-  const { build } = await import('esbuild');
+  const { build } = await importExternal<typeof Esbuild>('esbuild');
   const importFn = `__k6import_${randomBytes(8).toString('hex')}`;
   const exportsVar = `__k6exports_${randomBytes(8).toString('hex')}`;
   const imports = new Set<string>();

@@ -3,7 +3,10 @@
  * SVG that the page embeds as it is (no script, nothing loaded). vega is imported only when a chart is drawn: a
  * run with nothing to draw does not pay for it.
  */
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
 import type { TopLevelSpec } from 'vega-lite';
+import { importExternal } from '../build/import-external.ts';
 
 const WIDTH = 400;
 const HEIGHT = 200;
@@ -250,7 +253,10 @@ export interface RenderedChart {
 
 /** Draws a chart as an SVG element (no XML prolog, ids prefixed with its name). */
 export async function renderChart(chart: Chart): Promise<RenderedChart> {
-  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  const [vega, vegaLite] = await Promise.all([
+    importExternal<typeof Vega>('vega'),
+    importExternal<typeof VegaLite>('vega-lite'),
+  ]);
   const warnings: string[] = [];
   const errors: string[] = [];
   const logger = vega.logger(vega.Warn, undefined, (_method, level, args) =>

@@ -6,7 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, utimes, writeFile } from 'node:fs/promises';
+import {
+  chmod,
+  cp,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rm,
+  stat,
+  symlink,
+  utimes,
+  writeFile,
+} from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -18,6 +30,7 @@ let dir = '';
 
 before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'starling-startup-'));
+  await mkdir(join(dir, 'tmp'));
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -31,11 +44,14 @@ async function backdate(root: string): Promise<void> {
   }
 }
 
-/** node <copy>/bin/starling.js …, from the copy's own directory. */
+/**
+ * node <copy>/bin/starling.js …, from the copy's own directory, with a temp directory of the test's (where the
+ * copy's code caches go, not beside the real package's).
+ */
 function starling(pkg: string, args: string[], env: NodeJS.ProcessEnv = {}) {
   const r = spawnSync(process.execPath, [join(pkg, 'bin', 'starling.js'), ...args], {
     cwd: pkg,
-    env: { ...process.env, STARLING_FROM_SOURCE: '', ...env },
+    env: { ...process.env, STARLING_FROM_SOURCE: '', TMPDIR: join(dir, 'tmp'), ...env },
     encoding: 'utf8',
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
@@ -111,6 +127,87 @@ describe('bin/starling.js on a copy of the package', () => {
       );
     } finally {
       await rm(modules('tsx'));
+    }
+  });
+
+  test('keeps V8’s code cache of the bundle per command and build, and starts from it', async () => {
+    const cacheDir = join(dir, 'tmp', `starling-cli-cache-${process.getuid?.() ?? 'user'}`);
+    const caches = async () =>
+      new Map(
+        await Promise.all(
+          (await readdir(cacheDir))
+            .sort()
+            .map(
+              async (f) =>
+                [
+                  f,
+                  { data: await readFile(join(cacheDir, f)), ino: (await stat(join(cacheDir, f))).ino },
+                ] as const,
+            ),
+        ),
+      );
+    /** name: <package's bundle>.<its build>.<command>.v8 */
+    const commandsOf = (m: Map<string, unknown>) => [...m.keys()].map((f) => f.split('.').slice(2).join('.'));
+    // The previous tests rebuilt with an edit: back to a build with the original description, from scratch.
+    await editDescription('Edited twice servers', 'Throwaway local Prosody/ejabberd servers');
+    await link('esbuild');
+    try {
+      const first = starling(pkg, ['--help']);
+      assert.equal(first.code, 0, first.stderr);
+      assert.equal(first.stderr, '');
+      assert.match(first.stdout, /starling server +Throwaway local Prosody\/ejabberd servers/);
+      const written = await caches();
+      assert.deepEqual(commandsOf(written), ['none.v8']);
+
+      const again = starling(pkg, ['--help']);
+      assert.equal(again.stdout, first.stdout);
+      assert.equal(again.stderr, '');
+      assert.deepEqual(await caches(), written, 'started from the cache: V8 accepted it, nothing written');
+
+      // The bundle's import() goes through the launcher's (src/build/import-external.ts): `build` imports
+      // esbuild so, from a bundle compiled from its cache the second time.
+      await mkdir(join(pkg, 'scenarios'), { recursive: true });
+      await writeFile(join(pkg, 'scenarios', 'tiny.ts'), 'export default function () {}\n');
+      const out = join(dir, 'built');
+      for (const round of ['writes the cache', 'starts from it']) {
+        const built = starling(pkg, ['build', '--out', out]);
+        assert.equal(built.code, 0, `${round}: ${built.stderr}`);
+        assert.equal(built.stderr, '', round);
+        assert.match(built.stdout, /tiny\.js {2}[\d.]+ KiB {2}imports \n/, round);
+      }
+      const two = await caches();
+      assert.deepEqual(commandsOf(two), ['build.v8', 'none.v8']);
+
+      // A cache V8 rejects (here not one at all) changes nothing the CLI does, and is written anew.
+      const [name, { data }] = [...two].find(([f]) => f.endsWith('.none.v8'))!;
+      const garbage = Buffer.alloc(data.length, 7);
+      await writeFile(join(cacheDir, name), garbage);
+      const rejected = starling(pkg, ['--help']);
+      assert.equal(rejected.stdout, first.stdout);
+      assert.equal(rejected.stderr, '');
+      assert.notDeepEqual((await caches()).get(name)?.data, garbage);
+
+      // In a directory others can write in, a cache could be anyone's code: it is neither read nor written.
+      await writeFile(join(cacheDir, name), garbage);
+      await chmod(cacheDir, 0o777);
+      try {
+        const shared = starling(pkg, ['--help']);
+        assert.equal(shared.stdout, first.stdout);
+        assert.deepEqual((await caches()).get(name)?.data, garbage, 'left as it was');
+      } finally {
+        await chmod(cacheDir, 0o700);
+      }
+
+      // Another build of the bundle never meets this build's caches: they are replaced by its own.
+      await editDescription('Throwaway local Prosody/ejabberd servers', 'Rebuilt servers');
+      const rebuilt = starling(pkg, ['--help']);
+      assert.equal(rebuilt.code, 0, rebuilt.stderr);
+      assert.match(rebuilt.stdout, /starling server +Rebuilt servers/);
+      const after = await caches();
+      assert.deepEqual(commandsOf(after), ['none.v8']);
+      assert.ok(![...two.keys()].some((f) => after.has(f)), 'the older build’s caches are gone');
+    } finally {
+      await rm(modules('esbuild'));
     }
   });
 });
