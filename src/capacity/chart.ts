@@ -4,8 +4,10 @@
  * bound, failed steps and each repeat's capacity. A vega-lite spec ({@link capacityChartSpec}, which the HTML
  * report can embed) rendered headless by vega into a standalone SVG that needs nothing from the network.
  */
-import * as vega from 'vega';
-import { compile, type TopLevelSpec } from 'vega-lite';
+import type * as Vega from 'vega';
+import type * as VegaLite from 'vega-lite';
+import type { TopLevelSpec } from 'vega-lite';
+import { importExternal } from '../build/import-external.ts';
 import type { CapacityReport, SearchResult, Step } from './types.ts';
 
 // Parts of a vega-lite spec, which vega-lite exports no names for.
@@ -492,6 +494,10 @@ export async function capacityChartSvg(
   report: CapacityReport,
   opts: CapacityChartOptions = {},
 ): Promise<string> {
+  const [vega, { compile }] = await Promise.all([
+    importExternal<typeof Vega>('vega'),
+    importExternal<typeof VegaLite>('vega-lite'),
+  ]);
   const { spec } = compile(capacityChartSpec(report, opts));
   const view = new vega.View(vega.parse(spec), { renderer: 'none' });
   try {
