@@ -11,14 +11,15 @@
  *               Imports nothing of src/, and no package but hdr-histogram-js (k6 bundles it: no Node built-ins).
  *   xmpp        the host-neutral XMPP core: imports nothing outside itself.
  *   k6          the k6 scenarios' library          → xmpp, contract
- *   engine      the Node engine that runs them     → xmpp, contract
+ *   engine      the Node engine that runs them     → xmpp, contract, build
  *   targets     local servers and their processes  → nothing
  *   node        Node transports and the probe      → engine, xmpp, contract
  *   collector   snapshots in, merged figures out   → engine, xmpp, contract
- *   capacity    the capacity search                → collector, engine, targets, xmpp, contract
- *   report      pages and tables                   → capacity, collector, engine, node, xmpp, contract
+ *   capacity    the capacity search                → collector, engine, targets, xmpp, contract, build
+ *   report      pages and tables                   → capacity, collector, engine, node, xmpp, contract, build
  *   dashboards  Grafana                            → collector, contract
- *   build       bundling                           → nothing
+ *   build       bundling, and the bundle's import() → nothing (engine, capacity and report load esbuild and vega
+ *               through build/import-external.ts)
  *   cli         the commands, on top               → any folder
  *
  * Asserted: every folder edge is one LAYERS allows; the folder graph is acyclic whatever LAYERS says (no two
@@ -39,12 +40,12 @@ const LAYERS: Record<string, readonly string[] | '*'> = {
   contract: [],
   xmpp: [],
   k6: ['xmpp', 'contract'],
-  engine: ['xmpp', 'contract'],
+  engine: ['xmpp', 'contract', 'build'],
   targets: [],
   node: ['engine', 'xmpp', 'contract'],
   collector: ['engine', 'xmpp', 'contract'],
-  capacity: ['collector', 'engine', 'targets', 'xmpp', 'contract'],
-  report: ['capacity', 'collector', 'engine', 'node', 'xmpp', 'contract'],
+  capacity: ['collector', 'engine', 'targets', 'xmpp', 'contract', 'build'],
+  report: ['capacity', 'collector', 'engine', 'node', 'xmpp', 'contract', 'build'],
   dashboards: ['collector', 'contract'],
   build: [],
   cli: '*',
