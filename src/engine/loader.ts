@@ -7,7 +7,7 @@
  * whose body becomes an async function: the VU's init awaits it. Every other script stays a plain function.
  * The bundle's source map is kept so that stack traces can name the script's own files, lines and functions.
  */
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { mkdir, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import type { SourceMapPayload } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -132,6 +132,16 @@ interface WrappedBundle {
 /** Bumped when what loadScript produces changes, so older cache entries are never read. */
 const LOADER_VERSION = 3;
 const CACHE_DIR = path.join(tmpdir(), `starling-loader-cache-${process.getuid?.() ?? 'user'}`);
+
+/**
+ * Whether the cache directory is this user's own and no one else can write in it (not a symlink either): it
+ * holds code the engine runs, and the temp directory is shared, so a directory another user made or can write
+ * in is neither read nor written.
+ */
+function ownCacheDir(): boolean {
+  const st = lstatSync(CACHE_DIR, { throwIfNoEntry: false });
+  return st !== undefined && st.isDirectory() && st.uid === process.getuid?.() && (st.mode & 0o022) === 0;
+}
 /** Entries kept; the oldest beyond this are removed when one is written. */
 const CACHE_ENTRIES = 32;
 
@@ -152,6 +162,7 @@ function cacheFile(key: string, importFn: string, ext: 'js' | 'map' | 'v8'): str
 
 async function readCache(key: string): Promise<WrappedBundle | undefined> {
   try {
+    if (!ownCacheDir()) return undefined;
     const entry = JSON.parse(await readFile(path.join(CACHE_DIR, `${key}.json`), 'utf8')) as CacheEntry;
     for (const [file, hash] of Object.entries(entry.others)) {
       if (sha256(await readFile(file)) !== hash) return undefined;
@@ -177,6 +188,7 @@ function readMapFile(file: string): string {
 async function writeCache(key: string, entry: WrappedBundle): Promise<void> {
   try {
     await mkdir(CACHE_DIR, { recursive: true, mode: 0o700 });
+    if (!ownCacheDir()) return;
     await writeFile(cacheFile(key, entry.importFn, 'js'), entry.code, { mode: 0o600 });
     await writeFile(cacheFile(key, entry.importFn, 'map'), entry.map(), { mode: 0o600 });
     // The entry last, whole, once the files it names are there.
@@ -205,6 +217,7 @@ function writeCacheFile(file: string, data: Buffer | string): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     mkdirSync(CACHE_DIR, { recursive: true, mode: 0o700 });
+    if (!ownCacheDir()) return;
     writeFileSync(tmp, data, { mode: 0o600 });
     renameSync(tmp, file);
   } catch {

@@ -1,6 +1,6 @@
 /** Loading a k6 script: module resolution, the exact k6 global set, and __VU/__ITER/__ENV in each phase. */
 import assert from 'node:assert/strict';
-import { readdir, stat, writeFile } from 'node:fs/promises';
+import { chmod, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { execFile } from 'node:child_process';
 import { pathToFileURL } from 'node:url';
@@ -12,6 +12,34 @@ import { k6Modules } from '../../src/engine/modules/index.ts';
 import { runScript } from '../../src/engine/run.ts';
 import { UnsupportedK6ApiError, type MetricSink } from '../../src/engine/runtime.ts';
 import { scriptFile } from '../helpers/script-file.ts';
+
+const execFileP = promisify(execFile);
+
+/**
+ * loadScript(file) in a process of its own (within one, V8's in-memory compilation cache answers before any code
+ * cache), which runs the script's default function and saves the code cache: whether V8 rejected the cache it was
+ * given (null: none given) and what default() returned.
+ */
+async function loadInChild(
+  file: string,
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ rejected: boolean | null; value: number }> {
+  const loader = pathToFileURL(join(import.meta.dirname, '../../src/engine/loader.ts')).href;
+  const code =
+    `const { loadScript } = await import(${JSON.stringify(loader)});\n` +
+    `const s = await loadScript(${JSON.stringify(file)}, new Set());\n` +
+    'const value = s.script.runInNewContext()(() => ({})).default();\n' +
+    's.saveCodeCache();\n' +
+    'console.log(JSON.stringify({ rejected: s.script.cachedDataRejected ?? null, value }));\n';
+  const { stdout } = await execFileP(
+    process.execPath,
+    ['--import', 'tsx', '--input-type=module', '-e', code],
+    {
+      env,
+    },
+  );
+  return JSON.parse(stdout) as { rejected: boolean | null; value: number };
+}
 
 async function run(code: string, env?: Record<string, string>) {
   const lines: string[] = [];
@@ -30,7 +58,6 @@ async function run(code: string, env?: Record<string, string>) {
 }
 
 const supported = new Set(k6Modules.keys());
-const execFileP = promisify(execFile);
 
 describe('module resolution', () => {
   test('a script importing k6/browser fails to load with UnsupportedK6ApiError naming the module', async () => {
@@ -97,24 +124,7 @@ describe('module resolution', () => {
       const dir = join(tmpdir(), `starling-loader-cache-${process.getuid?.() ?? 'user'}`);
       return (await readdir(dir)).filter((f) => f.endsWith('.v8')).map((f) => join(dir, f));
     };
-    // Each load in a process of its own: within one, V8's in-memory compilation cache answers before any code cache.
-    const load = async (): Promise<{ rejected: boolean | null; value: number }> => {
-      const loader = pathToFileURL(join(import.meta.dirname, '../../src/engine/loader.ts')).href;
-      const code =
-        `const { loadScript } = await import(${JSON.stringify(loader)});\n` +
-        `const s = await loadScript(${JSON.stringify(file)}, new Set());\n` +
-        'const value = s.script.runInNewContext()(() => ({})).default();\n' +
-        's.saveCodeCache();\n' +
-        'console.log(JSON.stringify({ rejected: s.script.cachedDataRejected ?? null, value }));\n';
-      const { stdout } = await execFileP(process.execPath, [
-        '--import',
-        'tsx',
-        '--input-type=module',
-        '-e',
-        code,
-      ]);
-      return JSON.parse(stdout) as { rejected: boolean | null; value: number };
-    };
+    const load = () => loadInChild(file);
     const before = new Set(await codeCaches());
 
     assert.deepEqual(
@@ -133,6 +143,29 @@ describe('module resolution', () => {
     await writeFile(cacheFile, 'not a code cache');
     assert.deepEqual(await load(), { rejected: true, value: 1 }, 'a rejected cache still runs the script');
     assert.deepEqual(await load(), { rejected: false, value: 1 }, 'the corrupt cache was replaced');
+  });
+
+  test('a cache directory another user could write in is neither read nor written', async () => {
+    const file = await scriptFile('export default function () { return 7; }\n');
+    const tmp = await mkdtemp(join(tmpdir(), 'starling-loader-tmp-'));
+    const dir = join(tmp, `starling-loader-cache-${process.getuid?.() ?? 'user'}`);
+    const env = { ...process.env, TMPDIR: tmp };
+    const files = async () =>
+      Promise.all((await readdir(dir)).sort().map(async (f) => `${f} ${(await stat(join(dir, f))).mtimeMs}`));
+    try {
+      assert.deepEqual(await loadInChild(file, env), { rejected: null, value: 7 });
+      assert.deepEqual(await loadInChild(file, env), { rejected: false, value: 7 }, 'its own: used');
+      const kept = await files();
+      await chmod(dir, 0o777);
+      assert.deepEqual(
+        await loadInChild(file, env),
+        { rejected: null, value: 7 },
+        'writable by others: not read',
+      );
+      assert.deepEqual(await files(), kept, 'nor written');
+    } finally {
+      await rm(tmp, { recursive: true, force: true });
+    }
   });
 
   test('relative imports are bundled, as k6 loads local files', async () => {
