@@ -1,7 +1,8 @@
 /**
  * What the `starling` command costs before it does any work (issue 13): CPU seconds and resident memory of
  * `node bin/starling.js --help`, and of `starling run <scenario>` up to the moment its first connection reaches
- * the server. Everything is measured from outside the CLI, as it ships.
+ * the server; and, for scale, of Node alone (`node -e 0`, and without NODE_EXTRA_CA_CERTS when it is set).
+ * Everything is measured from outside the CLI, as it ships.
  *
  * `--help`: CPU is this process's cutime + cstime across the child's life (the child and every process it
  * waited for), peak RSS is the child's VmHWM, read at its exit by a one-line `--import` hook.
@@ -9,7 +10,7 @@
  * relay reads /proc for the CLI (utime + stime, VmRSS) and its process group (esbuild's service, when started),
  * then relays the connection, so the run goes on and must exit 0.
  *
- *   npm run bench -- startup [--runs 5] [--vus 10] [--scenarios idle,chat] [--target ws://…]   # default: a local Prosody
+ *   npm run bench -- startup [--runs 5] [--vus 10] [--scenarios idle,chat,churn] [--target ws://…]   # default: a local Prosody
  *
  * STARLING_FROM_SOURCE=1 in the environment measures the CLI loaded from TypeScript (tsx) instead of the bundle.
  */
@@ -41,7 +42,7 @@ const args = benchArgs({
     scenarios: flag.custom({
       help: 'scenarios to `starling run`, comma-separated',
       value: 'a,b,…',
-      default: 'idle,chat',
+      default: 'idle,chat,churn',
       parse: (_name, raw) => raw.split(',').filter(Boolean),
     }),
     target: flag.string({ help: 'the server to run against (default: a local Prosody)', value: 'ws://…' }),
@@ -72,7 +73,12 @@ function pidUsage(pid: number): { cpuS: number; rssKiB: number } {
   };
 }
 
-async function measureHelp(dir: string): Promise<Sample> {
+/** `node <args>` (the CLI's --help, or Node alone) with the exit hook; CPU of the child, its peak RSS. */
+async function measureNode(
+  dir: string,
+  what: string[],
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<Sample> {
   const out = join(dir, `help-${Math.random().toString(36).slice(2)}.txt`);
   const hook =
     "import { readFileSync, writeFileSync } from 'node:fs'; process.on('exit', () => writeFileSync(" +
@@ -80,14 +86,14 @@ async function measureHelp(dir: string): Promise<Sample> {
   const before = childrenCpuSeconds();
   const r = spawnSync(
     process.execPath,
-    ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, CLI, '--help'],
+    ['--import', `data:text/javascript,${encodeURIComponent(hook)}`, ...what],
     {
-      env: { ...process.env, STARLING_BENCH_OUT: out },
+      env: { ...env, STARLING_BENCH_OUT: out },
       encoding: 'utf8',
     },
   );
   const cpuS = childrenCpuSeconds() - before;
-  if (r.status !== 0) throw new Error(`starling --help exited ${r.status}: ${r.stderr}`);
+  if (r.status !== 0) throw new Error(`node ${what.join(' ')} exited ${r.status}: ${r.stderr}`);
   return { cpuS, rssMiB: Number(await readFile(out, 'utf8')) / 1024 };
 }
 
@@ -165,7 +171,7 @@ function report(what: string, samples: Sample[]): void {
     );
   const group = samples[0]?.groupRssMiB === undefined;
   process.stdout.write(
-    `${what.padEnd(28)} CPU s ${f((s) => s.cpuS, 2).padEnd(20)} RSS MiB ${f((s) => s.rssMiB, 1).padEnd(22)}` +
+    `${what.padEnd(32)} CPU s ${f((s) => s.cpuS, 2).padEnd(20)} RSS MiB ${f((s) => s.rssMiB, 1).padEnd(22)}` +
       (group ? '' : `group: CPU s ${f((s) => s.groupCpuS, 2)}, RSS MiB ${f((s) => s.groupRssMiB, 1)}`) +
       '\n',
   );
@@ -182,9 +188,20 @@ try {
     `starling start-up, ${mode}; median (min–max) of ${RUNS} runs; run: ${VUS} VUs × ${SESSIONS_PER_VU} sessions, measured at the first connection\n`,
   );
   // One unmeasured run of each first: it builds what is stale (dist/scenarios, dist/cli), as a user's first run would.
-  await measureHelp(dir);
+  // Node alone, for scale: what any Node program costs here before its first line runs.
+  const bare: Sample[] = [];
+  for (let i = 0; i < RUNS; i++) bare.push(await measureNode(dir, ['-e', '0']));
+  report('node -e 0 (Node alone)', bare);
+  if (process.env.NODE_EXTRA_CA_CERTS) {
+    // Node reads and parses these certificates as it starts, before any of starling runs.
+    const { NODE_EXTRA_CA_CERTS: _certs, ...without } = process.env;
+    const plain: Sample[] = [];
+    for (let i = 0; i < RUNS; i++) plain.push(await measureNode(dir, ['-e', '0'], without));
+    report('  without NODE_EXTRA_CA_CERTS', plain);
+  }
+  await measureNode(dir, [CLI, '--help']);
   const help: Sample[] = [];
-  for (let i = 0; i < RUNS; i++) help.push(await measureHelp(dir));
+  for (let i = 0; i < RUNS; i++) help.push(await measureNode(dir, [CLI, '--help']));
   report('--help', help);
   for (const scenario of SCENARIOS) {
     await measureRun(scenario, target, dir);
