@@ -42,7 +42,10 @@ const BUILD_INPUTS = ['src/build/cli.js', 'tsconfig.json', 'package.json'];
  * 6 MiB less RSS). The others stay in node_modules: esbuild (loaded only to compile), tsx, vega.
  */
 const BUNDLED = ['yargs', 'ws', 'hdr-histogram-js'];
-/** Files of older builds are deleted once this old (a CLI started from one of the chunked builds before could still import them). */
+/**
+ * Files of older builds are deleted once this old (a CLI started from one of the chunked builds before could still
+ * import them).
+ */
 const OLD_BUILD_MS = 24 * 3600_000;
 
 /**
