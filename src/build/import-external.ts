@@ -1,5 +1,6 @@
 /**
- * import() of a module the CLI bundle leaves out (esbuild, vega, a Node built-in loaded late).
+ * import() of a package the CLI bundle leaves out (esbuild, vega). A Node built-in loaded late needs none of this:
+ * `createRequire(import.meta.url)` works in the bundle as from source (run-target.ts, run.ts).
  *
  * dist/cli/main.cjs is compiled from V8's code cache (src/build/cli.js), and Node 20 loses a script's
  * dynamic-import callback when its code comes from that cache: `import()` written inside the bundle then fails

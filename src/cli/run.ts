@@ -5,8 +5,8 @@
 import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type * as ChildProcess from 'node:child_process';
+import { createRequire } from 'node:module';
 import type { Argv, CommandModule } from 'yargs';
-import { importExternal } from '../build/import-external.ts';
 import { MetricStore } from '../engine/metrics.ts';
 import { COLLECTOR_URL_ENV, RUN_ID_ENV } from '../contract/snapshot.ts';
 import type { Collector } from '../collector/server.ts';
@@ -304,8 +304,9 @@ async function runWithK6(
   for (const o of outs) args.push('--out', o);
   for (const [k, v] of Object.entries(env)) args.push('-e', `${k}=${v}`);
   args.push(script);
-  // Loaded here: node:child_process (and the dgram it pulls in) is not needed by Node-engine runs.
-  const { spawn } = await importExternal<typeof ChildProcess>('node:child_process');
+  // Required here, as run-target.ts's k6OnPath does: node:child_process (and the dgram it pulls in) is not needed
+  // by Node-engine runs.
+  const { spawn } = createRequire(import.meta.url)('node:child_process') as typeof ChildProcess;
   const exitCode = await new Promise<number>((resolve) => {
     const child = spawn('k6', args, { stdio: 'inherit' });
     child.on('close', (code) => resolve(code ?? EXIT.externalAbort));
