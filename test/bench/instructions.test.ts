@@ -24,8 +24,9 @@ describe('bench instructions', () => {
     const row = /^raw\s+([\d.]+)\s+([\d.]+)\s+(-?[\d.]+)\s+(-?[\d.]+)\s+([\d.]+)$/.exec(lines[2]!);
     assert.ok(row, `no raw row in:\n${stdout}`);
     const [small, large, perSession, , fixedCost] = row.slice(1).map(Number) as number[];
-    // Node alone executes hundreds of millions of instructions before the first connection.
-    assert.ok(small! > 300 && large! > 300, stdout);
+    // Node alone executes over a hundred million instructions before the first connection (about 180 M here, and
+    // 600 M when NODE_EXTRA_CA_CERTS has it parse a CA bundle, as this machine's environment does but CI's need not).
+    assert.ok(small! > 100 && large! > small!, stdout);
     // The table's own arithmetic: per session over the 2 users between, fixed = small − 1 × per session.
     assert.ok(Math.abs(perSession! - (large! - small!) / 2) < 0.01, stdout);
     assert.ok(Math.abs(fixedCost! - (small! - perSession!)) < 0.02, stdout);
