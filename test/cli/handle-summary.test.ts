@@ -6,14 +6,14 @@
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { writeSummaryOutputs } from '../../src/cli/run.ts';
 import { runStarling } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 /** Runs `code` with `starling run --engine node` from the directory `cwd`; returns the output and the run dir. */
 async function runIn(cwd: string, code: string, args: readonly string[] = [], env?: NodeJS.ProcessEnv) {
@@ -29,7 +29,7 @@ async function runIn(cwd: string, code: string, args: readonly string[] = [], en
 
 describe('handleSummary() output files', () => {
   test("relative paths are written in the working directory; the run dir's summary.json stays starling's", async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-'));
+    const cwd = await tempDir('starling-hs-');
     await mkdir(join(cwd, 'reports'));
     const r = await runIn(
       cwd,
@@ -67,7 +67,7 @@ describe('handleSummary() output files', () => {
   });
 
   test("a script path that is the run dir's own summary.json is refused, the rest written", async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'starling-hs-dir-'));
+    const dir = await tempDir('starling-hs-dir-');
     const other = join(dir, 'other.txt');
     const errors: string[] = [];
     const write = process.stderr.write.bind(process.stderr);
@@ -92,7 +92,7 @@ describe('the default summary', () => {
     server.listen(0, '127.0.0.1');
     await once(server, 'listening');
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-text-'));
+    const cwd = await tempDir('starling-hs-text-');
     const r = await runIn(
       cwd,
       `
@@ -151,7 +151,7 @@ describe('the default summary', () => {
   `;
 
   test("compact by default (k6 1.x): thresholds, then the run's checks by name", async () => {
-    const r = await runIn(await mkdtemp(join(tmpdir(), 'starling-hs-compact-')), GROUPED);
+    const r = await runIn(await tempDir('starling-hs-compact-'), GROUPED);
     assert.equal(r.code, 0, r.output);
     assert.ok(
       r.stdout.startsWith(
@@ -190,14 +190,14 @@ describe('the default summary', () => {
   });
 
   test('K6_SUMMARY_MODE=full adds the group; --summary-mode wins over it', async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-full-'));
+    const cwd = await tempDir('starling-hs-full-');
     const full = await runIn(cwd, GROUPED, [], { ...process.env, K6_SUMMARY_MODE: 'full' });
     assert.equal(full.code, 0, full.output);
     assert.ok(
       full.stdout.includes(['  █ GROUP: login ', '', '    checks_total.......: 2      '].join('\n')),
       full.stdout,
     );
-    const cwd2 = await mkdtemp(join(tmpdir(), 'starling-hs-full2-'));
+    const cwd2 = await tempDir('starling-hs-full2-');
     const compact = await runIn(cwd2, GROUPED, ['--summary-mode', 'compact'], {
       ...process.env,
       K6_SUMMARY_MODE: 'full',
@@ -207,7 +207,7 @@ describe('the default summary', () => {
   });
 
   test('disabled: no summary, and handleSummary() is not called', async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-off-'));
+    const cwd = await tempDir('starling-hs-off-');
     const r = await runIn(cwd, `${GROUPED}\nexport function handleSummary() { return { 'hs.txt': 'x' }; }`, [
       '--summary-mode',
       'disabled',
@@ -219,7 +219,7 @@ describe('the default summary', () => {
   });
 
   test("an invalid mode is refused before the run, with k6's message", async () => {
-    const cwd = await mkdtemp(join(tmpdir(), 'starling-hs-bad-'));
+    const cwd = await tempDir('starling-hs-bad-');
     const r = await runIn(cwd, GROUPED, [], { ...process.env, K6_SUMMARY_MODE: 'brief' });
     assert.equal(r.code, 1, r.output);
     assert.match(

@@ -1,10 +1,9 @@
 /** `starling run` with the Node engine, as a user runs it: __ENV, run.json, summary.json, limits, no passwords shown. */
 import assert from 'node:assert/strict';
 import { once } from 'node:events';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { WebSocketServer } from 'ws';
@@ -12,6 +11,7 @@ import { parseByteLimit } from '../../src/cli/run.ts';
 import { redactEnv } from '../../src/xmpp/redact.ts';
 import { includeSystemEnv, RunInputError } from '../../src/cli/run-target.ts';
 import { envArgs, runStarling, type CliResult } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 let dir = '';
 let base = '';
@@ -28,7 +28,7 @@ const wss = new WebSocketServer({ server });
 wss.on('connection', (ws) => ws.send('m'.repeat(2000)));
 
 before(async () => {
-  dir = await mkdtemp(join(tmpdir(), 'starling-run-'));
+  dir = await tempDir('starling-run-');
   server.listen(0, '127.0.0.1');
   await once(server, 'listening');
   base = `127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -1,14 +1,14 @@
 /** `--out json`: k6's line format, one Metric line per metric, one Point line per sample. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { attachJsonOutput } from '../../src/engine/json-output.ts';
 import { MetricStore } from '../../src/engine/metrics.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 test('every sample becomes a Point line after its metric is declared once', async () => {
-  const file = join(await mkdtemp(join(tmpdir(), 'starling-json-')), 'out.json');
+  const file = join(await tempDir('starling-json-'), 'out.json');
   const store = new MetricStore();
   store.define('xmpp_session_ready', 'trend', true);
   const out = attachJsonOutput(store, file);

@@ -1,9 +1,9 @@
 /** Runs a k6 script given as text through the Node engine, recording every sample and log line. */
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { runScript, type RunScriptOptions } from '../../src/engine/run.ts';
 import type { MetricSink, Tags } from '../../src/engine/runtime.ts';
+import { tempDir } from './temp-dir.ts';
 
 export interface RecordedSample {
   name: string;
@@ -13,7 +13,7 @@ export interface RecordedSample {
 }
 
 export async function runScriptText(code: string, extra: Partial<RunScriptOptions> = {}) {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-engine-'));
+  const dir = await tempDir('starling-engine-');
   const file = join(dir, 'script.js');
   await writeFile(file, code);
   const samples: RecordedSample[] = [];

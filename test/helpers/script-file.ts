@@ -1,10 +1,10 @@
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { tempDir } from './temp-dir.ts';
 
 /** A k6 script written to a fresh temp directory as script.js, with `extra` files (name → content) beside it. */
 export async function scriptFile(code: string, extra: Record<string, string> = {}): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-loader-'));
+  const dir = await tempDir('starling-loader-');
   for (const [name, content] of Object.entries(extra)) await writeFile(join(dir, name), content);
   const file = join(dir, 'script.js');
   await writeFile(file, code);

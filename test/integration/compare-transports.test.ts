@@ -1,14 +1,14 @@
 /** `starling compare-transports` end to end at small scale, against fresh local Prosody servers. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import type { ComparisonReport } from '../../src/report/compare-transports.ts';
 import { runStarling } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 test('compare-transports runs the flow over both transports and reports them side by side', async () => {
-  const cwd = await mkdtemp(join(tmpdir(), 'starling-compare-'));
+  const cwd = await tempDir('starling-compare-');
   const { code, stdout, stderr } = await runStarling(
     [
       'compare-transports',

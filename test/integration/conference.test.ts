@@ -5,12 +5,12 @@
  * and the run's report.html with its room-size section.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { runScenario, summaryValue as value } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const SIZES = [3, 6];
 /** One account per participant, numbered in room order: exactly as many as the rooms hold. */
@@ -27,7 +27,7 @@ describe('the conference scenario on prosody', () => {
   let work: string;
   before(async () => {
     server = await startLocalServer({ kind: 'prosody', users: PARTICIPANTS });
-    work = await mkdtemp(join(tmpdir(), 'starling-conference-'));
+    work = await tempDir('starling-conference-');
   });
   after(async () => {
     await server?.stop();

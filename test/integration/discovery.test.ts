@@ -4,13 +4,13 @@
  * xmpp://127.0.0.1:<port>` discovers them in setup() (k6/http) and logs in over them.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+
+import { resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { envArgs, runStarling, type CliResult } from '../helpers/cli.ts';
 import { startHostMetaServer, xrd, type HostMetaServer } from '../helpers/host-meta.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 function runLogin(args: string[], cwd: string): Promise<CliResult> {
   return runStarling(
@@ -45,7 +45,7 @@ describe('XEP-0156 discovery against Prosody (TLS) and an HTTPS host-meta', () =
       res.writeHead(200, { 'content-type': doc.type }).end(doc.body);
     });
     origin = https.origin;
-    cwd = await mkdtemp(join(tmpdir(), 'starling-discovery-'));
+    cwd = await tempDir('starling-discovery-');
   });
   after(async () => {
     https?.close();

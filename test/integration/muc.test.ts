@@ -4,12 +4,12 @@
  * other occupant, in its VU or not), and a refused join failing the run.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { runScenario, summaryValue } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const ROOMS = 2;
 const PER_ROOM = 4;
@@ -43,7 +43,7 @@ for (const kind of ['prosody', 'ejabberd'] as const) {
     let work: string;
     before(async () => {
       server = await startLocalServer({ kind, users: OCCUPANTS + 2 });
-      work = await mkdtemp(join(tmpdir(), 'starling-muc-'));
+      work = await tempDir('starling-muc-');
     });
     after(async () => {
       await server?.stop();

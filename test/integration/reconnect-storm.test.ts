@@ -4,12 +4,12 @@
  * timeout is shorter than the pause, every resumption refused (item-not-found) and the run failing.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { runScenario, type SummaryValues } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const VUS = 2;
 const PER_VU = 10;
@@ -46,7 +46,7 @@ for (const kind of ['prosody', 'ejabberd'] as const) {
   describe(`reconnect storm on ${kind}`, () => {
     let work: string;
     before(async () => {
-      work = await mkdtemp(join(tmpdir(), 'starling-storm-'));
+      work = await tempDir('starling-storm-');
     });
 
     describe('resumed within the server’s timeout', () => {

@@ -6,13 +6,13 @@
  * redirect is counted in xmpp_redirects{kind, outcome} (read from `--out json`), followed or not.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, readdir } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, readdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { envArgs, readPoints, runStarling, type JsonPoint } from '../helpers/cli.ts';
 import { hostPort, startRedirectingProsody } from '../helpers/redirecting-prosody.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const USERS = 20;
 
@@ -82,7 +82,7 @@ describe('redirects (see-other-host, see-other-uri) against Prosody on loopback'
       startRedirectingProsody({ users, kind: 'see-other-host', to: 'self' }),
       startRedirectingProsody({ users, kind: 'see-other-uri', to: target.websocketUrl, tls: true }),
     ]);
-    cwd = await mkdtemp(join(tmpdir(), 'starling-redirect-'));
+    cwd = await tempDir('starling-redirect-');
   });
   after(async () => {
     await Promise.all([target, byHost, byUri, draining, looping, downgrading].map((s) => s?.stop()));

@@ -1,11 +1,11 @@
 /** The compiled scenarios through `starling run --engine node` against a real Prosody: exit codes and results. */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const CLI = resolve('bin/starling.js');
 const RELAXED_LATENCY = {
@@ -77,7 +77,7 @@ describe('scenarios through the Node engine against Prosody', () => {
 
   before(async () => {
     server = await startLocalServer({ kind: 'prosody', users: VUS * SESSIONS_PER_VU });
-    cwd = await mkdtemp(join(tmpdir(), 'starling-run-'));
+    cwd = await tempDir('starling-run-');
   });
   after(async () => {
     await server?.stop();

@@ -5,8 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readdir, readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { formatServerUp } from '../../src/cli/server.ts';
@@ -14,6 +13,7 @@ import { openBoshSession } from '../../src/node/bosh-session.ts';
 import { openWebSocketSession } from '../../src/node/websocket-session.ts';
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { envArgs, readPoints, runStarling, type JsonPoint } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const CLI = resolve('bin/starling.js');
 
@@ -79,7 +79,7 @@ describe('TLS against Prosody on loopback', () => {
       startLocalServer({ kind: 'prosody', users: 10, tls: 'expired' }),
       startLocalServer({ kind: 'prosody', users: 10, tls: 'wrong-hostname' }),
     ]);
-    cwd = await mkdtemp(join(tmpdir(), 'starling-tls-'));
+    cwd = await tempDir('starling-tls-');
   });
   after(async () => {
     await Promise.all([valid?.stop(), expired?.stop(), wrongHost?.stop()]);

@@ -1,7 +1,6 @@
 /** The compiled scenarios are ordinary k6 scripts: k6 imports only, k6's API as typed, k6 globals only. */
 import assert from 'node:assert/strict';
-import { mkdtemp, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { before, describe, test } from 'node:test';
 import ts from 'typescript';
@@ -12,6 +11,7 @@ import {
   listScenarios,
   type BuiltScenario,
 } from '../../src/build/scenarios.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 /** Diagnostics that mean "not a valid k6 script": unknown globals or modules, or k6 APIs used wrongly. */
 const K6_FATAL = new Set([2304, 2552, 2591, 2580, 2307, 2305, 2724, 2614, 2345, 2554, 2353]);
@@ -42,7 +42,7 @@ describe('compiled scenarios', () => {
   let built: BuiltScenario[];
   let outDir: string;
   before(async () => {
-    outDir = await mkdtemp(join(tmpdir(), 'starling-bundles-'));
+    outDir = await tempDir('starling-bundles-');
     built = await buildScenarios(undefined, outDir);
   });
 

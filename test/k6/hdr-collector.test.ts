@@ -3,9 +3,7 @@
  * at a recording server: the snapshots they send agree with the k6 metrics of the same run.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { after, before, describe, test } from 'node:test';
 import { buildScenarios } from '../../src/build/scenarios.ts';
 import { TrendSink } from '../../src/engine/metrics.ts';
@@ -13,6 +11,7 @@ import { XMPP_COUNTERS, XMPP_GAUGES, XMPP_RATES, XMPP_TRENDS } from '../../src/c
 import { startLocalServer, type LocalServer } from '../../src/targets/index.ts';
 import { runScriptText, type RecordedSample } from '../helpers/engine-run.ts';
 import { byVu, contractErrors, merged, startRecordingServer, type RecordingServer } from './hdr-helpers.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 const VUS = 6;
 const SESSIONS_PER_VU = 10;
@@ -40,7 +39,7 @@ describe('scenario snapshots against Prosody (Node engine)', () => {
   });
 
   before(async () => {
-    const outDir = await mkdtemp(join(tmpdir(), 'starling-hdr-scenarios-'));
+    const outDir = await tempDir('starling-hdr-scenarios-');
     const [server, built] = await Promise.all([
       startLocalServer({ kind: 'prosody', users: VUS * SESSIONS_PER_VU }),
       buildScenarios(['scenarios/idle.ts', 'scenarios/login.ts'], outDir),

@@ -4,9 +4,7 @@
  * the contract, failed POSTs are retried and counted, and without a collector no request is made.
  */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFile } from 'node:fs/promises';
 import { before, describe, test } from 'node:test';
 import * as hdr from 'hdr-histogram-js';
 import { buildScenarios, type BuiltScenario } from '../../src/build/scenarios.ts';
@@ -14,6 +12,7 @@ import { HDR_CONFIG } from '../../src/contract/snapshot.ts';
 import { hdrMicros } from '../../src/k6/hdr.ts';
 import { SnapshotRecorder } from '../../src/k6/snapshot.ts';
 import { runScriptText } from '../helpers/engine-run.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 import {
   bundle,
   byVu,
@@ -357,7 +356,7 @@ export default function (): void {
 describe('scenario bundles with HDR recording', () => {
   let built: BuiltScenario[];
   before(async () => {
-    built = await buildScenarios(undefined, await mkdtemp(join(tmpdir(), 'starling-hdr-bundles-')));
+    built = await buildScenarios(undefined, await tempDir('starling-hdr-bundles-'));
   });
 
   test('carry no WebAssembly, no loader, no pako inflate, and stay under 360 KB', async () => {

@@ -1,16 +1,16 @@
 /** The k6 WebSocket transport (src/k6/websocket.ts) in the engine: a throwing session handler ends as client-error. */
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { test } from 'node:test';
 import { WebSocketServer } from 'ws';
 import { buildScenarios } from '../../src/build/scenarios.ts';
 import { runScriptText } from '../helpers/engine-run.ts';
+import { tempDir } from '../helpers/temp-dir.ts';
 
 /** `source` (TypeScript importing src/k6) bundled as the scenarios are, as k6 script text. */
 async function bundled(source: string): Promise<string> {
-  const dir = await mkdtemp(join(tmpdir(), 'starling-transport-'));
+  const dir = await tempDir('starling-transport-');
   await writeFile(join(dir, 'script.ts'), source);
   await buildScenarios([join(dir, 'script.ts')], join(dir, 'out'));
   return readFile(join(dir, 'out', 'script.js'), 'utf8');
