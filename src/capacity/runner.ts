@@ -431,9 +431,11 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
           throw new Interrupted();
         }
         const run = await settled(collector!, runId, 3000);
-        // The window starts from when the generators' load began (their first snapshot), not from their spawn:
-        // node start-up takes longer on a busy machine, and arrivals that start late would crowd into the window.
-        const began = run && Number.isFinite(run.startMs) ? Math.max(t0, run.startMs) : t0;
+        // The window starts from when the generators' load began (their VUs' first snapshot), not from their
+        // spawn, nor from their health reports, which start with the process: node start-up takes longer on a
+        // busy machine (seconds, with two generators compiling at once), and arrivals that start late would fall
+        // out of the window's end.
+        const began = run && Number.isFinite(run.loadStartMs) ? Math.max(t0, run.loadStartMs) : t0;
         const from = Math.ceil((began + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;
         const to = Math.max(
           from + INTERVAL_MS,

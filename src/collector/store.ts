@@ -252,6 +252,11 @@ export class RunState {
   /** Earliest intervalStartMs and latest intervalEndMs of the accepted snapshots. */
   startMs = Number.POSITIVE_INFINITY;
   endMs = Number.NEGATIVE_INFINITY;
+  /**
+   * Earliest intervalStartMs of the VUs' snapshots (vu > 0): when the load began. The non-VU producers (a Node
+   * generator's health, the tap) start with their process, which on a busy machine is seconds earlier.
+   */
+  loadStartMs = Number.POSITIVE_INFINITY;
   /** Wall-clock time of the last snapshot (accepted, duplicate or refused): what the idle timeout counts from. */
   lastSnapshotAt = 0;
   /** Set once the run is being written out: from then on it takes no new data. */
@@ -431,6 +436,7 @@ export class RunState {
     if (snap.final) producer.final = true;
     this.snapshots++;
     this.startMs = Math.min(this.startMs, snap.intervalStartMs);
+    if (snap.vu > 0) this.loadStartMs = Math.min(this.loadStartMs, snap.intervalStartMs);
     this.endMs = Math.max(this.endMs, snap.intervalEndMs);
     this.lastSnapshotAt = now;
     if (interval > this.latestInterval) {

@@ -145,6 +145,26 @@ describe('merging across producers', () => {
     );
     assert.equal(series!.cumulative.totalCount, 12);
   });
+
+  test('the load starts at the VUs’ first interval; a non-VU producer’s earlier one counts for the run only', () => {
+    const store = new CollectorStore();
+    // A Node generator's health (VU 0) reports from its process's start; its VUs' first samples come 2.5 s later.
+    const health = { instance: 'node-gen-1', scenario: '', transport: '', vu: 0 };
+    store.ingest(snapshot({ ...health, intervalStartMs: T0, intervalEndMs: T0 + 5000 }));
+    const run = run1(store);
+    assert.equal(run.startMs, T0);
+    assert.equal(run.loadStartMs, Number.POSITIVE_INFINITY, 'no load yet');
+    store.ingest(
+      snapshot({ instance: 'node-gen-1', vu: 1, intervalStartMs: T0 + 2500, intervalEndMs: T0 + 5000 }),
+    );
+    store.ingest(
+      snapshot({ instance: 'node-gen-2', vu: 1, intervalStartMs: T0 + 3100, intervalEndMs: T0 + 5000 }),
+    );
+    store.ingest(snapshot({ ...health, seq: 1, intervalStartMs: T0 + 5000, intervalEndMs: T0 + 10_000 }));
+    assert.equal(run.startMs, T0);
+    assert.equal(run.loadStartMs, T0 + 2500);
+    assert.equal(run.endMs, T0 + 10_000);
+  });
 });
 
 describe('duplicates', () => {
