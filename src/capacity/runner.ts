@@ -432,8 +432,8 @@ export async function runCapacity(o: CapacityOptions): Promise<{ report: Capacit
         }
         const run = await settled(collector!, runId, 3000);
         // The window starts from when the generators' load began (their VUs' first snapshot), not from their
-        // spawn, nor from their health reports, which start with the process: node start-up takes longer on a
-        // busy machine (seconds, with two generators compiling at once), and arrivals that start late would fall
+        // spawn, nor from their health reports, which start with the process (6-70 ms earlier in cold steps
+        // measured here): node start-up takes longer on a busy machine, and arrivals that start late would fall
         // out of the window's end.
         const began = run && Number.isFinite(run.loadStartMs) ? Math.max(t0, run.loadStartMs) : t0;
         const from = Math.ceil((began + w.from * 1000) / INTERVAL_MS) * INTERVAL_MS;

@@ -254,7 +254,7 @@ export class RunState {
   endMs = Number.NEGATIVE_INFINITY;
   /**
    * Earliest intervalStartMs of the VUs' snapshots (vu > 0): when the load began. The non-VU producers (a Node
-   * generator's health, the tap) start with their process, which on a busy machine is seconds earlier.
+   * generator's health, the tap) start with their process, before the VUs' start-up.
    */
   loadStartMs = Number.POSITIVE_INFINITY;
   /** Wall-clock time of the last snapshot (accepted, duplicate or refused): what the idle timeout counts from. */
