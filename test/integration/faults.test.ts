@@ -11,6 +11,7 @@
  */
 import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { buildScenarios } from '../../src/build/scenarios.ts';
@@ -31,7 +32,6 @@ import {
   sumPoints,
   type MeasuredRun,
 } from '../helpers/measured-run.ts';
-import { tempDir } from '../helpers/temp-dir.ts';
 
 const VUS = 2;
 const SESSIONS_PER_VU = 5;
@@ -227,7 +227,7 @@ describe(
     const faults: PreparedFault[] = [];
 
     before(async () => {
-      work = await tempDir('starling-faults-');
+      work = await mkdtemp(join(tmpdir(), 'starling-faults-'));
       // Compiled once, as k6 users run dist/scenarios/*.js; every run shares the file.
       const [built] = await buildScenarios([resolve('scenarios/chat.ts')], join(work, 'scenarios'));
       script = resolve(built!.file);
